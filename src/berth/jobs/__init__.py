@@ -1,0 +1,1 @@
+"""Durable jobs: the record, the store port and its adapters, the dispatcher and reaper."""

@@ -1,0 +1,296 @@
+"""An in-memory job store: the fake for unit tests, passing the same contract suite as SQL ones.
+
+It lives in one process and forgets everything on close; never use it for real work.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+from collections.abc import Mapping
+from types import TracebackType
+from typing import Any, Self
+
+from berth import errors
+from berth.clock import Clock, SystemClock
+from berth.ids import new_id
+from berth.jobs.model import (
+    JOB_ID_PREFIX,
+    Artifact,
+    ErrorInfo,
+    EventType,
+    Heartbeat,
+    Job,
+    JobEvent,
+    JobQuery,
+    JobStatus,
+    JsonValue,
+    NewJob,
+    Submission,
+    WorkerInfo,
+)
+
+
+class MemoryJobStore:
+    """Jobs in a dict. Opened and closed like the others, so tests exercise the lifecycle."""
+
+    url = "memory://"
+
+    def __init__(self, clock: Clock | None = None) -> None:
+        self._clock = clock or SystemClock()
+        self._jobs: dict[str, Job] = {}
+        self._events: dict[str, list[JobEvent]] = {}
+        self._keys: dict[str, str] = {}
+        self._workers: dict[str, WorkerInfo] = {}
+        self._wake = asyncio.Event()
+        self._open = False
+
+    async def __aenter__(self) -> Self:
+        self._open = True
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self._open = False
+
+    def _check_open(self) -> None:
+        if not self._open:
+            raise errors.StoreClosed("The in-memory job store is closed.")
+
+    def _job(self, job_id: str) -> Job:
+        self._check_open()
+        try:
+            return self._jobs[job_id]
+        except KeyError:
+            raise errors.UnknownJob(f"No job has the id '{job_id}'.") from None
+
+    def _record(self, job: Job, event: EventType, data: Mapping[str, JsonValue]) -> Job:
+        now = self._clock.now()
+        job = dataclasses.replace(job, last_event=job.last_event + 1, updated_at=now)
+        self._jobs[job.id] = job
+        self._events[job.id].append(JobEvent(job.id, job.last_event, event, now, dict(data)))
+        return job
+
+    def _held(self, job_id: str, worker_id: str) -> Job:
+        job = self._job(job_id)
+        if job.status is not JobStatus.RUNNING or job.worker_id != worker_id:
+            raise errors.LeaseLost(f"Worker '{worker_id}' no longer holds job '{job_id}'.")
+        return job
+
+    async def submit(self, new: NewJob) -> Submission:
+        self._check_open()
+        if new.idempotency_key is not None and new.idempotency_key in self._keys:
+            return Submission(self._jobs[self._keys[new.idempotency_key]], created=False)
+        now = self._clock.now()
+        job = Job(
+            id=new_id(JOB_ID_PREFIX),
+            kind=new.kind,
+            input=new.input,
+            status=JobStatus.QUEUED,
+            created_at=now,
+            updated_at=now,
+            run_after=new.run_after if new.run_after is not None else now,
+            model=new.model,
+            priority=new.priority,
+            max_attempts=new.max_attempts,
+            timeout=new.timeout,
+            idempotency_key=new.idempotency_key,
+        )
+        self._events[job.id] = []
+        job = self._record(job, EventType.QUEUED, {"priority": job.priority})
+        if new.idempotency_key is not None:
+            self._keys[new.idempotency_key] = job.id
+        self._wake.set()
+        return Submission(job, created=True)
+
+    async def get(self, job_id: str) -> Job:
+        return self._job(job_id)
+
+    async def list_jobs(self, query: JobQuery) -> list[Job]:
+        self._check_open()
+        jobs = sorted(self._jobs.values(), key=lambda job: job.id, reverse=True)
+        found = [
+            job
+            for job in jobs
+            if (not query.statuses or job.status in query.statuses)
+            and (query.kind is None or job.kind == query.kind)
+            and (query.model is None or job.model == query.model)
+            and (query.before is None or job.id < query.before)
+        ]
+        return found[: query.limit]
+
+    async def events(self, job_id: str, after: int = 0) -> list[JobEvent]:
+        self._job(job_id)
+        return [event for event in self._events[job_id] if event.seq > after]
+
+    async def cancel(self, job_id: str) -> Job:
+        job = self._job(job_id)
+        if job.status is JobStatus.QUEUED:
+            job = dataclasses.replace(job, status=JobStatus.CANCELLED, finished_at=self._now())
+            return self._record(job, EventType.CANCELLED, {"reason": "cancelled while queued"})
+        if job.status is JobStatus.RUNNING and not job.cancel_requested:
+            job = dataclasses.replace(job, cancel_requested=True)
+            job = self._record(job, EventType.CANCEL_REQUESTED, {})
+            self._wake.set()
+        return job
+
+    async def counts(self) -> dict[tuple[JobStatus, str], int]:
+        self._check_open()
+        counts: dict[tuple[JobStatus, str], int] = {}
+        for job in self._jobs.values():
+            counts[(job.status, job.kind)] = counts.get((job.status, job.kind), 0) + 1
+        return counts
+
+    def _now(self) -> float:
+        return self._clock.now()
+
+    async def claim(
+        self, worker_id: str, free: Mapping[str, int], limit: int, lease_seconds: float
+    ) -> list[Job]:
+        self._check_open()
+        now = self._now()
+        due = sorted(
+            (
+                job
+                for job in self._jobs.values()
+                if job.status is JobStatus.QUEUED
+                and job.run_after <= now
+                and free.get(job.kind, 0) > 0
+            ),
+            key=lambda job: (-job.priority, job.id),
+        )[:limit]
+        room = dict(free)
+        claimed = []
+        for candidate in due:
+            if room[candidate.kind] <= 0:
+                continue
+            room[candidate.kind] -= 1
+            job = dataclasses.replace(
+                candidate,
+                status=JobStatus.RUNNING,
+                worker_id=worker_id,
+                lease_expires_at=now + lease_seconds,
+                attempts=candidate.attempts + 1,
+                started_at=now,
+                progress=None,
+                progress_message=None,
+            )
+            event_data = {"attempt": job.attempts, "worker": worker_id}
+            claimed.append(self._record(job, EventType.STARTED, event_data))
+        return claimed
+
+    async def heartbeat(
+        self, worker_id: str, job_ids: frozenset[str], lease_seconds: float
+    ) -> Heartbeat:
+        self._check_open()
+        now = self._now()
+        lost, cancel = set(), set()
+        for job_id in job_ids:
+            job = self._jobs.get(job_id)
+            if job is None or job.status is not JobStatus.RUNNING or job.worker_id != worker_id:
+                lost.add(job_id)
+                continue
+            self._jobs[job_id] = dataclasses.replace(job, lease_expires_at=now + lease_seconds)
+            if job.cancel_requested:
+                cancel.add(job_id)
+        if worker_id in self._workers:
+            self._workers[worker_id] = dataclasses.replace(
+                self._workers[worker_id], heartbeat_at=now, running=len(job_ids) - len(lost)
+            )
+        return Heartbeat(frozenset(lost), frozenset(cancel))
+
+    async def progress(
+        self, job_id: str, worker_id: str, fraction: float | None, message: str | None
+    ) -> None:
+        job = self._held(job_id, worker_id)
+        job = dataclasses.replace(job, progress=fraction, progress_message=message)
+        self._record(job, EventType.PROGRESS, {"fraction": fraction, "message": message})
+
+    async def add_artifact(self, job_id: str, worker_id: str, artifact: Artifact) -> None:
+        job = self._held(job_id, worker_id)
+        artifacts = (*(a for a in job.artifacts if a.name != artifact.name), artifact)
+        job = dataclasses.replace(job, artifacts=artifacts)
+        self._record(job, EventType.ARTIFACT, artifact.to_json())
+
+    def _finish(self, job: Job, **changes: Any) -> Job:
+        return dataclasses.replace(
+            job, worker_id=None, lease_expires_at=None, cancel_requested=False, **changes
+        )
+
+    async def succeed(self, job_id: str, worker_id: str, result: JsonValue) -> Job:
+        job = self._held(job_id, worker_id)
+        job = self._finish(
+            job, status=JobStatus.SUCCEEDED, result=result, error=None, finished_at=self._now()
+        )
+        return self._record(job, EventType.SUCCEEDED, {"attempt": job.attempts})
+
+    async def fail(
+        self, job_id: str, worker_id: str, error: ErrorInfo, retry_at: float | None
+    ) -> Job:
+        job = self._held(job_id, worker_id)
+        data = {"attempt": job.attempts, "error": error.type, "message": error.message}
+        if retry_at is not None:
+            job = self._finish(job, status=JobStatus.QUEUED, error=error, run_after=retry_at)
+            return self._record(job, EventType.RETRYING, {**data, "run_after": retry_at})
+        job = self._finish(job, status=JobStatus.FAILED, error=error, finished_at=self._now())
+        return self._record(job, EventType.FAILED, data)
+
+    async def mark_cancelled(self, job_id: str, worker_id: str, reason: str) -> Job:
+        job = self._held(job_id, worker_id)
+        job = self._finish(job, status=JobStatus.CANCELLED, finished_at=self._now())
+        return self._record(job, EventType.CANCELLED, {"reason": reason})
+
+    async def release(self, job_id: str, worker_id: str, reason: str) -> Job:
+        job = self._held(job_id, worker_id)
+        job = self._finish(
+            job, status=JobStatus.QUEUED, attempts=job.attempts - 1, run_after=self._now()
+        )
+        job = self._record(job, EventType.REQUEUED, {"reason": reason})
+        self._wake.set()
+        return job
+
+    async def reap(self) -> list[Job]:
+        self._check_open()
+        now = self._now()
+        reaped = []
+        lost = errors.WorkerLost()
+        error = ErrorInfo(type(lost).__name__, lost.message)
+        for held in list(self._jobs.values()):
+            if held.status is not JobStatus.RUNNING or (held.lease_expires_at or now) >= now:
+                continue
+            data = {"reason": "lease_expired", "attempt": held.attempts, "error": lost.message}
+            if held.attempts < held.max_attempts:
+                job = self._finish(held, status=JobStatus.QUEUED, error=error, run_after=now)
+                reaped.append(self._record(job, EventType.REQUEUED, data))
+            else:
+                job = self._finish(held, status=JobStatus.FAILED, error=error, finished_at=now)
+                reaped.append(self._record(job, EventType.FAILED, data))
+        if reaped:
+            self._wake.set()
+        return reaped
+
+    async def register_worker(self, worker: WorkerInfo) -> None:
+        self._check_open()
+        self._workers[worker.id] = worker
+
+    async def deregister_worker(self, worker_id: str) -> None:
+        self._check_open()
+        self._workers.pop(worker_id, None)
+
+    async def workers(self) -> list[WorkerInfo]:
+        self._check_open()
+        return sorted(self._workers.values(), key=lambda worker: worker.id)
+
+    async def wait_for_work(self, timeout: float) -> bool:
+        self._check_open()
+        try:
+            await asyncio.wait_for(self._wake.wait(), timeout)
+        except TimeoutError:
+            return False
+        finally:
+            self._wake.clear()
+        return True

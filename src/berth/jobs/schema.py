@@ -1,0 +1,86 @@
+"""The job store's tables, in SQLAlchemy Core. Migrations under ``migrations/`` create them.
+
+Times are Unix seconds (double precision) so that SQLite and PostgreSQL compare them alike.
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import JSONB
+
+metadata = sa.MetaData()
+
+Json = sa.JSON().with_variant(JSONB(), "postgresql")
+
+jobs = sa.Table(
+    "berth_jobs",
+    metadata,
+    sa.Column("id", sa.String(40), primary_key=True),
+    sa.Column("kind", sa.String(100), nullable=False),
+    sa.Column("model", sa.String(200)),
+    sa.Column("input", Json),
+    sa.Column("priority", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("attempts", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("max_attempts", sa.Integer, nullable=False, server_default="3"),
+    sa.Column("timeout", sa.Double),
+    sa.Column("idempotency_key", sa.String(200), unique=True),
+    sa.Column("created_at", sa.Double, nullable=False),
+    sa.Column("updated_at", sa.Double, nullable=False),
+    sa.Column("run_after", sa.Double, nullable=False),
+    sa.Column("started_at", sa.Double),
+    sa.Column("finished_at", sa.Double),
+    sa.Column("worker_id", sa.String(100)),
+    sa.Column("lease_expires_at", sa.Double),
+    sa.Column("progress", sa.Double),
+    sa.Column("progress_message", sa.Text),
+    sa.Column("result", Json),
+    sa.Column("error", Json),
+    sa.Column("artifacts", Json),
+    sa.Column("cancel_requested", sa.Boolean, nullable=False, server_default=sa.false()),
+    sa.Column("last_event", sa.Integer, nullable=False, server_default="0"),
+    sa.CheckConstraint(
+        "status IN ('queued', 'running', 'succeeded', 'failed', 'cancelled')",
+        name="berth_jobs_status_valid",
+    ),
+    sa.Index(
+        "berth_jobs_queue",
+        "priority",
+        "id",
+        sqlite_where=sa.text("status = 'queued'"),
+        postgresql_where=sa.text("status = 'queued'"),
+    ),
+    sa.Index(
+        "berth_jobs_running",
+        "worker_id",
+        "lease_expires_at",
+        sqlite_where=sa.text("status = 'running'"),
+        postgresql_where=sa.text("status = 'running'"),
+    ),
+    sa.Index("berth_jobs_status_kind", "status", "kind"),
+)
+
+job_events = sa.Table(
+    "berth_job_events",
+    metadata,
+    sa.Column(
+        "job_id", sa.String(40), sa.ForeignKey("berth_jobs.id", ondelete="CASCADE"), nullable=False
+    ),
+    sa.Column("seq", sa.Integer, nullable=False),
+    sa.Column("type", sa.String(32), nullable=False),
+    sa.Column("at", sa.Double, nullable=False),
+    sa.Column("data", Json),
+    sa.PrimaryKeyConstraint("job_id", "seq"),
+)
+
+workers = sa.Table(
+    "berth_workers",
+    metadata,
+    sa.Column("id", sa.String(100), primary_key=True),
+    sa.Column("host", sa.String(255), nullable=False),
+    sa.Column("pid", sa.Integer, nullable=False),
+    sa.Column("started_at", sa.Double, nullable=False),
+    sa.Column("heartbeat_at", sa.Double, nullable=False),
+    sa.Column("concurrency", sa.Integer, nullable=False),
+    sa.Column("running", sa.Integer, nullable=False, server_default="0"),
+)

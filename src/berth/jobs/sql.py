@@ -1,0 +1,569 @@
+"""The job store on a SQL database (SQLAlchemy Core), shared by the SQLite and PostgreSQL adapters.
+
+Each adapter supplies a :class:`SqlDialect`: how to open the engine, lock rows for a claim,
+and wake idle workers. Calls run on a small thread pool so the event loop never blocks on I/O.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from types import TracebackType
+from typing import Any, Protocol, Self, TypeVar
+
+import sqlalchemy as sa
+
+from berth import errors
+from berth.clock import Clock, SystemClock
+from berth.ids import new_id
+from berth.jobs import migrate
+from berth.jobs.model import (
+    JOB_ID_PREFIX,
+    Artifact,
+    ErrorInfo,
+    EventType,
+    Heartbeat,
+    Job,
+    JobEvent,
+    JobQuery,
+    JobStatus,
+    JsonValue,
+    NewJob,
+    Submission,
+    WorkerInfo,
+)
+from berth.jobs.rows import event_from_row, job_from_row, worker_from_row
+from berth.jobs.schema import job_events, jobs, workers
+
+T = TypeVar("T")
+Values = dict[str, Any]
+RUNNING = JobStatus.RUNNING.value
+
+
+class SqlDialect(Protocol):
+    """What differs between SQL databases."""
+
+    name: str
+    threads: int
+
+    def create_engine(self) -> sa.Engine: ...
+
+    def insert(self, table: sa.Table) -> Any:
+        """An INSERT construct that supports ``on_conflict_do_nothing``."""
+        ...
+
+    def lock(self, select: sa.Select[Any]) -> sa.Select[Any]:
+        """The select, locking the rows it returns for this transaction."""
+        ...
+
+    def notify(self, conn: sa.Connection) -> None:
+        """Called inside a transaction that makes work available."""
+        ...
+
+    def after_commit(self) -> None:
+        """Called after a transaction that made work available has committed."""
+        ...
+
+    async def wait_for_work(self, timeout: float) -> bool: ...
+
+    async def close(self) -> None: ...
+
+
+class SqlJobStore:
+    """A :class:`~berth.jobs.store.JobStore` over SQLAlchemy Core."""
+
+    def __init__(
+        self,
+        dialect: SqlDialect,
+        url: str,
+        *,
+        clock: Clock | None = None,
+        upgrade: bool = True,
+    ) -> None:
+        self.url = url
+        self._dialect = dialect
+        self._clock = clock or SystemClock()
+        self._upgrade = upgrade
+        self._engine: sa.Engine | None = None
+        self._executor: ThreadPoolExecutor | None = None
+
+    async def __aenter__(self) -> Self:
+        self._executor = ThreadPoolExecutor(self._dialect.threads, thread_name_prefix="berth-db")
+        loop = asyncio.get_running_loop()
+        try:
+            self._engine = await loop.run_in_executor(self._executor, self._connect)
+        except BaseException:
+            self._executor.shutdown(wait=False)
+            self._executor = None
+            raise
+        return self
+
+    def _connect(self) -> sa.Engine:
+        engine = self._dialect.create_engine()
+        try:
+            with engine.connect() as conn:
+                conn.execute(sa.select(sa.literal(1)))
+        except sa.exc.DBAPIError as exc:
+            engine.dispose()
+            raise errors.DatabaseUnreachable(
+                f"Cannot open the job store at {self.url}: {_first_line(exc.orig)}. "
+                "Check BERTH_DATABASE_URL and that the database server is running."
+            ) from exc
+        try:
+            migrate.ensure(engine, self.url, self._dialect.name, allow_upgrade=self._upgrade)
+        except BaseException:
+            engine.dispose()
+            raise
+        return engine
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self._dialect.close()
+        engine, executor = self._engine, self._executor
+        self._engine, self._executor = None, None
+        if engine is not None:
+            engine.dispose()
+        if executor is not None:
+            executor.shutdown(wait=True)
+
+    async def _tx(self, fn: Callable[[sa.Connection], T]) -> T:
+        if self._engine is None or self._executor is None:
+            raise errors.StoreClosed(f"The job store at {self.url} is closed.")
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._executor, self._in_tx, self._engine, fn)
+
+    def _in_tx(self, engine: sa.Engine, fn: Callable[[sa.Connection], T]) -> T:
+        try:
+            with engine.begin() as conn:
+                return fn(conn)
+        except sa.exc.OperationalError as exc:
+            raise errors.StoreError(
+                f"The job store at {self.url} failed: {_first_line(exc.orig)}."
+            ) from exc
+
+    def _now(self) -> float:
+        return self._clock.now()
+
+    # -- events ----------------------------------------------------------------------------
+
+    def _log_events(
+        self, conn: sa.Connection, entries: Sequence[tuple[Job, EventType, Mapping[str, Any]]]
+    ) -> None:
+        if not entries:
+            return
+        now = self._now()
+        conn.execute(
+            job_events.insert(),
+            [
+                {"job_id": job.id, "seq": job.last_event, "type": kind, "at": now, "data": data}
+                for job, kind, data in entries
+            ],
+        )
+
+    def _update(
+        self, conn: sa.Connection, where: sa.ColumnElement[bool], values: Values
+    ) -> list[Job]:
+        """Update rows, bump their event counter, and return them as jobs."""
+        statement = (
+            jobs.update()
+            .where(where)
+            .values(updated_at=self._now(), last_event=jobs.c.last_event + 1, **values)
+            .returning(*jobs.c)
+        )
+        return [job_from_row(row._mapping) for row in conn.execute(statement)]
+
+    def _update_held(
+        self,
+        conn: sa.Connection,
+        job_id: str,
+        worker_id: str,
+        values: Values,
+        event: EventType,
+        data: Mapping[str, Any],
+    ) -> Job:
+        """Update a job this worker holds, with its event; raise LeaseLost if it does not."""
+        where = sa.and_(
+            jobs.c.id == job_id, jobs.c.status == RUNNING, jobs.c.worker_id == worker_id
+        )
+        updated = self._update(conn, where, values)
+        if not updated:
+            self._get(conn, job_id)
+            raise errors.LeaseLost(f"Worker '{worker_id}' no longer holds job '{job_id}'.")
+        self._log_events(conn, [(updated[0], event, data)])
+        return updated[0]
+
+    @staticmethod
+    def _finished(**values: Any) -> Values:
+        return {"worker_id": None, "lease_expires_at": None, "cancel_requested": False, **values}
+
+    # -- callers ---------------------------------------------------------------------------
+
+    async def submit(self, new: NewJob) -> Submission:
+        submission = await self._tx(lambda conn: self._submit(conn, new))
+        if submission.created:
+            self._dialect.after_commit()
+        return submission
+
+    def _submit(self, conn: sa.Connection, new: NewJob) -> Submission:
+        now = self._now()
+        values = {
+            "id": new_id(JOB_ID_PREFIX),
+            "kind": new.kind,
+            "model": new.model,
+            "input": new.input,
+            "priority": new.priority,
+            "status": JobStatus.QUEUED.value,
+            "attempts": 0,
+            "max_attempts": new.max_attempts,
+            "timeout": new.timeout,
+            "idempotency_key": new.idempotency_key,
+            "created_at": now,
+            "updated_at": now,
+            "run_after": new.run_after if new.run_after is not None else now,
+            "artifacts": [],
+            "cancel_requested": False,
+            "last_event": 1,
+        }
+        statement = self._dialect.insert(jobs).values(values)
+        if new.idempotency_key is not None:
+            statement = statement.on_conflict_do_nothing(index_elements=["idempotency_key"])
+        inserted = conn.execute(statement.returning(*jobs.c)).first()
+        if inserted is None:
+            existing = conn.execute(
+                sa.select(jobs).where(jobs.c.idempotency_key == new.idempotency_key)
+            ).one()
+            return Submission(job_from_row(existing._mapping), created=False)
+        job = job_from_row(inserted._mapping)
+        self._log_events(conn, [(job, EventType.QUEUED, {"priority": job.priority})])
+        self._dialect.notify(conn)
+        return Submission(job, created=True)
+
+    def _get(self, conn: sa.Connection, job_id: str) -> Job:
+        row = conn.execute(sa.select(jobs).where(jobs.c.id == job_id)).first()
+        if row is None:
+            raise errors.UnknownJob(f"No job has the id '{job_id}'.")
+        return job_from_row(row._mapping)
+
+    async def get(self, job_id: str) -> Job:
+        return await self._tx(lambda conn: self._get(conn, job_id))
+
+    async def list_jobs(self, query: JobQuery) -> list[Job]:
+        statement = sa.select(jobs).order_by(jobs.c.id.desc()).limit(query.limit)
+        if query.statuses:
+            statement = statement.where(jobs.c.status.in_([s.value for s in query.statuses]))
+        if query.kind is not None:
+            statement = statement.where(jobs.c.kind == query.kind)
+        if query.model is not None:
+            statement = statement.where(jobs.c.model == query.model)
+        if query.before is not None:
+            statement = statement.where(jobs.c.id < query.before)
+        rows = await self._tx(lambda conn: conn.execute(statement).all())
+        return [job_from_row(row._mapping) for row in rows]
+
+    async def events(self, job_id: str, after: int = 0) -> list[JobEvent]:
+        def read(conn: sa.Connection) -> list[JobEvent]:
+            statement = (
+                sa.select(job_events)
+                .where(job_events.c.job_id == job_id, job_events.c.seq > after)
+                .order_by(job_events.c.seq)
+            )
+            rows = conn.execute(statement).all()
+            if not rows:
+                self._get(conn, job_id)
+            return [event_from_row(row._mapping) for row in rows]
+
+        return await self._tx(read)
+
+    async def cancel(self, job_id: str) -> Job:
+        job, woke = await self._tx(lambda conn: self._cancel(conn, job_id))
+        if woke:
+            self._dialect.after_commit()
+        return job
+
+    def _cancel(self, conn: sa.Connection, job_id: str) -> tuple[Job, bool]:
+        queued = self._update(
+            conn,
+            sa.and_(jobs.c.id == job_id, jobs.c.status == JobStatus.QUEUED.value),
+            {"status": JobStatus.CANCELLED.value, "finished_at": self._now()},
+        )
+        if queued:
+            data = {"reason": "cancelled while queued"}
+            self._log_events(conn, [(queued[0], EventType.CANCELLED, data)])
+            return queued[0], False
+        running = self._update(
+            conn,
+            sa.and_(
+                jobs.c.id == job_id,
+                jobs.c.status == RUNNING,
+                jobs.c.cancel_requested == sa.false(),
+            ),
+            {"cancel_requested": True},
+        )
+        if running:
+            self._log_events(conn, [(running[0], EventType.CANCEL_REQUESTED, {})])
+            self._dialect.notify(conn)
+            return running[0], True
+        return self._get(conn, job_id), False
+
+    async def counts(self) -> dict[tuple[JobStatus, str], int]:
+        statement = sa.select(jobs.c.status, jobs.c.kind, sa.func.count()).group_by(
+            jobs.c.status, jobs.c.kind
+        )
+        rows = await self._tx(lambda conn: conn.execute(statement).all())
+        return {(JobStatus(status), kind): count for status, kind, count in rows}
+
+    # -- workers ---------------------------------------------------------------------------
+
+    async def claim(
+        self, worker_id: str, free: Mapping[str, int], limit: int, lease_seconds: float
+    ) -> list[Job]:
+        kinds = [kind for kind, room in free.items() if room > 0]
+        if not kinds or limit <= 0:
+            return []
+        return await self._tx(
+            lambda conn: self._claim(conn, worker_id, free, kinds, limit, lease_seconds)
+        )
+
+    def _claim(
+        self,
+        conn: sa.Connection,
+        worker_id: str,
+        free: Mapping[str, int],
+        kinds: list[str],
+        limit: int,
+        lease_seconds: float,
+    ) -> list[Job]:
+        now = self._now()
+        candidates = conn.execute(
+            self._dialect.lock(
+                sa.select(jobs.c.id, jobs.c.kind)
+                .where(
+                    jobs.c.status == JobStatus.QUEUED.value,
+                    jobs.c.run_after <= now,
+                    jobs.c.kind.in_(kinds),
+                )
+                .order_by(jobs.c.priority.desc(), jobs.c.id)
+                .limit(limit)
+            )
+        ).all()
+        room = dict(free)
+        chosen = []
+        for job_id, kind in candidates:
+            if room[kind] > 0:
+                room[kind] -= 1
+                chosen.append(job_id)
+        if not chosen:
+            return []
+        claimed = self._update(
+            conn,
+            jobs.c.id.in_(chosen),
+            {
+                "status": RUNNING,
+                "worker_id": worker_id,
+                "lease_expires_at": now + lease_seconds,
+                "attempts": jobs.c.attempts + 1,
+                "started_at": now,
+                "progress": None,
+                "progress_message": None,
+            },
+        )
+        claimed.sort(key=lambda job: (-job.priority, job.id))
+        self._log_events(
+            conn,
+            [
+                (job, EventType.STARTED, {"attempt": job.attempts, "worker": worker_id})
+                for job in claimed
+            ],
+        )
+        return claimed
+
+    async def heartbeat(
+        self, worker_id: str, job_ids: frozenset[str], lease_seconds: float
+    ) -> Heartbeat:
+        return await self._tx(lambda conn: self._heartbeat(conn, worker_id, job_ids, lease_seconds))
+
+    def _heartbeat(
+        self, conn: sa.Connection, worker_id: str, job_ids: frozenset[str], lease_seconds: float
+    ) -> Heartbeat:
+        now = self._now()
+        held: dict[str, bool] = {}
+        if job_ids:
+            statement = (
+                jobs.update()
+                .where(
+                    jobs.c.id.in_(sorted(job_ids)),
+                    jobs.c.status == RUNNING,
+                    jobs.c.worker_id == worker_id,
+                )
+                .values(lease_expires_at=now + lease_seconds)
+                .returning(jobs.c.id, jobs.c.cancel_requested)
+            )
+            held = {job_id: bool(cancel) for job_id, cancel in conn.execute(statement)}
+        conn.execute(
+            workers.update()
+            .where(workers.c.id == worker_id)
+            .values(heartbeat_at=now, running=len(held))
+        )
+        return Heartbeat(
+            lost=frozenset(job_ids - held.keys()),
+            cancel_requested=frozenset(job_id for job_id, cancel in held.items() if cancel),
+        )
+
+    async def progress(
+        self, job_id: str, worker_id: str, fraction: float | None, message: str | None
+    ) -> None:
+        values = {"progress": fraction, "progress_message": message}
+        data = {"fraction": fraction, "message": message}
+        await self._tx(
+            lambda conn: self._update_held(
+                conn, job_id, worker_id, values, EventType.PROGRESS, data
+            )
+        )
+
+    async def add_artifact(self, job_id: str, worker_id: str, artifact: Artifact) -> None:
+        def add(conn: sa.Connection) -> None:
+            current = self._get(conn, job_id).artifacts
+            listed = [a.to_json() for a in current if a.name != artifact.name]
+            values = {"artifacts": [*listed, artifact.to_json()]}
+            self._update_held(
+                conn, job_id, worker_id, values, EventType.ARTIFACT, artifact.to_json()
+            )
+
+        await self._tx(add)
+
+    async def succeed(self, job_id: str, worker_id: str, result: JsonValue) -> Job:
+        def finish(conn: sa.Connection) -> Job:
+            values = self._finished(
+                status=JobStatus.SUCCEEDED.value,
+                result=result,
+                error=None,
+                finished_at=self._now(),
+            )
+            return self._update_held(conn, job_id, worker_id, values, EventType.SUCCEEDED, {})
+
+        return await self._tx(finish)
+
+    async def fail(
+        self, job_id: str, worker_id: str, error: ErrorInfo, retry_at: float | None
+    ) -> Job:
+        data: dict[str, Any] = {"error": error.type, "message": error.message}
+        if retry_at is None:
+            event = EventType.FAILED
+            values = self._finished(
+                status=JobStatus.FAILED.value, error=error.to_json(), finished_at=self._now()
+            )
+        else:
+            event, data["run_after"] = EventType.RETRYING, retry_at
+            values = self._finished(
+                status=JobStatus.QUEUED.value, error=error.to_json(), run_after=retry_at
+            )
+        return await self._tx(
+            lambda conn: self._update_held(conn, job_id, worker_id, values, event, data)
+        )
+
+    async def mark_cancelled(self, job_id: str, worker_id: str, reason: str) -> Job:
+        values = self._finished(status=JobStatus.CANCELLED.value, finished_at=self._now())
+        return await self._tx(
+            lambda conn: self._update_held(
+                conn, job_id, worker_id, values, EventType.CANCELLED, {"reason": reason}
+            )
+        )
+
+    async def release(self, job_id: str, worker_id: str, reason: str) -> Job:
+        values = self._finished(
+            status=JobStatus.QUEUED.value, attempts=jobs.c.attempts - 1, run_after=self._now()
+        )
+
+        def release(conn: sa.Connection) -> Job:
+            job = self._update_held(
+                conn, job_id, worker_id, values, EventType.REQUEUED, {"reason": reason}
+            )
+            self._dialect.notify(conn)
+            return job
+
+        job = await self._tx(release)
+        self._dialect.after_commit()
+        return job
+
+    async def reap(self) -> list[Job]:
+        reaped = await self._tx(self._reap)
+        if reaped:
+            self._dialect.after_commit()
+        return reaped
+
+    def _reap(self, conn: sa.Connection) -> list[Job]:
+        now = self._now()
+        expired = conn.execute(
+            self._dialect.lock(
+                sa.select(jobs.c.id).where(jobs.c.status == RUNNING, jobs.c.lease_expires_at < now)
+            )
+        ).all()
+        if not expired:
+            return []
+        lost = errors.WorkerLost()
+        error = ErrorInfo(type(lost).__name__, lost.message).to_json()
+        retry = jobs.c.attempts < jobs.c.max_attempts
+        reaped = self._update(
+            conn,
+            jobs.c.id.in_([row.id for row in expired]),
+            self._finished(
+                status=sa.case((retry, JobStatus.QUEUED.value), else_=JobStatus.FAILED.value),
+                finished_at=sa.case((retry, None), else_=now),
+                run_after=now,
+                error=error,
+            ),
+        )
+        self._log_events(
+            conn,
+            [
+                (
+                    job,
+                    EventType.REQUEUED if job.status is JobStatus.QUEUED else EventType.FAILED,
+                    {"reason": "lease_expired", "attempt": job.attempts, "error": lost.message},
+                )
+                for job in reaped
+            ],
+        )
+        self._dialect.notify(conn)
+        return reaped
+
+    async def register_worker(self, worker: WorkerInfo) -> None:
+        def register(conn: sa.Connection) -> None:
+            conn.execute(workers.delete().where(workers.c.id == worker.id))
+            conn.execute(
+                workers.insert().values(
+                    id=worker.id,
+                    host=worker.host,
+                    pid=worker.pid,
+                    started_at=worker.started_at,
+                    heartbeat_at=worker.heartbeat_at,
+                    concurrency=worker.concurrency,
+                    running=worker.running,
+                )
+            )
+
+        await self._tx(register)
+
+    async def deregister_worker(self, worker_id: str) -> None:
+        await self._tx(lambda conn: conn.execute(workers.delete().where(workers.c.id == worker_id)))
+
+    async def workers(self) -> list[WorkerInfo]:
+        rows = await self._tx(
+            lambda conn: conn.execute(sa.select(workers).order_by(workers.c.id)).all()
+        )
+        return [worker_from_row(row._mapping) for row in rows]
+
+    async def wait_for_work(self, timeout: float) -> bool:
+        if self._engine is None:
+            raise errors.StoreClosed(f"The job store at {self.url} is closed.")
+        return await self._dialect.wait_for_work(timeout)
+
+
+def _first_line(exc: BaseException | None) -> str:
+    text = str(exc).strip() if exc is not None else "unknown error"
+    return text.splitlines()[0] if text else type(exc).__name__

@@ -1,0 +1,140 @@
+"""The job-store port: the narrow interface every adapter (SQLite, PostgreSQL, memory) offers.
+
+Every method that a worker calls on a job it holds (``progress``, ``succeed``, ``fail``, ...)
+checks that the worker still holds it and raises :class:`~berth.errors.LeaseLost` if not, so a
+worker that stalled past its lease can never overwrite what another worker did since.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from types import TracebackType
+from typing import Protocol, Self
+
+from berth.jobs.model import (
+    Artifact,
+    ErrorInfo,
+    Heartbeat,
+    Job,
+    JobEvent,
+    JobQuery,
+    JobStatus,
+    JsonValue,
+    NewJob,
+    Submission,
+    WorkerInfo,
+)
+
+
+class JobStore(Protocol):
+    """Where jobs live. Open it with ``async with store:``; every method needs it open."""
+
+    url: str
+    """Where the store is, with any password masked."""
+
+    async def __aenter__(self) -> Self: ...
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None: ...
+
+    # -- callers ---------------------------------------------------------------------------
+
+    async def submit(self, new: NewJob) -> Submission:
+        """Persist a new queued job, or return the existing one with the same idempotency key."""
+        ...
+
+    async def get(self, job_id: str) -> Job:
+        """The job with this id; raises UnknownJob."""
+        ...
+
+    async def list_jobs(self, query: JobQuery) -> list[Job]:
+        """Jobs matching the query, newest first."""
+        ...
+
+    async def events(self, job_id: str, after: int = 0) -> list[JobEvent]:
+        """The job's events with ``seq > after``, in order; raises UnknownJob."""
+        ...
+
+    async def cancel(self, job_id: str) -> Job:
+        """Cancel a queued job at once, or ask the worker of a running one to stop.
+
+        A job already finished is returned unchanged.
+        """
+        ...
+
+    async def counts(self) -> dict[tuple[JobStatus, str], int]:
+        """How many jobs there are, by status and kind."""
+        ...
+
+    # -- workers ---------------------------------------------------------------------------
+
+    async def claim(
+        self, worker_id: str, free: Mapping[str, int], limit: int, lease_seconds: float
+    ) -> list[Job]:
+        """Mark up to ``limit`` due queued jobs as running for this worker and return them.
+
+        ``free`` maps each kind the worker can run to how many more of it it may start now.
+        Higher priority first, then oldest.
+        """
+        ...
+
+    async def heartbeat(
+        self, worker_id: str, job_ids: frozenset[str], lease_seconds: float
+    ) -> Heartbeat:
+        """Renew the leases on the jobs this worker runs; tell it what it lost and what to stop."""
+        ...
+
+    async def progress(
+        self, job_id: str, worker_id: str, fraction: float | None, message: str | None
+    ) -> None:
+        """Record progress on a running job."""
+        ...
+
+    async def add_artifact(self, job_id: str, worker_id: str, artifact: Artifact) -> None:
+        """Record a file the running job left in its output folder."""
+        ...
+
+    async def succeed(self, job_id: str, worker_id: str, result: JsonValue) -> Job:
+        """Finish a running job with its result."""
+        ...
+
+    async def fail(
+        self, job_id: str, worker_id: str, error: ErrorInfo, retry_at: float | None
+    ) -> Job:
+        """Finish a running job's attempt with an error: requeue it for ``retry_at`` or fail it."""
+        ...
+
+    async def mark_cancelled(self, job_id: str, worker_id: str, reason: str) -> Job:
+        """Finish a running job that stopped because it was cancelled."""
+        ...
+
+    async def release(self, job_id: str, worker_id: str, reason: str) -> Job:
+        """Give a running job back to the queue; the interrupted attempt does not count."""
+        ...
+
+    async def reap(self) -> list[Job]:
+        """Return jobs whose lease expired to the queue (or fail them if out of attempts)."""
+        ...
+
+    async def register_worker(self, worker: WorkerInfo) -> None:
+        """Record (or refresh) a dispatcher process."""
+        ...
+
+    async def deregister_worker(self, worker_id: str) -> None:
+        """Forget a dispatcher process that stopped cleanly."""
+        ...
+
+    async def workers(self) -> list[WorkerInfo]:
+        """Every registered dispatcher process."""
+        ...
+
+    async def wait_for_work(self, timeout: float) -> bool:
+        """Sleep until new work may be there (a submit, a cancel) or ``timeout`` passes.
+
+        Returns True if woken by a notification. Wake-ups can be spurious; that is harmless.
+        """
+        ...

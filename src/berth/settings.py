@@ -1,0 +1,85 @@
+"""The one settings object: every knob Berth has, read from ``BERTH_*`` environment variables.
+
+Build it once (``Settings()``) at the edge (the CLI, a test) and pass it in; nothing else in
+Berth reads the environment.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, PositiveFloat, PositiveInt, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    """Berth's configuration. Every field can be set as ``BERTH_<FIELD>`` in the environment."""
+
+    model_config = SettingsConfigDict(env_prefix="BERTH_", extra="ignore", frozen=True)
+
+    home: Path = Field(
+        default=Path(".berth"),
+        description="Berth's home: the SQLite database, job outputs and the model cache.",
+    )
+    database_url: str | None = Field(
+        default=None,
+        description="SQLAlchemy-style URL of the job store: sqlite:///PATH, postgresql://... "
+        "or memory://. Defaults to SQLite at HOME/berth.db.",
+    )
+    concurrency: PositiveInt = Field(default=4, description="Jobs one dispatcher runs at once.")
+    kind_concurrency: dict[str, PositiveInt] = Field(
+        default_factory=dict,
+        description='Per-kind limits on running jobs, as JSON: {"sleep": 2}.',
+    )
+    lease_seconds: PositiveFloat = Field(
+        default=30.0, description="How long a claim holds a job without a heartbeat."
+    )
+    heartbeat_seconds: PositiveFloat = Field(
+        default=5.0, description="How often a dispatcher renews its leases."
+    )
+    poll_seconds: PositiveFloat = Field(
+        default=1.0,
+        description="Longest an idle dispatcher waits before it looks for work without a wake-up.",
+    )
+    reap_seconds: PositiveFloat = Field(
+        default=5.0, description="How often a dispatcher returns expired leases to the queue."
+    )
+    retry_base_seconds: PositiveFloat = Field(
+        default=1.0, description="Backoff before the first retry; it doubles on each retry."
+    )
+    retry_max_seconds: PositiveFloat = Field(default=300.0, description="Longest backoff.")
+    max_attempts: PositiveInt = Field(default=3, description="Default attempts for a new job.")
+    cancel_grace_seconds: PositiveFloat = Field(
+        default=10.0,
+        description="How long a cancelled or timed-out job may take to stop before it is "
+        "stopped hard.",
+    )
+    drain_seconds: PositiveFloat = Field(
+        default=30.0,
+        description="On SIGTERM/SIGINT, how long running jobs may take to finish before they "
+        "go back to the queue.",
+    )
+    offline: bool = Field(default=True, description="Forbid network access when loading models.")
+    log_level: Literal["debug", "info", "warning", "error"] = "info"
+
+    @model_validator(mode="after")
+    def _check_timing(self) -> Settings:
+        if self.heartbeat_seconds >= self.lease_seconds:
+            raise ValueError(
+                f"heartbeat_seconds ({self.heartbeat_seconds}) must be shorter than "
+                f"lease_seconds ({self.lease_seconds}), or leases expire between heartbeats"
+            )
+        return self
+
+    @property
+    def resolved_database_url(self) -> str:
+        """The job store's URL, defaulting to SQLite inside ``home``."""
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{(self.home / 'berth.db').resolve()}"
+
+    @property
+    def outputs_dir(self) -> Path:
+        """Where jobs leave their artifacts: ``HOME/outputs/YYYYMMDD/<job-id>/``."""
+        return self.home / "outputs"
