@@ -1,0 +1,34 @@
+"""Berth's one extension point.
+
+A plugin is an installed package with an entry point in the group ``berth.kinds`` (job kinds)
+or ``berth.runners`` (model runners) that names a function::
+
+    def register(registry: berth.hookspecs.Registry) -> None:
+        registry.add_kind(JobKind(name="my-kind", run=..., input_model=...))
+
+Berth's own kinds and runners register through the same entry points as third-party ones
+(see ``[project.entry-points]`` in ``pyproject.toml``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, Protocol
+
+if TYPE_CHECKING:
+    from berth.jobs.kind import JobKind
+
+ENTRY_POINT_GROUPS = ("berth.kinds", "berth.runners")
+"""The entry-point groups Berth loads plugins from."""
+
+
+class Registry(Protocol):
+    """What a plugin's ``register`` function is given."""
+
+    def add_kind(self, kind: JobKind[Any]) -> None:
+        """Make a job kind available to submit and to run."""
+        ...
+
+
+RegisterHook = Callable[[Registry], None]
+"""The signature of the function each entry point names."""

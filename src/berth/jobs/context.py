@@ -1,0 +1,82 @@
+"""What a running job sees: its record, its folder, progress reporting and the stop signal."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import mimetypes
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+
+from berth import errors
+from berth.jobs.model import Artifact, Job
+
+log = logging.getLogger("berth.job")
+
+ProgressSink = Callable[[float | None, str | None], Awaitable[None]]
+ArtifactSink = Callable[[Artifact], Awaitable[None]]
+
+
+class JobContext:
+    """Handed to a job kind's ``run``. Long jobs should call :meth:`check_cancelled` (or use
+    :meth:`sleep`) often: a cancelled or timed-out job that does not stop within the grace
+    period is stopped hard."""
+
+    def __init__(
+        self,
+        job: Job,
+        output_dir: Path,
+        home: Path,
+        on_progress: ProgressSink,
+        on_artifact: ArtifactSink,
+    ) -> None:
+        self.job = job
+        self.output_dir = output_dir
+        self.home = home
+        self._on_progress = on_progress
+        self._on_artifact = on_artifact
+        self._stop = asyncio.Event()
+        self.stop_reason: str | None = None
+        self.log = logging.LoggerAdapter(log, {"job": job.id, "kind": job.kind})
+
+    @property
+    def cancelled(self) -> bool:
+        """True once the job has been asked to stop (cancel, timeout, shutdown)."""
+        return self._stop.is_set()
+
+    def request_stop(self, reason: str) -> None:
+        """Ask the job to stop; called by the dispatcher."""
+        if not self._stop.is_set():
+            self.stop_reason = reason
+            self._stop.set()
+
+    def check_cancelled(self) -> None:
+        """Raise JobCancelled if the job has been asked to stop."""
+        if self._stop.is_set():
+            raise errors.JobCancelled(
+                f"Job '{self.job.id}' was asked to stop ({self.stop_reason})."
+            )
+
+    async def sleep(self, seconds: float) -> None:
+        """Sleep, but wake and raise JobCancelled as soon as the job is asked to stop."""
+        try:
+            await asyncio.wait_for(self._stop.wait(), seconds)
+        except TimeoutError:
+            return
+        self.check_cancelled()
+
+    async def progress(self, fraction: float | None, message: str | None = None) -> None:
+        """Report progress: a fraction in [0, 1] (or None if unknown) and a short message."""
+        if fraction is not None and not 0.0 <= fraction <= 1.0:
+            raise ValueError(f"progress must be between 0 and 1, not {fraction}")
+        await self._on_progress(fraction, message)
+
+    async def add_artifact(self, name: str, media_type: str | None = None) -> Artifact:
+        """Record a file the job wrote into :attr:`output_dir` as one of its artifacts."""
+        path = (self.output_dir / name).resolve()
+        if path.parent != self.output_dir.resolve() or not path.is_file():
+            raise ValueError(f"'{name}' is not a file directly inside {self.output_dir}")
+        guessed = media_type or mimetypes.guess_type(name)[0] or "application/octet-stream"
+        artifact = Artifact(name, guessed, path.stat().st_size)
+        await self._on_artifact(artifact)
+        return artifact

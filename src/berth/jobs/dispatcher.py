@@ -1,0 +1,301 @@
+"""The dispatcher: claims jobs with a lease, runs them, and records what happened.
+
+One loop claims work whenever it has free slots (overall and per kind), heartbeats to keep
+its leases and to learn of cancellations, and reaps expired leases of any worker. Each claimed
+job runs in its own task under a :class:`~berth.jobs.supervisor.Supervisor`, which enforces
+the timeout and the cancellation grace period and turns the outcome into one store call.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import enum
+import logging
+import os
+import socket
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import TracebackType
+from typing import Any, Self
+
+from berth import errors
+from berth.clock import Clock, SystemClock
+from berth.ids import new_id
+from berth.jobs.kind import JobKind
+from berth.jobs.model import Job, WorkerInfo
+from berth.jobs.outputs import versions
+from berth.jobs.store import JobStore
+from berth.jobs.supervisor import Supervisor
+from berth.settings import Settings
+
+log = logging.getLogger(__name__)
+QUICK_BEAT_SECONDS = 0.25
+
+
+class State(enum.StrEnum):
+    NEW = "new"
+    RUNNING = "running"
+    DRAINING = "draining"
+    STOPPED = "stopped"
+
+
+@dataclass(frozen=True)
+class DispatcherConfig:
+    """The dispatcher's knobs; see :class:`~berth.settings.Settings` for their meaning."""
+
+    outputs_dir: Path
+    home: Path
+    concurrency: int = 4
+    kind_concurrency: Mapping[str, int] = field(default_factory=dict)
+    lease_seconds: float = 30.0
+    heartbeat_seconds: float = 5.0
+    poll_seconds: float = 1.0
+    reap_seconds: float = 5.0
+    retry_base_seconds: float = 1.0
+    retry_max_seconds: float = 300.0
+    cancel_grace_seconds: float = 10.0
+    drain_seconds: float = 30.0
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> DispatcherConfig:
+        return cls(
+            outputs_dir=settings.outputs_dir,
+            home=settings.home,
+            concurrency=settings.concurrency,
+            kind_concurrency=dict(settings.kind_concurrency),
+            lease_seconds=settings.lease_seconds,
+            heartbeat_seconds=settings.heartbeat_seconds,
+            poll_seconds=settings.poll_seconds,
+            reap_seconds=settings.reap_seconds,
+            retry_base_seconds=settings.retry_base_seconds,
+            retry_max_seconds=settings.retry_max_seconds,
+            cancel_grace_seconds=settings.cancel_grace_seconds,
+            drain_seconds=settings.drain_seconds,
+        )
+
+
+def worker_name() -> str:
+    """A worker id that names the host and process it runs in."""
+    return f"{socket.gethostname()}-{os.getpid()}-{new_id()[-6:]}"
+
+
+class Dispatcher:
+    """Runs jobs from a store. Use as ``async with Dispatcher(...) as d: await d.wait()``."""
+
+    def __init__(
+        self,
+        store: JobStore,
+        kinds: Mapping[str, JobKind[Any]],
+        config: DispatcherConfig,
+        *,
+        worker_id: str | None = None,
+        clock: Clock | None = None,
+    ) -> None:
+        self.store = store
+        self.kinds = dict(kinds)
+        self.config = config
+        self.worker_id = worker_id or worker_name()
+        self.state = State.NEW
+        self._clock = clock or SystemClock()
+        self._versions = versions()
+        self._running: dict[str, Supervisor] = {}
+        self._stopping = asyncio.Event()
+        self._changed = asyncio.Event()
+        self._loop_task: asyncio.Task[None] | None = None
+        self._last_beat = 0.0
+        self._last_reap = 0.0
+
+    # -- lifecycle -------------------------------------------------------------------------
+
+    async def __aenter__(self) -> Self:
+        await self.start()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+        await self.wait()
+
+    async def start(self) -> None:
+        """Register this worker and start claiming jobs."""
+        if self.state is not State.NEW:
+            raise errors.BerthError(f"Cannot start the dispatcher: it is {self.state}.")
+        now = self._clock.now()
+        info = WorkerInfo(
+            self.worker_id, socket.gethostname(), os.getpid(), now, now, self.config.concurrency
+        )
+        await self.store.register_worker(info)
+        self.state = State.RUNNING
+        self._loop_task = asyncio.create_task(self._loop(), name=f"dispatcher {self.worker_id}")
+        log.info(
+            "dispatcher started",
+            extra={
+                "action": "dispatcher.started",
+                "worker": self.worker_id,
+                "store": self.store.url,
+                "concurrency": self.config.concurrency,
+                "kinds": sorted(self.kinds),
+            },
+        )
+
+    def stop(self) -> None:
+        """Stop claiming and drain: running jobs get ``drain_seconds`` to finish (signal-safe)."""
+        self._stopping.set()
+
+    def stop_now(self) -> None:
+        """Stop claiming and give running jobs back to the queue at once."""
+        self._stopping.set()
+        for supervisor in list(self._running.values()):
+            supervisor.request_stop("shutdown", grace=0.0)
+
+    async def wait(self) -> None:
+        """Wait until the dispatcher has drained and stopped."""
+        if self._loop_task is not None:
+            await self._loop_task
+
+    @property
+    def running_jobs(self) -> list[str]:
+        """Ids of the jobs this dispatcher runs now."""
+        return list(self._running)
+
+    # -- the loop --------------------------------------------------------------------------
+
+    async def _loop(self) -> None:
+        try:
+            while not self._stopping.is_set():
+                try:
+                    claimed = await self._step()
+                except asyncio.CancelledError:
+                    raise
+                except Exception as exc:
+                    log.exception(
+                        "dispatcher step failed; retrying",
+                        extra={"action": "dispatcher.error", "error": str(exc)},
+                    )
+                    claimed = False
+                if not claimed:
+                    await self._idle()
+            await self._drain()
+        finally:
+            await self._leave()
+
+    async def _step(self) -> bool:
+        """Do what is due; return True if there may be more work to claim right away."""
+        now = self._clock.now()
+        if now - self._last_reap >= self.config.reap_seconds:
+            self._last_reap = now
+            reaped = await self.store.reap()
+            for job in reaped:
+                log.warning(
+                    "job's worker was lost; job returned",
+                    extra={"action": "job.reaped", "job": job.id, "status": job.status.value},
+                )
+        if self._running and now - self._last_beat >= self._beat_interval():
+            await self._heartbeat()
+        return await self._claim()
+
+    def _beat_interval(self) -> float:
+        # Beat often while woken (a cancel may be waiting), fully only as leases need it.
+        return QUICK_BEAT_SECONDS if self._changed.is_set() else self.config.heartbeat_seconds
+
+    def _free_slots(self) -> dict[str, int]:
+        total = self.config.concurrency - len(self._running)
+        if total <= 0:
+            return {}
+        running: dict[str, int] = {}
+        for supervisor in self._running.values():
+            running[supervisor.job.kind] = running.get(supervisor.job.kind, 0) + 1
+        free = {}
+        for name, kind in self.kinds.items():
+            limit = self.config.kind_concurrency.get(name, kind.concurrency)
+            room = total if limit is None else min(total, limit - running.get(name, 0))
+            if room > 0:
+                free[name] = room
+        return free
+
+    async def _claim(self) -> bool:
+        free = self._free_slots()
+        if not free:
+            return False
+        limit = self.config.concurrency - len(self._running)
+        jobs = await self.store.claim(self.worker_id, free, limit, self.config.lease_seconds)
+        for job in jobs:
+            self._launch(job)
+        return bool(jobs) and len(self._running) < self.config.concurrency
+
+    async def _idle(self) -> None:
+        """Wait for a wake-up, a free slot, a stop, or the poll interval."""
+        self._changed.clear()
+        waits = {
+            asyncio.ensure_future(self._stopping.wait()),
+            asyncio.ensure_future(self._changed.wait()),
+            asyncio.ensure_future(self.store.wait_for_work(self.config.poll_seconds)),
+        }
+        try:
+            done, _ = await asyncio.wait(
+                waits, timeout=self.config.poll_seconds, return_when=asyncio.FIRST_COMPLETED
+            )
+        finally:
+            for pending in waits:
+                pending.cancel()
+        if any(task.done() and not task.cancelled() and task.result() for task in done):
+            self._changed.set()
+
+    async def _heartbeat(self) -> None:
+        self._last_beat = self._clock.now()
+        beat = await self.store.heartbeat(
+            self.worker_id, frozenset(self._running), self.config.lease_seconds
+        )
+        for job_id in beat.lost:
+            if supervisor := self._running.get(job_id):
+                supervisor.request_stop("lost", grace=0.0)
+        for job_id in beat.cancel_requested:
+            if supervisor := self._running.get(job_id):
+                supervisor.request_stop("cancelled", grace=self.config.cancel_grace_seconds)
+
+    # -- jobs ------------------------------------------------------------------------------
+
+    def _launch(self, job: Job) -> None:
+        supervisor = Supervisor(
+            job,
+            self.kinds[job.kind],
+            self.store,
+            self.worker_id,
+            self.config,
+            self._versions,
+            self._clock,
+        )
+        self._running[job.id] = supervisor
+        task = asyncio.create_task(supervisor.run(), name=f"job {job.id}")
+        task.add_done_callback(lambda _: self._finished(job.id))
+
+    def _finished(self, job_id: str) -> None:
+        self._running.pop(job_id, None)
+        self._changed.set()
+
+    async def _drain(self) -> None:
+        self.state = State.DRAINING
+        if not self._running:
+            return
+        log.info(
+            "draining",
+            extra={"action": "dispatcher.draining", "running": len(self._running)},
+        )
+        tasks = [supervisor.task for supervisor in self._running.values() if supervisor.task]
+        _, pending = await asyncio.wait(tasks, timeout=self.config.drain_seconds)
+        if pending:
+            for supervisor in list(self._running.values()):
+                supervisor.request_stop("shutdown", grace=self.config.cancel_grace_seconds)
+            await asyncio.wait(pending)
+
+    async def _leave(self) -> None:
+        self.state = State.STOPPED
+        with contextlib.suppress(Exception):
+            await self.store.deregister_worker(self.worker_id)
+        log.info("dispatcher stopped", extra={"action": "dispatcher.stopped"})

@@ -1,0 +1,59 @@
+"""A job kind: a name, an input schema, and the coroutine that runs one job of it."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Coroutine
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
+
+import pydantic
+
+from berth import errors
+from berth.jobs.model import JsonValue
+
+if TYPE_CHECKING:
+    from berth.jobs.context import JobContext
+
+P = TypeVar("P")
+
+
+@dataclass(frozen=True)
+class JobKind(Generic[P]):
+    """One kind of job.
+
+    ``input_model`` is a pydantic model the input must fit (its JSON schema drives forms and
+    docs); ``None`` accepts any JSON. ``run`` gets the validated input and returns the result.
+    """
+
+    name: str
+    run: Callable[[JobContext, P], Coroutine[Any, Any, JsonValue]]
+    description: str
+    input_model: type[pydantic.BaseModel] | None = None
+    concurrency: int | None = None
+    """Most jobs of this kind one dispatcher runs at once (None: only the overall limit)."""
+
+    def parse(self, data: JsonValue) -> P:
+        """The input validated for this kind; raises InvalidJobInput saying what is wrong."""
+        if self.input_model is None:
+            return data  # type: ignore[no-any-return]
+        try:
+            return self.input_model.model_validate(data)  # type: ignore[return-value]
+        except pydantic.ValidationError as exc:
+            raise errors.InvalidJobInput(
+                f"Invalid input for job kind '{self.name}': {describe_validation(exc)}."
+            ) from None
+
+    def input_schema(self) -> dict[str, Any]:
+        """The JSON schema of the input."""
+        if self.input_model is None:
+            return {}
+        return self.input_model.model_json_schema()
+
+
+def describe_validation(exc: pydantic.ValidationError) -> str:
+    """One line naming each bad field and what is wrong with it."""
+    parts = []
+    for error in exc.errors(include_url=False):
+        where = ".".join(str(part) for part in error["loc"]) or "input"
+        parts.append(f"{where}: {error['msg']}")
+    return "; ".join(parts)

@@ -1,0 +1,85 @@
+"""Each job's folder, ``outputs/YYYYMMDD/<job-id>/``, and the ``job.json`` provenance in it."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import platform
+from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
+from typing import Any
+
+from berth.jobs.model import Job
+
+KEY_PACKAGES = (
+    "berth",
+    "sqlalchemy",
+    "pydantic",
+    "torch",
+    "transformers",
+    "sentence-transformers",
+    "diffusers",
+    "huggingface-hub",
+    "numpy",
+)
+PROVENANCE_FILE = "job.json"
+
+
+def job_dir(outputs: Path, job: Job) -> Path:
+    """The job's folder: dated by when the job was created (UTC), so retries share it."""
+    day = dt.datetime.fromtimestamp(job.created_at, dt.UTC).strftime("%Y%m%d")
+    return outputs / day / job.id
+
+
+def versions() -> dict[str, str]:
+    """Python's and the installed key packages' versions."""
+    found = {"python": platform.python_version()}
+    for name in KEY_PACKAGES:
+        try:
+            found[name] = version(name)
+        except PackageNotFoundError:
+            continue
+    return found
+
+
+def _iso(seconds: float | None) -> str | None:
+    if seconds is None:
+        return None
+    return dt.datetime.fromtimestamp(seconds, dt.UTC).isoformat()
+
+
+def provenance(job: Job, worker_id: str, package_versions: dict[str, str]) -> dict[str, Any]:
+    """What ``job.json`` records about a job."""
+    queued = (job.started_at - job.created_at) if job.started_at else None
+    running = (job.finished_at - job.started_at) if job.finished_at and job.started_at else None
+    return {
+        "id": job.id,
+        "kind": job.kind,
+        "model": job.model,
+        "input": job.input,
+        "priority": job.priority,
+        "status": job.status.value,
+        "attempts": job.attempts,
+        "max_attempts": job.max_attempts,
+        "worker": worker_id,
+        "timings": {
+            "created_at": _iso(job.created_at),
+            "started_at": _iso(job.started_at),
+            "finished_at": _iso(job.finished_at),
+            "queued_seconds": queued,
+            "running_seconds": running,
+        },
+        "result": job.result,
+        "error": job.error.to_json() if job.error else None,
+        "artifacts": [artifact.to_json() for artifact in job.artifacts],
+        "versions": package_versions,
+    }
+
+
+def write_provenance(folder: Path, record: dict[str, Any]) -> None:
+    """Write ``job.json`` atomically, so a crash never leaves half a file."""
+    folder.mkdir(parents=True, exist_ok=True)
+    temporary = folder / f".{PROVENANCE_FILE}.{os.getpid()}.tmp"
+    temporary.write_text(json.dumps(record, indent=2, default=str) + "\n")
+    temporary.replace(folder / PROVENANCE_FILE)
