@@ -41,8 +41,9 @@ class PostgresDatabases:
     def build_template(self) -> None:
         with _admin() as conn:
             conn.execute(f'CREATE DATABASE "{self.template}"')
-        engine = sa.create_engine(sa.make_url(self.url(self.template)).set(
-            drivername="postgresql+psycopg"))
+        engine = sa.create_engine(
+            sa.make_url(self.url(self.template)).set(drivername="postgresql+psycopg")
+        )
         try:
             migrate.upgrade(engine, self.template, "postgresql")
         finally:
@@ -88,9 +89,7 @@ def clock() -> ManualClock:
 
 
 @pytest.fixture
-def store_url_factory(
-    request: pytest.FixtureRequest, tmp_path: Path
-) -> Callable[[str], str]:
+def store_url_factory(request: pytest.FixtureRequest, tmp_path: Path) -> Callable[[str], str]:
     def make(kind: str) -> str:
         if kind == "memory":
             return "memory://"
@@ -124,5 +123,3 @@ async def live_store(
     """An open job store of each kind, on the system clock (for dispatcher tests)."""
     async with store_from_url(store_url_factory(store_kind)) as opened:
         yield opened
-
-

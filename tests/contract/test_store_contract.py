@@ -225,9 +225,7 @@ async def test_heartbeat_renews_and_reports_lost(store: JobStore, clock: ManualC
     assert (await store.get(kept)).lease_expires_at == clock.now() + 1
 
 
-async def test_reaper_requeues_or_fails_expired_leases(
-    store: JobStore, clock: ManualClock
-) -> None:
+async def test_reaper_requeues_or_fails_expired_leases(store: JobStore, clock: ManualClock) -> None:
     retry = (await store.submit(NewJob("echo", {}, max_attempts=2))).job.id
     last = (await store.submit(NewJob("echo", {}, max_attempts=1))).job.id
     await store.claim("w1", ALL, 2, LEASE)
