@@ -10,6 +10,7 @@ from berth import errors
 from berth.clock import Clock
 from berth.jobs.memory import MemoryJobStore
 from berth.jobs.postgres import postgres_store
+from berth.jobs.sql import SqlJobStore
 from berth.jobs.sqlite import sqlite_store
 from berth.jobs.store import JobStore
 
@@ -50,3 +51,11 @@ def store_from_url(url: str, *, clock: Clock | None = None, upgrade: bool = True
         f"The database URL '{display}' has the scheme '{scheme}', which Berth does not "
         "support. Use sqlite:///PATH/berth.db or postgresql://USER@HOST:PORT/DATABASE."
     )
+
+
+def upgrade_database(url: str) -> tuple[str | None, str]:
+    """Migrate the database at ``url`` to this Berth's schema; return (before, after)."""
+    store = store_from_url(url, upgrade=False)
+    if not isinstance(store, SqlJobStore):
+        raise errors.ConfigError("memory:// keeps nothing on disk: it has no schema to upgrade.")
+    return store.upgrade_schema()

@@ -99,7 +99,7 @@ class SqlJobStore:
             raise
         return self
 
-    def _connect(self) -> sa.Engine:
+    def _reach(self) -> sa.Engine:
         engine = self._dialect.create_engine()
         try:
             with engine.connect() as conn:
@@ -110,12 +110,24 @@ class SqlJobStore:
                 f"Cannot open the job store at {self.url}: {_first_line(exc.orig)}. "
                 "Check BERTH_DATABASE_URL and that the database server is running."
             ) from exc
+        return engine
+
+    def _connect(self) -> sa.Engine:
+        engine = self._reach()
         try:
             migrate.ensure(engine, self.url, self._dialect.name, allow_upgrade=self._upgrade)
         except BaseException:
             engine.dispose()
             raise
         return engine
+
+    def upgrade_schema(self) -> tuple[str | None, str]:
+        """Migrate the database to the newest schema now; return (before, after) revisions."""
+        engine = self._reach()
+        try:
+            return migrate.upgrade(engine, self.url, self._dialect.name)
+        finally:
+            engine.dispose()
 
     async def __aexit__(
         self,

@@ -24,7 +24,7 @@ from berth import errors
 from berth.clock import Clock
 from berth.jobs.context import JobContext
 from berth.jobs.kind import JobKind
-from berth.jobs.model import Artifact, ErrorInfo, Job, JsonValue
+from berth.jobs.model import Artifact, ErrorInfo, Job, JobStatus, JsonValue
 from berth.jobs.outputs import job_dir, provenance, write_provenance
 from berth.jobs.store import JobStore
 
@@ -186,10 +186,11 @@ class Supervisor:
                 extra={"action": "job.record_failed", "job": self.job.id, "error": exc.message},
             )
             return
+        outcome = "retrying" if job.status is JobStatus.QUEUED else job.status.value
         log.info(
             "job %s",
-            job.status.value,
-            extra={"action": f"job.{job.status.value}", "job": job.id, "kind": job.kind},
+            outcome,
+            extra={"action": f"job.{outcome}", "job": job.id, "kind": job.kind},
         )
         await asyncio.to_thread(self._write_provenance, job)
 
