@@ -61,7 +61,10 @@ class Settings(BaseSettings):
         "go back to the queue.",
     )
     offline: bool = Field(default=True, description="Forbid network access when loading models.")
-    log_level: Literal["debug", "info", "warning", "error"] = "info"
+    log_level: Literal["debug", "info", "warning", "error"] | None = Field(
+        default=None,
+        description="Log level; by default info for serve, worker and db, warning otherwise.",
+    )
 
     @model_validator(mode="after")
     def _check_timing(self) -> Settings:

@@ -216,8 +216,8 @@ def cancel(
     ctx: typer.Context, job_id: Annotated[str, typer.Argument(help="The job's id.")]
 ) -> None:
     """Cancel a job: a queued one at once, a running one as soon as it stops."""
-    job = run_with_berth(ctx, lambda berth: berth.jobs.cancel(job_id))
-    if job.status is JobStatus.CANCELLED:
+    job, changed = run_with_berth(ctx, lambda berth: berth.jobs.cancel(job_id))
+    if job.status is JobStatus.CANCELLED and changed:
         out.print(f"Cancelled {job.id}.")
     elif job.status is JobStatus.RUNNING:
         out.print(f"Asked {job.id} to stop; it is cancelled once its worker stops it.")

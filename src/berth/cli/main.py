@@ -68,7 +68,8 @@ def main_options(
         raise errors.ConfigError(f"--log-format must be 'human' or 'json', not '{log_format}'.")
     settings = load_settings({"home": home, "database_url": database_url, "log_level": log_level})
     fmt: LogFormat = "json" if log_format == "json" else "human"
-    configure(settings.log_level, fmt)
+    chatty = ctx.invoked_subcommand in ("serve", "worker", "db")
+    configure(settings.log_level or ("info" if chatty else "warning"), fmt)
     ctx.obj = CliState(settings)
 
 

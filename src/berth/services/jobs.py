@@ -84,8 +84,12 @@ class JobService:
         query = JobQuery(statuses, kind, model, before, limit)
         return await self.store.list_jobs(query)
 
-    async def cancel(self, job_id: str) -> Job:
-        return await self.store.cancel(job_id)
+    async def cancel(self, job_id: str) -> tuple[Job, bool]:
+        """Cancel the job; also say whether this call changed it (False: it had ended)."""
+        current = await self.store.get(job_id)
+        if current.status.terminal:
+            return current, False
+        return await self.store.cancel(job_id), True
 
     async def events(self, job_id: str, after: int = 0) -> list[JobEvent]:
         return await self.store.events(job_id, after)

@@ -1,0 +1,71 @@
+"""Schema migrations on SQLite and PostgreSQL: applied on open, checked, refused when newer."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import pytest
+import sqlalchemy as sa
+from alembic.autogenerate import compare_metadata
+from alembic.runtime.migration import MigrationContext
+
+from berth import errors
+from berth.jobs import migrate
+from berth.jobs.open import store_from_url, upgrade_database
+from berth.jobs.schema import metadata
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def sql_url(request: pytest.FixtureRequest, store_url_factory: Callable[[str], str]) -> str:
+    return store_url_factory(request.param)
+
+
+def engine_for(url: str) -> sa.Engine:
+    parsed = sa.make_url(url)
+    if parsed.drivername.startswith("postgresql"):
+        parsed = parsed.set(drivername="postgresql+psycopg")
+    return sa.create_engine(parsed)
+
+
+async def test_opening_migrates_to_head_and_matches_the_tables(sql_url: str) -> None:
+    async with store_from_url(sql_url):
+        pass
+    engine = engine_for(sql_url)
+    try:
+        assert migrate.current(engine) == migrate.head()
+        with engine.connect() as conn:
+            differences = compare_metadata(MigrationContext.configure(conn), metadata)
+        assert differences == []
+    finally:
+        engine.dispose()
+
+
+async def test_a_database_from_a_newer_berth_is_refused(sql_url: str) -> None:
+    async with store_from_url(sql_url):
+        pass
+    engine = engine_for(sql_url)
+    with engine.begin() as conn:
+        conn.execute(sa.text("UPDATE alembic_version SET version_num = '9999_future'"))
+    engine.dispose()
+    with pytest.raises(errors.SchemaTooNew, match=r"'9999_future'.*Upgrade Berth"):
+        async with store_from_url(sql_url):
+            pass
+    with pytest.raises(errors.SchemaTooNew):
+        upgrade_database(sql_url)
+
+
+async def test_without_upgrade_an_old_schema_is_refused_with_the_fix(sql_url: str) -> None:
+    engine = engine_for(sql_url)
+    with engine.begin() as conn:
+        conn.execute(sa.text("DROP TABLE IF EXISTS berth_workers"))
+        conn.execute(sa.text("DROP TABLE IF EXISTS berth_job_events"))
+        conn.execute(sa.text("DROP TABLE IF EXISTS berth_jobs"))
+        conn.execute(sa.text("DROP TABLE IF EXISTS alembic_version"))
+    engine.dispose()
+    with pytest.raises(errors.StoreError, match="berth db upgrade"):
+        async with store_from_url(sql_url, upgrade=False):
+            pass
+    assert upgrade_database(sql_url) == (None, migrate.head())
+    assert upgrade_database(sql_url) == (migrate.head(), migrate.head())
