@@ -1,23 +1,21 @@
 """The job store on a SQL database (SQLAlchemy Core), shared by the SQLite and PostgreSQL adapters.
 
-Each adapter supplies a :class:`SqlDialect`: how to open the engine, lock rows for a claim,
-and wake idle workers. Calls run on a small thread pool so the event loop never blocks on I/O.
+What differs between the databases (locking rows for a claim, waking idle workers) comes from
+the adapter's :class:`~berth.jobs.database.SqlDialect`.
 """
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Callable, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from types import TracebackType
-from typing import Any, Protocol, Self, TypeVar
+from typing import Any, Self, TypeVar
 
 import sqlalchemy as sa
 
 from berth import errors
 from berth.clock import Clock, SystemClock
 from berth.ids import new_id
-from berth.jobs import migrate
+from berth.jobs.database import Database, SqlDialect
 from berth.jobs.model import (
     JOB_ID_PREFIX,
     Artifact,
@@ -41,35 +39,6 @@ Values = dict[str, Any]
 RUNNING = JobStatus.RUNNING.value
 
 
-class SqlDialect(Protocol):
-    """What differs between SQL databases."""
-
-    name: str
-    threads: int
-
-    def create_engine(self) -> sa.Engine: ...
-
-    def insert(self, table: sa.Table) -> Any:
-        """An INSERT construct that supports ``on_conflict_do_nothing``."""
-        ...
-
-    def lock(self, select: sa.Select[Any]) -> sa.Select[Any]:
-        """The select, locking the rows it returns for this transaction."""
-        ...
-
-    def notify(self, conn: sa.Connection) -> None:
-        """Called inside a transaction that makes work available."""
-        ...
-
-    def after_commit(self) -> None:
-        """Called after a transaction that made work available has committed."""
-        ...
-
-    async def wait_for_work(self, timeout: float) -> bool: ...
-
-    async def close(self) -> None: ...
-
-
 class SqlJobStore:
     """A :class:`~berth.jobs.store.JobStore` over SQLAlchemy Core."""
 
@@ -83,51 +52,12 @@ class SqlJobStore:
     ) -> None:
         self.url = url
         self._dialect = dialect
+        self._db = Database(dialect, url, upgrade=upgrade)
         self._clock = clock or SystemClock()
-        self._upgrade = upgrade
-        self._engine: sa.Engine | None = None
-        self._executor: ThreadPoolExecutor | None = None
 
     async def __aenter__(self) -> Self:
-        self._executor = ThreadPoolExecutor(self._dialect.threads, thread_name_prefix="berth-db")
-        loop = asyncio.get_running_loop()
-        try:
-            self._engine = await loop.run_in_executor(self._executor, self._connect)
-        except BaseException:
-            self._executor.shutdown(wait=False)
-            self._executor = None
-            raise
+        await self._db.open()
         return self
-
-    def _reach(self) -> sa.Engine:
-        engine = self._dialect.create_engine()
-        try:
-            with engine.connect() as conn:
-                conn.execute(sa.select(sa.literal(1)))
-        except sa.exc.DBAPIError as exc:
-            engine.dispose()
-            raise errors.DatabaseUnreachable(
-                f"Cannot open the job store at {self.url}: {_first_line(exc.orig)}. "
-                "Check BERTH_DATABASE_URL and that the database server is running."
-            ) from exc
-        return engine
-
-    def _connect(self) -> sa.Engine:
-        engine = self._reach()
-        try:
-            migrate.ensure(engine, self.url, self._dialect.name, allow_upgrade=self._upgrade)
-        except BaseException:
-            engine.dispose()
-            raise
-        return engine
-
-    def upgrade_schema(self) -> tuple[str | None, str]:
-        """Migrate the database to the newest schema now; return (before, after) revisions."""
-        engine = self._reach()
-        try:
-            return migrate.upgrade(engine, self.url, self._dialect.name)
-        finally:
-            engine.dispose()
 
     async def __aexit__(
         self,
@@ -135,28 +65,14 @@ class SqlJobStore:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        await self._dialect.close()
-        engine, executor = self._engine, self._executor
-        self._engine, self._executor = None, None
-        if engine is not None:
-            engine.dispose()
-        if executor is not None:
-            executor.shutdown(wait=True)
+        await self._db.close()
+
+    def upgrade_schema(self) -> tuple[str | None, str]:
+        """Migrate the database to the newest schema now; return (before, after) revisions."""
+        return self._db.upgrade_schema()
 
     async def _tx(self, fn: Callable[[sa.Connection], T]) -> T:
-        if self._engine is None or self._executor is None:
-            raise errors.StoreClosed(f"The job store at {self.url} is closed.")
-        loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._executor, self._in_tx, self._engine, fn)
-
-    def _in_tx(self, engine: sa.Engine, fn: Callable[[sa.Connection], T]) -> T:
-        try:
-            with engine.begin() as conn:
-                return fn(conn)
-        except sa.exc.OperationalError as exc:
-            raise errors.StoreError(
-                f"The job store at {self.url} failed: {_first_line(exc.orig)}."
-            ) from exc
+        return await self._db.transaction(fn)
 
     def _now(self) -> float:
         return self._clock.now()
@@ -571,11 +487,6 @@ class SqlJobStore:
         return [worker_from_row(row._mapping) for row in rows]
 
     async def wait_for_work(self, timeout: float) -> bool:
-        if self._engine is None:
+        if not self._db.is_open:
             raise errors.StoreClosed(f"The job store at {self.url} is closed.")
         return await self._dialect.wait_for_work(timeout)
-
-
-def _first_line(exc: BaseException | None) -> str:
-    text = str(exc).strip() if exc is not None else "unknown error"
-    return text.splitlines()[0] if text else type(exc).__name__

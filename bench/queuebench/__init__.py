@@ -1,0 +1,1 @@
+"""The job-queue benchmark behind ``bench/queue.py``: Berth, procrastinate and huey."""
