@@ -19,7 +19,7 @@ import psycopg
 import sqlalchemy as sa
 from psycopg import sql
 
-from bench.queuebench.plan import Label
+from .plan import Label
 
 
 @dataclass(frozen=True, slots=True)

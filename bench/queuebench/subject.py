@@ -8,9 +8,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
-from bench.queuebench.plan import Plan
-from bench.queuebench.storage import Storage
-from bench.queuebench.timings import JobTimes
+from .plan import Plan
+from .storage import Storage
+from .timings import JobTimes
 
 
 class Subject(Protocol):

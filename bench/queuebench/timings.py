@@ -6,7 +6,7 @@ import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from bench.queuebench.errors import BenchError
+from .errors import BenchError
 
 
 @dataclass(frozen=True, slots=True)

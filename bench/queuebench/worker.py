@@ -8,7 +8,7 @@ import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from bench.queuebench.subject import WorkerArgs
+from .subject import WorkerArgs
 
 
 def _parse(argv: Sequence[str]) -> WorkerArgs:
@@ -27,14 +27,14 @@ def _parse(argv: Sequence[str]) -> WorkerArgs:
 
 def _server(system: str) -> Callable[[WorkerArgs], None]:
     if system == "berth":
-        from bench.queuebench.berth_queue import serve as serve_berth
+        from .berth_queue import serve as serve_berth
 
         return serve_berth
     if system == "huey":
-        from bench.queuebench.huey_queue import serve as serve_huey
+        from .huey_queue import serve as serve_huey
 
         return serve_huey
-    from bench.queuebench.procrastinate_queue import serve as serve_procrastinate
+    from .procrastinate_queue import serve as serve_procrastinate
 
     return serve_procrastinate
 

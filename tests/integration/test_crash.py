@@ -73,7 +73,11 @@ async def held_by(store: JobStore, worker_id: str) -> frozenset[str]:
 
 
 async def crash_repeatedly(
-    store: JobStore, env: dict[str, str], home: Path, rng: random.Random, started: list[WorkerProcess]
+    store: JobStore,
+    env: dict[str, str],
+    home: Path,
+    rng: random.Random,
+    started: list[WorkerProcess],
 ) -> list[Kill]:
     """Start a worker, let it run for a random moment, SIGKILL it; ``KILLS`` times."""
     kills = []
@@ -180,6 +184,7 @@ async def test_sigkilled_workers_lose_no_job(
         "store": kind,
         "kills": KILLS,
         "held_at_each_kill": held,
+        "interruptions": sum(held),
         "interrupted": len(interrupted),
         "ran_twice": len(ran_twice),
     }

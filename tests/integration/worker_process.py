@@ -97,7 +97,7 @@ class WorkerProcess:
         self._log.close()
 
     def log(self) -> str:
-        self._log.flush()
+        """Everything the worker wrote to stdout and stderr so far."""
         return self.log_path.read_text(errors="replace")
 
     def errors(self) -> list[str]:

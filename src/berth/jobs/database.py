@@ -17,6 +17,7 @@ from berth import errors
 from berth.jobs import migrate
 
 T = TypeVar("T")
+MAX_GROUP = 256
 
 
 class SqlDialect(Protocol):
@@ -57,6 +58,9 @@ class Database:
         self._upgrade = upgrade
         self._engine: sa.Engine | None = None
         self._executor: ThreadPoolExecutor | None = None
+        self._pending: list[tuple[Callable[[sa.Connection], Any], asyncio.Future[Any]]] = []
+        self._flushers = 0
+        self._flush_tasks: set[asyncio.Task[None]] = set()
 
     @property
     def is_open(self) -> bool:
@@ -74,6 +78,8 @@ class Database:
             raise
 
     async def close(self) -> None:
+        if self._flush_tasks:
+            await asyncio.wait(self._flush_tasks)
         await self.dialect.close()
         engine, executor = self._engine, self._executor
         self._engine, self._executor = None, None
@@ -113,20 +119,71 @@ class Database:
             engine.dispose()
 
     async def transaction(self, fn: Callable[[sa.Connection], T]) -> T:
-        """Run ``fn`` in one transaction on the thread pool."""
+        """Run ``fn`` in a transaction on the thread pool, committed with other pending calls.
+
+        Calls that arrive while a transaction runs are queued and run together in the next one
+        (group commit), which saves a commit and a thread hop per call. ``fn`` may raise a
+        BerthError only before it writes (the others in its transaction still commit); any
+        other error rolls back the whole group and reaches every caller in it.
+        """
         if self._engine is None or self._executor is None:
             raise errors.StoreClosed(f"The job store at {self.url} is closed.")
-        loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._executor, self._in_tx, self._engine, fn)
+        future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        self._pending.append((fn, future))
+        if self._flushers < self.dialect.threads:
+            self._flushers += 1
+            task = asyncio.create_task(self._flush(self._engine, self._executor))
+            self._flush_tasks.add(task)
+            task.add_done_callback(self._flush_tasks.discard)
+        result: T = await future
+        return result
 
-    def _in_tx(self, engine: sa.Engine, fn: Callable[[sa.Connection], T]) -> T:
+    async def _flush(self, engine: sa.Engine, executor: ThreadPoolExecutor) -> None:
+        loop = asyncio.get_running_loop()
+        try:
+            while self._pending:
+                batch = self._pending[:MAX_GROUP]
+                del self._pending[:MAX_GROUP]
+                calls = [fn for fn, _ in batch]
+                try:
+                    outcomes = await loop.run_in_executor(executor, self._run_group, engine, calls)
+                except BaseException as exc:
+                    outcomes = [exc] * len(batch)
+                for (_, future), outcome in zip(batch, outcomes, strict=True):
+                    if future.done():
+                        continue
+                    if isinstance(outcome, BaseException):
+                        future.set_exception(outcome)
+                    else:
+                        future.set_result(outcome.value)
+        finally:
+            self._flushers -= 1
+
+    def _run_group(
+        self, engine: sa.Engine, calls: list[Callable[[sa.Connection], Any]]
+    ) -> list[_Done | BaseException]:
+        outcomes: list[_Done | BaseException] = []
         try:
             with engine.begin() as conn:
-                return fn(conn)
+                for fn in calls:
+                    try:
+                        outcomes.append(_Done(fn(conn)))
+                    except errors.BerthError as exc:
+                        outcomes.append(exc)
         except sa.exc.OperationalError as exc:
             raise errors.StoreError(
                 f"The job store at {self.url} failed: {first_line(exc.orig)}."
             ) from exc
+        return outcomes
+
+
+class _Done:
+    """A call's result, told apart from an exception."""
+
+    __slots__ = ("value",)
+
+    def __init__(self, value: Any) -> None:
+        self.value = value
 
 
 def first_line(exc: BaseException | None) -> str:

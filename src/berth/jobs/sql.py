@@ -37,6 +37,9 @@ from berth.jobs.schema import job_events, jobs, workers
 T = TypeVar("T")
 Values = dict[str, Any]
 RUNNING = JobStatus.RUNNING.value
+INSERT_EVENT = job_events.insert()
+EXPRESSIONS: dict[str, Any] = {"attempts": jobs.c.attempts - 1}
+"""Values computed in SQL by ``_update_held`` (a release gives the attempt back)."""
 
 
 class SqlJobStore:
@@ -54,6 +57,13 @@ class SqlJobStore:
         self._dialect = dialect
         self._db = Database(dialect, url, upgrade=upgrade)
         self._clock = clock or SystemClock()
+        self._statements: dict[tuple[str, ...], sa.Update] = {}
+        self._insert = dialect.insert(jobs).returning(*jobs.c)
+        self._insert_once = (
+            dialect.insert(jobs)
+            .on_conflict_do_nothing(index_elements=["idempotency_key"])
+            .returning(*jobs.c)
+        )
 
     async def __aenter__(self) -> Self:
         await self._db.open()
@@ -86,7 +96,7 @@ class SqlJobStore:
             return
         now = self._now()
         conn.execute(
-            job_events.insert(),
+            INSERT_EVENT,
             [
                 {"job_id": job.id, "seq": job.last_event, "type": kind, "at": now, "data": data}
                 for job, kind, data in entries
@@ -115,15 +125,40 @@ class SqlJobStore:
         data: Mapping[str, Any],
     ) -> Job:
         """Update a job this worker holds, with its event; raise LeaseLost if it does not."""
-        where = sa.and_(
-            jobs.c.id == job_id, jobs.c.status == RUNNING, jobs.c.worker_id == worker_id
-        )
-        updated = self._update(conn, where, values)
-        if not updated:
+        params = {f"v_{key}": value for key, value in values.items() if key not in EXPRESSIONS}
+        params.update(h_id=job_id, h_worker=worker_id, h_now=self._now())
+        statement = self._held_statement(tuple(values))
+        row = conn.execute(statement, params).first()
+        if row is None:
             self._get(conn, job_id)
             raise errors.LeaseLost(f"Worker '{worker_id}' no longer holds job '{job_id}'.")
-        self._log_events(conn, [(updated[0], event, data)])
-        return updated[0]
+        job = job_from_row(row._mapping)
+        self._log_events(conn, [(job, event, data)])
+        return job
+
+    def _held_statement(self, keys: tuple[str, ...]) -> sa.Update:
+        """The UPDATE for a held job setting ``keys``, built once and reused (it is hot)."""
+        statement = self._statements.get(keys)
+        if statement is None:
+            assignments: dict[str, Any] = {
+                key: EXPRESSIONS.get(key, sa.bindparam(f"v_{key}")) for key in keys
+            }
+            statement = (
+                jobs.update()
+                .where(
+                    jobs.c.id == sa.bindparam("h_id"),
+                    jobs.c.status == RUNNING,
+                    jobs.c.worker_id == sa.bindparam("h_worker"),
+                )
+                .values(
+                    updated_at=sa.bindparam("h_now"),
+                    last_event=jobs.c.last_event + 1,
+                    **assignments,
+                )
+                .returning(*jobs.c)
+            )
+            self._statements[keys] = statement
+        return statement
 
     @staticmethod
     def _finished(**values: Any) -> Values:
@@ -157,10 +192,8 @@ class SqlJobStore:
             "cancel_requested": False,
             "last_event": 1,
         }
-        statement = self._dialect.insert(jobs).values(values)
-        if new.idempotency_key is not None:
-            statement = statement.on_conflict_do_nothing(index_elements=["idempotency_key"])
-        inserted = conn.execute(statement.returning(*jobs.c)).first()
+        statement = self._insert if new.idempotency_key is None else self._insert_once
+        inserted = conn.execute(statement, values).first()
         if inserted is None:
             existing = conn.execute(
                 sa.select(jobs).where(jobs.c.idempotency_key == new.idempotency_key)
@@ -404,7 +437,7 @@ class SqlJobStore:
 
     async def release(self, job_id: str, worker_id: str, reason: str) -> Job:
         values = self._finished(
-            status=JobStatus.QUEUED.value, attempts=jobs.c.attempts - 1, run_after=self._now()
+            status=JobStatus.QUEUED.value, attempts=EXPRESSIONS["attempts"], run_after=self._now()
         )
 
         def release(conn: sa.Connection) -> Job:

@@ -25,7 +25,7 @@ from berth.clock import Clock
 from berth.jobs.context import JobContext
 from berth.jobs.kind import JobKind
 from berth.jobs.model import Artifact, ErrorInfo, Job, JobStatus, JsonValue
-from berth.jobs.outputs import job_dir, provenance, write_provenance
+from berth.jobs.outputs import job_dir, make_job_dir, provenance, write_provenance
 from berth.jobs.store import JobStore
 
 if TYPE_CHECKING:
@@ -100,7 +100,7 @@ class Supervisor:
             },
         )
         try:
-            await asyncio.to_thread(self._write_provenance, self.job)
+            make_job_dir(self._folder)
             result = await self._invoke()
         except asyncio.CancelledError:
             if self.context.stop_reason is None:
@@ -192,7 +192,8 @@ class Supervisor:
             outcome,
             extra={"action": f"job.{outcome}", "job": job.id, "kind": job.kind},
         )
-        await asyncio.to_thread(self._write_provenance, job)
+        # job.json is a few hundred bytes: writing it here costs less than a thread hop.
+        self._write_provenance(job)
 
     def _write_provenance(self, job: Job) -> None:
         write_provenance(self._folder, provenance(job, self.worker_id, self._versions))
