@@ -14,6 +14,7 @@ from berth.jobs.model import (
     EventType,
     JobQuery,
     JobStatus,
+    Lease,
     NewJob,
     WorkerInfo,
 )
@@ -24,10 +25,10 @@ LEASE = 30.0
 ALL = {"echo": 10, "sleep": 10, "fail": 10}
 
 
-async def claim_one(store: JobStore, worker: str = "w1") -> str:
+async def claim_one(store: JobStore, worker: str = "w1") -> Lease:
     claimed = await store.claim(worker, ALL, 1, LEASE)
     assert len(claimed) == 1
-    return claimed[0].id
+    return claimed[0].lease
 
 
 async def test_submit_persists_every_field(store: JobStore, clock: ManualClock) -> None:
@@ -121,14 +122,14 @@ async def test_future_jobs_wait_for_their_time(store: JobStore, clock: ManualClo
 
 async def test_progress_artifacts_and_success(store: JobStore) -> None:
     job_id = (await store.submit(NewJob("echo", {}))).job.id
-    await claim_one(store)
-    await store.progress(job_id, "w1", 0.5, "half")
-    await store.add_artifact(job_id, "w1", Artifact("a.txt", "text/plain", 3))
-    await store.add_artifact(job_id, "w1", Artifact("a.txt", "text/plain", 4))
-    await store.add_artifact(job_id, "w1", Artifact("b.png", "image/png", 9))
+    lease = await claim_one(store)
+    await store.progress(lease, 0.5, "half")
+    await store.add_artifact(lease, Artifact("a.txt", "text/plain", 3))
+    await store.add_artifact(lease, Artifact("a.txt", "text/plain", 4))
+    await store.add_artifact(lease, Artifact("b.png", "image/png", 9))
     running = await store.get(job_id)
     assert (running.progress, running.progress_message) == (0.5, "half")
-    done = await store.succeed(job_id, "w1", {"ok": True})
+    done = await store.succeed(lease, {"ok": True})
     assert done.status is JobStatus.SUCCEEDED
     assert done.result == {"ok": True}
     assert done.artifacts == (Artifact("a.txt", "text/plain", 4), Artifact("b.png", "image/png", 9))
@@ -152,30 +153,47 @@ async def test_progress_artifacts_and_success(store: JobStore) -> None:
 async def test_writes_need_the_lease(store: JobStore) -> None:
     job_id = (await store.submit(NewJob("echo", {}))).job.id
     with pytest.raises(errors.LeaseLost):
-        await store.succeed(job_id, "w1", None)
-    await claim_one(store)
+        await store.succeed(Lease(job_id, "w1", 1), None)
+    lease = await claim_one(store)
     with pytest.raises(errors.LeaseLost, match="w2"):
-        await store.progress(job_id, "w2", 0.1, None)
+        await store.progress(Lease(job_id, "w2", 1), 0.1, None)
     with pytest.raises(errors.LeaseLost):
-        await store.fail(job_id, "w2", ErrorInfo("E", "m"), None)
-    await store.succeed(job_id, "w1", 1)
+        await store.fail(Lease(job_id, "w2", 1), ErrorInfo("E", "m"), None)
+    await store.succeed(lease, 1)
     with pytest.raises(errors.LeaseLost):
-        await store.succeed(job_id, "w1", 2)
+        await store.succeed(lease, 2)
     assert (await store.get(job_id)).result == 1
+
+
+async def test_an_old_attempt_cannot_write_into_a_new_one(
+    store: JobStore, clock: ManualClock
+) -> None:
+    job_id = (await store.submit(NewJob("echo", {}, max_attempts=3))).job.id
+    first = await claim_one(store)
+    clock.advance(LEASE + 1)
+    await store.reap()
+    second = await claim_one(store)
+    assert (first.worker_id, first.attempt, second.attempt) == ("w1", 1, 2)
+    with pytest.raises(errors.LeaseLost, match="attempt 1"):
+        await store.succeed(first, "stale")
+    beat = await store.heartbeat("w1", frozenset({first}), LEASE)
+    assert beat.lost == {job_id}
+    await store.succeed(second, "fresh")
+    assert (await store.get(job_id)).result == "fresh"
 
 
 async def test_failure_retries_at_the_given_time(store: JobStore, clock: ManualClock) -> None:
     job_id = (await store.submit(NewJob("fail", {}, max_attempts=2))).job.id
-    await claim_one(store)
+    lease = await claim_one(store)
     error = ErrorInfo("ValueError", "boom", "Traceback ...")
-    retried = await store.fail(job_id, "w1", error, retry_at=clock.now() + 10)
+    retried = await store.fail(lease, error, retry_at=clock.now() + 10)
     assert retried.status is JobStatus.QUEUED
     assert retried.error == error and retried.run_after == clock.now() + 10
     assert await store.claim("w1", ALL, 5, LEASE) == []
     clock.advance(10)
     second = await store.claim("w1", ALL, 5, LEASE)
     assert second[0].attempts == 2
-    failed = await store.fail(job_id, "w1", error, retry_at=None)
+    failed = await store.fail(second[0].lease, error, retry_at=None)
     assert failed.status is JobStatus.FAILED and failed.error == error
     types = [e.type for e in await store.events(job_id)]
     assert types[-3:] == [EventType.RETRYING, EventType.STARTED, EventType.FAILED]
@@ -186,14 +204,14 @@ async def test_cancel_queued_running_and_finished(store: JobStore) -> None:
     cancelled = await store.cancel(queued)
     assert cancelled.status is JobStatus.CANCELLED and cancelled.finished_at is not None
     running = (await store.submit(NewJob("echo", {}))).job.id
-    await claim_one(store)
+    lease = await claim_one(store)
     asked = await store.cancel(running)
     assert asked.status is JobStatus.RUNNING and asked.cancel_requested
     again = await store.cancel(running)
     assert again.last_event == asked.last_event
-    beat = await store.heartbeat("w1", frozenset({running}), LEASE)
+    beat = await store.heartbeat("w1", frozenset({lease}), LEASE)
     assert beat.cancel_requested == {running} and not beat.lost
-    done = await store.mark_cancelled(running, "w1", "asked to stop")
+    done = await store.mark_cancelled(lease, "asked to stop")
     assert done.status is JobStatus.CANCELLED
     assert (await store.cancel(running)).status is JobStatus.CANCELLED
     types = [e.type for e in await store.events(running)]
@@ -207,18 +225,18 @@ async def test_cancel_queued_running_and_finished(store: JobStore) -> None:
 
 async def test_release_returns_the_attempt(store: JobStore) -> None:
     job_id = (await store.submit(NewJob("echo", {}))).job.id
-    await claim_one(store)
-    released = await store.release(job_id, "w1", "shutdown")
+    lease = await claim_one(store)
+    released = await store.release(lease, "shutdown")
     assert released.status is JobStatus.QUEUED and released.attempts == 0
     again = await store.claim("w2", ALL, 1, LEASE)
-    assert again[0].attempts == 1 and again[0].worker_id == "w2"
+    assert (again[0].id, again[0].attempts, again[0].worker_id) == (job_id, 1, "w2")
 
 
 async def test_heartbeat_renews_and_reports_lost(store: JobStore, clock: ManualClock) -> None:
     kept = (await store.submit(NewJob("echo", {}))).job.id
-    await claim_one(store)
+    lease = await claim_one(store)
     clock.advance(LEASE - 1)
-    beat = await store.heartbeat("w1", frozenset({kept, "job_gone"}), LEASE)
+    beat = await store.heartbeat("w1", frozenset({lease, Lease("job_gone", "w1", 1)}), LEASE)
     assert beat.lost == {"job_gone"}
     clock.advance(LEASE - 1)
     assert await store.reap() == []
@@ -228,14 +246,14 @@ async def test_heartbeat_renews_and_reports_lost(store: JobStore, clock: ManualC
 async def test_reaper_requeues_or_fails_expired_leases(store: JobStore, clock: ManualClock) -> None:
     retry = (await store.submit(NewJob("echo", {}, max_attempts=2))).job.id
     last = (await store.submit(NewJob("echo", {}, max_attempts=1))).job.id
-    await store.claim("w1", ALL, 2, LEASE)
+    leases = frozenset(job.lease for job in await store.claim("w1", ALL, 2, LEASE))
     clock.advance(LEASE + 1)
     reaped = {job.id: job for job in await store.reap()}
     assert reaped[retry].status is JobStatus.QUEUED and reaped[retry].worker_id is None
     assert reaped[last].status is JobStatus.FAILED
     assert reaped[last].error is not None and reaped[last].error.type == "WorkerLost"
     assert await store.reap() == []
-    beat = await store.heartbeat("w1", frozenset({retry, last}), LEASE)
+    beat = await store.heartbeat("w1", leases, LEASE)
     assert beat.lost == {retry, last}
     events = await store.events(retry)
     assert events[-1].type is EventType.REQUEUED
@@ -257,12 +275,14 @@ async def test_counts_by_status_and_kind(store: JobStore) -> None:
 async def test_workers_register_beat_and_leave(store: JobStore, clock: ManualClock) -> None:
     info = WorkerInfo("w1", "host", 42, clock.now(), clock.now(), concurrency=4)
     await store.register_worker(info)
+    await store.register_worker(WorkerInfo("w2", "host", 43, clock.now(), clock.now(), 1))
     await store.submit(NewJob("echo", {}))
-    job_id = await claim_one(store)
+    lease = await claim_one(store)
     clock.advance(5)
-    await store.heartbeat("w1", frozenset({job_id}), LEASE)
-    [seen] = await store.workers()
-    assert (seen.id, seen.pid, seen.running, seen.heartbeat_at) == ("w1", 42, 1, clock.now())
+    await store.heartbeat("w1", frozenset({lease}), LEASE)
+    seen = {worker.id: worker for worker in await store.workers()}
+    assert (seen["w1"].pid, seen["w1"].running, seen["w1"].heartbeat_at) == (42, 1, clock.now())
+    assert await store.forget_workers(silent_for=4) == ["w2"]
     await store.deregister_worker("w1")
     assert await store.workers() == []
 

@@ -133,7 +133,7 @@ def history_problems(job: Job, events: list[JobEvent], kills: list[Kill]) -> lis
 
 
 def journal_problems(job: Job, journaled: list[int]) -> list[str]:
-    """The attempt that succeeded wrote its line first; no attempt wrote twice."""
+    """The attempt that succeeded left its line; no attempt left two, and none came later."""
     if job.attempts not in journaled:
         return [f"{job.id} succeeded in attempt {job.attempts}; the journal has {journaled}"]
     if len(set(journaled)) != len(journaled) or max(journaled) > job.attempts:
@@ -141,57 +141,77 @@ def journal_problems(job: Job, journaled: list[int]) -> list[str]:
     return []
 
 
+@dataclass(frozen=True)
+class Outcome:
+    """What a crash run left: the jobs submitted, the kills, and the store's final record."""
+
+    ids: list[str]
+    kills: list[Kill]
+    jobs: list[Job]
+    events: dict[str, list[JobEvent]]
+
+
+async def crash_then_recover(url: str, home: Path, started: list[WorkerProcess]) -> Outcome:
+    """Submit the jobs, kill workers ``KILLS`` times, then let one last worker finish."""
+    env = worker_env(home, url, SETTINGS)
+    rng = random.Random(SEED)
+    async with store_from_url(url) as store, asyncio.timeout(DEADLINE_SECONDS):
+        ids = await submit_jobs(store, rng)
+        kills = await crash_repeatedly(store, env, home, rng, started)
+        last = WorkerProcess(env, home / "worker-last.log")
+        started.append(last)
+        await last.registered(store)
+        await wait_until_finished(store)
+        assert await last.stop() == 0, last.log()
+        jobs = await all_jobs(store)
+        return Outcome(ids, kills, jobs, {job.id: await store.events(job.id) for job in jobs})
+
+
+def report(kind: str, outcome: Outcome, journal: dict[str, list[int]]) -> dict[str, object]:
+    held = [len(kill.held) for kill in outcome.kills]
+    return {
+        "store": kind,
+        "seed": SEED,
+        "kills": len(outcome.kills),
+        "held_at_each_kill": held,
+        "interruptions": sum(held),
+        "interrupted": sum(job.attempts > 1 for job in outcome.jobs),
+        "ran_twice": sum(len(attempts) > 1 for attempts in journal.values()),
+    }
+
+
 @pytest.mark.parametrize("kind", ["sqlite", "postgres"])
 async def test_sigkilled_workers_lose_no_job(
     kind: str,
     store_url_factory: Callable[[str], str],
     tmp_path: Path,
-    record_property: Callable[[str, object], None],
+    record_testsuite_property: Callable[[str, object], None],
 ) -> None:
-    url = store_url_factory(kind)
     home = tmp_path / "home"
     home.mkdir()
-    env = worker_env(home, url, SETTINGS)
-    rng = random.Random(SEED)
     started: list[WorkerProcess] = []
     try:
-        async with store_from_url(url) as store, asyncio.timeout(DEADLINE_SECONDS):
-            ids = await submit_jobs(store, rng)
-            kills = await crash_repeatedly(store, env, home, rng, started)
-            last = WorkerProcess(env, home / "worker-last.log")
-            started.append(last)
-            await last.registered(store)
-            await wait_until_finished(store)
-            assert await last.stop() == 0, last.log()
-            jobs = await all_jobs(store)
-            events = {job.id: await store.events(job.id) for job in jobs}
+        outcome = await crash_then_recover(store_url_factory(kind), home, started)
     finally:
         for worker in started:
             worker.close()
-
-    assert sorted(job.id for job in jobs) == sorted(ids)
-    assert status_counts(jobs) == {JobStatus.SUCCEEDED: JOBS}
     journal = read_journal(home)
-    assert journal.keys() == set(ids), "every job left its side effect, and nothing else did"
-    problems = [p for job in jobs for p in history_problems(job, events[job.id], kills)]
+    numbers = report(kind, outcome, journal)
+    print(f"\ncrash test: {numbers}")
+    for key, value in numbers.items():
+        record_testsuite_property(f"crash_{kind}_{key}", value)
+
+    jobs, kills = outcome.jobs, outcome.kills
+    assert sorted(job.id for job in jobs) == sorted(outcome.ids)
+    assert status_counts(jobs) == {JobStatus.SUCCEEDED: JOBS}, "none left queued or running"
+    assert journal.keys() == set(outcome.ids), "every job left its side effect, nothing else did"
+    problems = [p for job in jobs for p in history_problems(job, outcome.events[job.id], kills)]
     problems += [p for job in jobs for p in journal_problems(job, journal[job.id])]
     assert problems == []
-
     interrupted = {job.id for job in jobs if job.attempts > 1}
     ran_twice = {job_id for job_id, attempts in journal.items() if len(attempts) > 1}
-    held = [len(kill.held) for kill in kills]
-    report = {
-        "store": kind,
-        "kills": KILLS,
-        "held_at_each_kill": held,
-        "interruptions": sum(held),
-        "interrupted": len(interrupted),
-        "ran_twice": len(ran_twice),
-    }
-    print(f"\ncrash test: {report}")
-    for key, value in report.items():
-        record_property(key, value)
     assert ran_twice <= interrupted, "only jobs whose attempt a kill interrupted may run twice"
-    assert all(held), f"every kill should hit running jobs, held: {held}"
+    assert all(kill.held for kill in kills), "every kill should hit running jobs"
     assert interrupted, "no kill interrupted a job: the test proved nothing"
-    assert [line for worker in started for line in worker.errors()] == []
+    errors = [line for worker in started for line in worker.errors()]
+    assert errors == [], "the workers logged errors"

@@ -265,7 +265,8 @@ async def test_a_worker_that_lost_its_lease_writes_nothing(
     job_id = (await live_store.submit(NewJob("sleep", {"seconds": 30, "steps": 30}))).job.id
     async with Dispatcher(live_store, kinds, make_config(concurrency=1)) as dispatcher:
         await wait_status(live_store, job_id, JobStatus.RUNNING)
-        await live_store.release(job_id, dispatcher.worker_id, "test took it away")
+        running = await live_store.get(job_id)
+        await live_store.release(running.lease, "test took it away")
         [taken] = await live_store.claim("other", {"sleep": 1}, 1, 60)
         assert taken.id == job_id
         async with asyncio.timeout(5):

@@ -13,6 +13,7 @@ import asyncio
 import random
 from collections import defaultdict
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -23,8 +24,8 @@ from berth.jobs.store import JobStore
 from tests.integration.worker_process import (
     Interval,
     WorkerProcess,
-    install_interval_plugin,
     read_intervals,
+    with_interval_plugin,
     worker_env,
 )
 
@@ -106,49 +107,76 @@ def runs_by_job(intervals: list[Interval]) -> dict[str, list[Interval]]:
     return runs
 
 
+@dataclass(frozen=True)
+class Outcome:
+    """What the two workers left: their ids and exit codes, and the store's final record."""
+
+    ids: list[str]
+    pids: dict[str, int]
+    """Each worker's process id, by worker id."""
+    exit_codes: list[int]
+    jobs: list[Job]
+    events: dict[str, list[JobEvent]]
+    still_registered: int
+
+
+async def run_two_workers(
+    url: str, env: dict[str, str], home: Path, workers: list[WorkerProcess]
+) -> Outcome:
+    """Start both workers, submit the jobs once both are up, wait for all, stop both."""
+    async with store_from_url(url) as store, asyncio.timeout(DEADLINE_SECONDS):
+        for number in range(2):
+            workers.append(WorkerProcess(env, home / f"worker-{number}.log"))
+        pids = {await worker.registered(store): worker.pid for worker in workers}
+        ids = await submit_jobs(store)
+        await wait_until_finished(store)
+        codes = [await worker.stop() for worker in workers]
+        jobs = await store.list_jobs(JobQuery(limit=JOBS + 1))
+        events = {job.id: await store.events(job.id) for job in jobs}
+        return Outcome(ids, pids, codes, jobs, events, len(await store.workers()))
+
+
 async def test_two_workers_never_share_a_job(
-    postgres_url: str, tmp_path: Path, record_property: Callable[[str, object], None]
+    postgres_url: str,
+    tmp_path: Path,
+    record_testsuite_property: Callable[[str, object], None],
 ) -> None:
     home = tmp_path / "home"
     home.mkdir()
     settings = {"BERTH_CONCURRENCY": str(CONCURRENCY), "BERTH_POLL_SECONDS": "0.2"}
-    env = worker_env(home, postgres_url, settings)
-    env["PYTHONPATH"] = install_interval_plugin(tmp_path / "plugins")
+    env = with_interval_plugin(worker_env(home, postgres_url, settings), tmp_path / "plugins")
     workers: list[WorkerProcess] = []
     try:
-        async with store_from_url(postgres_url) as store, asyncio.timeout(DEADLINE_SECONDS):
-            for number in range(2):
-                workers.append(WorkerProcess(env, home / f"worker-{number}.log"))
-            pids = {await worker.registered(store): worker.pid for worker in workers}
-            ids = await submit_jobs(store)
-            await wait_until_finished(store)
-            codes = [await worker.stop() for worker in workers]
-            jobs = await store.list_jobs(JobQuery(limit=JOBS + 1))
-            events = {job.id: await store.events(job.id) for job in jobs}
-            registered = await store.workers()
+        outcome = await run_two_workers(postgres_url, env, home, workers)
     finally:
         for worker in workers:
             worker.close()
-
-    assert codes == [0, 0], [worker.log() for worker in workers]
-    assert registered == [], "both workers deregistered when they stopped"
-    assert sorted(job.id for job in jobs) == sorted(ids)
     intervals = read_intervals(home, LOG)
-    runs = runs_by_job(intervals)
-    assert runs.keys() == set(ids), "every job ran, and nothing else did"
-    problems = [p for job in jobs for p in run_problems(job, events[job.id], runs[job.id], pids)]
-    assert problems == []
-
-    first, second = ([run for run in intervals if run.pid == pid] for pid in pids.values())
-    report = {
+    first, second = ([run for run in intervals if run.pid == pid] for pid in outcome.pids.values())
+    peaks = [peak_overlap(first), peak_overlap(second)]
+    side_by_side = overlapping_pairs(first, second)
+    numbers: dict[str, object] = {
         "jobs_per_worker": [len(first), len(second)],
-        "peak_running_per_worker": [peak_overlap(first), peak_overlap(second)],
-        "overlapping_runs": overlapping_pairs(first, second),
+        "peak_running_per_worker": peaks,
+        "overlapping_runs": side_by_side,
     }
-    print(f"\ntwo workers: {report}")
-    for key, value in report.items():
-        record_property(key, value)
+    print(f"\ntwo workers: {numbers}")
+    for key, value in numbers.items():
+        record_testsuite_property(f"two_workers_{key}", value)
+
+    assert outcome.exit_codes == [0, 0], [worker.log() for worker in workers]
+    assert outcome.still_registered == 0, "both workers deregistered when they stopped"
+    assert sorted(job.id for job in outcome.jobs) == sorted(outcome.ids)
+    runs = runs_by_job(intervals)
+    assert runs.keys() == set(outcome.ids), "every job ran, and nothing else did"
+    problems = [
+        problem
+        for job in outcome.jobs
+        for problem in run_problems(job, outcome.events[job.id], runs[job.id], outcome.pids)
+    ]
+    assert problems == []
     assert min(len(first), len(second)) >= JOBS // 10, "both workers took a fair share"
-    assert report["overlapping_runs"], "the two workers never ran jobs at the same time"
-    assert max(peak_overlap(first), peak_overlap(second)) <= CONCURRENCY
-    assert [line for worker in workers for line in worker.errors()] == []
+    assert side_by_side > 0, "the two workers never ran jobs at the same time"
+    assert max(peaks) <= CONCURRENCY, "a worker ran more jobs at once than its concurrency"
+    errors = [line for worker in workers for line in worker.errors()]
+    assert errors == [], "the workers logged errors"

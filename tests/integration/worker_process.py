@@ -5,8 +5,8 @@ file, and stops it the way an operator or a crash would: SIGTERM (drain) or SIGK
 
 The ``interval`` kind sleeps and appends ``<job id> <attempt> <pid> <start> <end>`` to
 ``HOME/intervals/<log>.log``: each run's own record of when and where it ran. Workers load it
-through Berth's real plugin hook: :func:`install_interval_plugin` writes the entry point into
-a folder that goes on the worker's ``PYTHONPATH``.
+through Berth's real plugin hook: :func:`with_interval_plugin` writes the entry point into a
+folder that goes on the worker's ``PYTHONPATH``.
 """
 
 from __future__ import annotations
@@ -56,7 +56,6 @@ class WorkerProcess:
             stderr=subprocess.STDOUT,
             start_new_session=True,
         )
-        self.worker_id: str | None = None
 
     @property
     def pid(self) -> int:
@@ -70,7 +69,6 @@ class WorkerProcess:
                 raise AssertionError(f"the worker exited early:\n{self.log()}")
             for info in await store.workers():
                 if info.pid == self.pid:
-                    self.worker_id = info.id
                     return info.id
             await asyncio.sleep(0.05)
         raise AssertionError(f"the worker did not register within {timeout} s:\n{self.log()}")
@@ -156,15 +154,16 @@ def register(registry: Registry) -> None:
     )
 
 
-def install_interval_plugin(folder: Path) -> str:
-    """Make ``interval`` a plugin for workers started with the returned ``PYTHONPATH``."""
+def with_interval_plugin(env: Mapping[str, str], folder: Path) -> dict[str, str]:
+    """``env`` for a worker that loads the ``interval`` kind as a plugin from ``folder``."""
     info = folder / "berth_interval_probe-0.1.dist-info"
     info.mkdir(parents=True, exist_ok=True)
     (info / "METADATA").write_text(
         "Metadata-Version: 2.1\nName: berth-interval-probe\nVersion: 0.1\n"
     )
     (info / "entry_points.txt").write_text(f"[berth.kinds]\ninterval = {__name__}:register\n")
-    return os.pathsep.join([str(folder), str(REPO_ROOT)])
+    paths = [str(folder), str(REPO_ROOT), env.get("PYTHONPATH", "")]
+    return {**env, "PYTHONPATH": os.pathsep.join(path for path in paths if path)}
 
 
 def read_intervals(home: Path, log: str) -> list[Interval]:

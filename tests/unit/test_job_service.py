@@ -43,8 +43,8 @@ async def test_defaults_and_follow(service: JobService) -> None:
     submission = await service.submit("echo", {"x": 1})
     assert submission.job.max_attempts == 3
     [job] = await service.store.claim("w", {"echo": 1}, 1, 30)
-    await service.store.progress(job.id, "w", 0.5, "half")
-    await service.store.succeed(job.id, "w", {"x": 1})
+    await service.store.progress(job.lease, 0.5, "half")
+    await service.store.succeed(job.lease, {"x": 1})
     seen: list[JobEvent] = []
     done = await service.follow(job.id, seen.append, poll_seconds=0.01)
     assert done.status is JobStatus.SUCCEEDED

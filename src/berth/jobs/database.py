@@ -25,6 +25,9 @@ class SqlDialect(Protocol):
 
     name: str
     threads: int
+    group_commit: bool
+    """Whether concurrent calls may share one transaction. Only safe where a transaction
+    holds the whole database (SQLite): elsewhere rows locked in call order can deadlock."""
 
     def create_engine(self) -> sa.Engine: ...
 
@@ -142,8 +145,9 @@ class Database:
         loop = asyncio.get_running_loop()
         try:
             while self._pending:
-                batch = self._pending[:MAX_GROUP]
-                del self._pending[:MAX_GROUP]
+                size = MAX_GROUP if self.dialect.group_commit else 1
+                batch = self._pending[:size]
+                del self._pending[:size]
                 calls = [fn for fn, _ in batch]
                 try:
                     outcomes = await loop.run_in_executor(executor, self._run_group, engine, calls)

@@ -191,18 +191,21 @@ class Dispatcher:
         if now - self._last_reap >= self.config.reap_seconds:
             self._last_reap = now
             reaped = await self.store.reap()
+            await self.store.forget_workers(silent_for=2 * self.config.lease_seconds)
             for job in reaped:
                 log.warning(
                     "job's worker was lost; job returned",
                     extra={"action": "job.reaped", "job": job.id, "status": job.status.value},
                 )
-        if self._running and now - self._last_beat >= self._beat_interval():
+        if now - self._last_beat >= self._beat_interval():
             await self._heartbeat()
         return await self._claim()
 
     def _beat_interval(self) -> float:
-        # Beat often while woken (a cancel may be waiting), fully only as leases need it.
-        return QUICK_BEAT_SECONDS if self._changed.is_set() else self.config.heartbeat_seconds
+        # Beat often while jobs run and something changed (a cancel may be waiting).
+        if self._running and self._changed.is_set():
+            return QUICK_BEAT_SECONDS
+        return self.config.heartbeat_seconds
 
     def _free_slots(self) -> dict[str, int]:
         total = self.config.concurrency - len(self._running)
@@ -249,9 +252,8 @@ class Dispatcher:
 
     async def _heartbeat(self) -> None:
         self._last_beat = self._clock.now()
-        beat = await self.store.heartbeat(
-            self.worker_id, frozenset(self._running), self.config.lease_seconds
-        )
+        leases = frozenset(supervisor.lease for supervisor in self._running.values())
+        beat = await self.store.heartbeat(self.worker_id, leases, self.config.lease_seconds)
         for job_id in beat.lost:
             if supervisor := self._running.get(job_id):
                 supervisor.request_stop("lost", grace=0.0)
@@ -271,12 +273,18 @@ class Dispatcher:
             self._versions,
             self._clock,
         )
+        stale = self._running.get(job.id)
+        if stale is not None:
+            # Our lease on an earlier attempt expired and we claimed the job again: the old
+            # run can no longer write (its lease names the old attempt), so stop it now.
+            stale.request_stop("lost", grace=0.0)
         self._running[job.id] = supervisor
         task = asyncio.create_task(supervisor.run(), name=f"job {job.id}")
-        task.add_done_callback(lambda _: self._finished(job.id))
+        task.add_done_callback(lambda _: self._finished(supervisor))
 
-    def _finished(self, job_id: str) -> None:
-        self._running.pop(job_id, None)
+    def _finished(self, supervisor: Supervisor) -> None:
+        if self._running.get(supervisor.job.id) is supervisor:
+            del self._running[supervisor.job.id]
         self._changed.set()
 
     async def _drain(self) -> None:

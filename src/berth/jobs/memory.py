@@ -25,6 +25,7 @@ from berth.jobs.model import (
     JobQuery,
     JobStatus,
     JsonValue,
+    Lease,
     NewJob,
     Submission,
     WorkerInfo,
@@ -75,10 +76,13 @@ class MemoryJobStore:
         self._events[job.id].append(JobEvent(job.id, job.last_event, event, now, dict(data)))
         return job
 
-    def _held(self, job_id: str, worker_id: str) -> Job:
-        job = self._job(job_id)
-        if job.status is not JobStatus.RUNNING or job.worker_id != worker_id:
-            raise errors.LeaseLost(f"Worker '{worker_id}' no longer holds job '{job_id}'.")
+    def _held(self, lease: Lease) -> Job:
+        job = self._job(lease.job_id)
+        if not _holds(job, lease):
+            raise errors.LeaseLost(
+                f"Worker '{lease.worker_id}' no longer holds attempt {lease.attempt} "
+                f"of job '{lease.job_id}'."
+            )
         return job
 
     async def submit(self, new: NewJob) -> Submission:
@@ -184,34 +188,32 @@ class MemoryJobStore:
         return claimed
 
     async def heartbeat(
-        self, worker_id: str, job_ids: frozenset[str], lease_seconds: float
+        self, worker_id: str, leases: frozenset[Lease], lease_seconds: float
     ) -> Heartbeat:
         self._check_open()
         now = self._now()
         lost, cancel = set(), set()
-        for job_id in job_ids:
-            job = self._jobs.get(job_id)
-            if job is None or job.status is not JobStatus.RUNNING or job.worker_id != worker_id:
-                lost.add(job_id)
+        for lease in leases:
+            job = self._jobs.get(lease.job_id)
+            if job is None or not _holds(job, lease):
+                lost.add(lease.job_id)
                 continue
-            self._jobs[job_id] = dataclasses.replace(job, lease_expires_at=now + lease_seconds)
+            self._jobs[job.id] = dataclasses.replace(job, lease_expires_at=now + lease_seconds)
             if job.cancel_requested:
-                cancel.add(job_id)
+                cancel.add(job.id)
         if worker_id in self._workers:
             self._workers[worker_id] = dataclasses.replace(
-                self._workers[worker_id], heartbeat_at=now, running=len(job_ids) - len(lost)
+                self._workers[worker_id], heartbeat_at=now, running=len(leases) - len(lost)
             )
         return Heartbeat(frozenset(lost), frozenset(cancel))
 
-    async def progress(
-        self, job_id: str, worker_id: str, fraction: float | None, message: str | None
-    ) -> None:
-        job = self._held(job_id, worker_id)
+    async def progress(self, lease: Lease, fraction: float | None, message: str | None) -> None:
+        job = self._held(lease)
         job = dataclasses.replace(job, progress=fraction, progress_message=message)
         self._record(job, EventType.PROGRESS, {"fraction": fraction, "message": message})
 
-    async def add_artifact(self, job_id: str, worker_id: str, artifact: Artifact) -> None:
-        job = self._held(job_id, worker_id)
+    async def add_artifact(self, lease: Lease, artifact: Artifact) -> None:
+        job = self._held(lease)
         artifacts = (*(a for a in job.artifacts if a.name != artifact.name), artifact)
         job = dataclasses.replace(job, artifacts=artifacts)
         self._record(job, EventType.ARTIFACT, artifact.to_json())
@@ -221,17 +223,15 @@ class MemoryJobStore:
             job, worker_id=None, lease_expires_at=None, cancel_requested=False, **changes
         )
 
-    async def succeed(self, job_id: str, worker_id: str, result: JsonValue) -> Job:
-        job = self._held(job_id, worker_id)
+    async def succeed(self, lease: Lease, result: JsonValue) -> Job:
+        job = self._held(lease)
         job = self._finish(
             job, status=JobStatus.SUCCEEDED, result=result, error=None, finished_at=self._now()
         )
         return self._record(job, EventType.SUCCEEDED, {"attempt": job.attempts})
 
-    async def fail(
-        self, job_id: str, worker_id: str, error: ErrorInfo, retry_at: float | None
-    ) -> Job:
-        job = self._held(job_id, worker_id)
+    async def fail(self, lease: Lease, error: ErrorInfo, retry_at: float | None) -> Job:
+        job = self._held(lease)
         data = {"attempt": job.attempts, "error": error.type, "message": error.message}
         if retry_at is not None:
             job = self._finish(job, status=JobStatus.QUEUED, error=error, run_after=retry_at)
@@ -239,13 +239,13 @@ class MemoryJobStore:
         job = self._finish(job, status=JobStatus.FAILED, error=error, finished_at=self._now())
         return self._record(job, EventType.FAILED, data)
 
-    async def mark_cancelled(self, job_id: str, worker_id: str, reason: str) -> Job:
-        job = self._held(job_id, worker_id)
+    async def mark_cancelled(self, lease: Lease, reason: str) -> Job:
+        job = self._held(lease)
         job = self._finish(job, status=JobStatus.CANCELLED, finished_at=self._now())
         return self._record(job, EventType.CANCELLED, {"reason": reason})
 
-    async def release(self, job_id: str, worker_id: str, reason: str) -> Job:
-        job = self._held(job_id, worker_id)
+    async def release(self, lease: Lease, reason: str) -> Job:
+        job = self._held(lease)
         job = self._finish(
             job, status=JobStatus.QUEUED, attempts=job.attempts - 1, run_after=self._now()
         )
@@ -273,6 +273,14 @@ class MemoryJobStore:
             self._wake.set()
         return reaped
 
+    async def forget_workers(self, silent_for: float) -> list[str]:
+        self._check_open()
+        cutoff = self._now() - silent_for
+        gone = [w.id for w in self._workers.values() if w.heartbeat_at < cutoff]
+        for worker_id in gone:
+            del self._workers[worker_id]
+        return sorted(gone)
+
     async def register_worker(self, worker: WorkerInfo) -> None:
         self._check_open()
         self._workers[worker.id] = worker
@@ -294,3 +302,11 @@ class MemoryJobStore:
         finally:
             self._wake.clear()
         return True
+
+
+def _holds(job: Job, lease: Lease) -> bool:
+    return (
+        job.status is JobStatus.RUNNING
+        and job.worker_id == lease.worker_id
+        and job.attempts == lease.attempt
+    )

@@ -117,6 +117,26 @@ class Job:
     cancel_requested: bool = False
     last_event: int = 0
 
+    @property
+    def lease(self) -> Lease:
+        """The lease of a running job's current attempt."""
+        if self.worker_id is None:
+            raise ValueError(f"job {self.id} is not held by a worker")
+        return Lease(self.id, self.worker_id, self.attempts)
+
+
+@dataclass(frozen=True, slots=True)
+class Lease:
+    """One worker's hold on one attempt of a job; every write a worker makes names it.
+
+    Writes check all three parts, so a worker whose lease expired cannot write into a later
+    attempt, even one that it claimed again itself.
+    """
+
+    job_id: str
+    worker_id: str
+    attempt: int
+
 
 @dataclass(frozen=True, slots=True)
 class JobEvent:

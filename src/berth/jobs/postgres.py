@@ -28,6 +28,7 @@ class PostgresDialect:
     """PostgreSQL specifics for :class:`SqlJobStore`."""
 
     name = "postgresql"
+    group_commit = False
     threads = 4
 
     def __init__(self, url: sa.URL) -> None:

@@ -27,6 +27,7 @@ from berth.jobs.model import (
     JobQuery,
     JobStatus,
     JsonValue,
+    Lease,
     NewJob,
     Submission,
     WorkerInfo,
@@ -118,20 +119,24 @@ class SqlJobStore:
     def _update_held(
         self,
         conn: sa.Connection,
-        job_id: str,
-        worker_id: str,
+        lease: Lease,
         values: Values,
         event: EventType,
         data: Mapping[str, Any],
     ) -> Job:
-        """Update a job this worker holds, with its event; raise LeaseLost if it does not."""
+        """Update a job under this lease, with its event; raise LeaseLost if the lease is gone."""
         params = {f"v_{key}": value for key, value in values.items() if key not in EXPRESSIONS}
-        params.update(h_id=job_id, h_worker=worker_id, h_now=self._now())
+        params.update(
+            h_id=lease.job_id, h_worker=lease.worker_id, h_attempt=lease.attempt, h_now=self._now()
+        )
         statement = self._held_statement(tuple(values))
         row = conn.execute(statement, params).first()
         if row is None:
-            self._get(conn, job_id)
-            raise errors.LeaseLost(f"Worker '{worker_id}' no longer holds job '{job_id}'.")
+            self._get(conn, lease.job_id)
+            raise errors.LeaseLost(
+                f"Worker '{lease.worker_id}' no longer holds attempt {lease.attempt} "
+                f"of job '{lease.job_id}'."
+            )
         job = job_from_row(row._mapping)
         self._log_events(conn, [(job, event, data)])
         return job
@@ -149,6 +154,7 @@ class SqlJobStore:
                     jobs.c.id == sa.bindparam("h_id"),
                     jobs.c.status == RUNNING,
                     jobs.c.worker_id == sa.bindparam("h_worker"),
+                    jobs.c.attempts == sa.bindparam("h_attempt"),
                 )
                 .values(
                     updated_at=sa.bindparam("h_now"),
@@ -344,16 +350,18 @@ class SqlJobStore:
         return claimed
 
     async def heartbeat(
-        self, worker_id: str, job_ids: frozenset[str], lease_seconds: float
+        self, worker_id: str, leases: frozenset[Lease], lease_seconds: float
     ) -> Heartbeat:
-        return await self._tx(lambda conn: self._heartbeat(conn, worker_id, job_ids, lease_seconds))
+        return await self._tx(lambda conn: self._heartbeat(conn, worker_id, leases, lease_seconds))
 
     def _heartbeat(
-        self, conn: sa.Connection, worker_id: str, job_ids: frozenset[str], lease_seconds: float
+        self, conn: sa.Connection, worker_id: str, leases: frozenset[Lease], lease_seconds: float
     ) -> Heartbeat:
         now = self._now()
         held: dict[str, bool] = {}
-        if job_ids:
+        job_ids = frozenset(lease.job_id for lease in leases)
+        if leases:
+            attempts = {lease.job_id: lease.attempt for lease in leases}
             statement = (
                 jobs.update()
                 .where(
@@ -362,9 +370,13 @@ class SqlJobStore:
                     jobs.c.worker_id == worker_id,
                 )
                 .values(lease_expires_at=now + lease_seconds)
-                .returning(jobs.c.id, jobs.c.cancel_requested)
+                .returning(jobs.c.id, jobs.c.attempts, jobs.c.cancel_requested)
             )
-            held = {job_id: bool(cancel) for job_id, cancel in conn.execute(statement)}
+            held = {
+                job_id: bool(cancel)
+                for job_id, attempt, cancel in conn.execute(statement)
+                if attempts[job_id] == attempt
+            }
         conn.execute(
             workers.update()
             .where(workers.c.id == worker_id)
@@ -375,29 +387,23 @@ class SqlJobStore:
             cancel_requested=frozenset(job_id for job_id, cancel in held.items() if cancel),
         )
 
-    async def progress(
-        self, job_id: str, worker_id: str, fraction: float | None, message: str | None
-    ) -> None:
+    async def progress(self, lease: Lease, fraction: float | None, message: str | None) -> None:
         values = {"progress": fraction, "progress_message": message}
         data = {"fraction": fraction, "message": message}
         await self._tx(
-            lambda conn: self._update_held(
-                conn, job_id, worker_id, values, EventType.PROGRESS, data
-            )
+            lambda conn: self._update_held(conn, lease, values, EventType.PROGRESS, data)
         )
 
-    async def add_artifact(self, job_id: str, worker_id: str, artifact: Artifact) -> None:
+    async def add_artifact(self, lease: Lease, artifact: Artifact) -> None:
         def add(conn: sa.Connection) -> None:
-            current = self._get(conn, job_id).artifacts
+            current = self._get(conn, lease.job_id).artifacts
             listed = [a.to_json() for a in current if a.name != artifact.name]
             values = {"artifacts": [*listed, artifact.to_json()]}
-            self._update_held(
-                conn, job_id, worker_id, values, EventType.ARTIFACT, artifact.to_json()
-            )
+            self._update_held(conn, lease, values, EventType.ARTIFACT, artifact.to_json())
 
         await self._tx(add)
 
-    async def succeed(self, job_id: str, worker_id: str, result: JsonValue) -> Job:
+    async def succeed(self, lease: Lease, result: JsonValue) -> Job:
         def finish(conn: sa.Connection) -> Job:
             values = self._finished(
                 status=JobStatus.SUCCEEDED.value,
@@ -405,13 +411,11 @@ class SqlJobStore:
                 error=None,
                 finished_at=self._now(),
             )
-            return self._update_held(conn, job_id, worker_id, values, EventType.SUCCEEDED, {})
+            return self._update_held(conn, lease, values, EventType.SUCCEEDED, {})
 
         return await self._tx(finish)
 
-    async def fail(
-        self, job_id: str, worker_id: str, error: ErrorInfo, retry_at: float | None
-    ) -> Job:
+    async def fail(self, lease: Lease, error: ErrorInfo, retry_at: float | None) -> Job:
         data: dict[str, Any] = {"error": error.type, "message": error.message}
         if retry_at is None:
             event = EventType.FAILED
@@ -423,27 +427,23 @@ class SqlJobStore:
             values = self._finished(
                 status=JobStatus.QUEUED.value, error=error.to_json(), run_after=retry_at
             )
-        return await self._tx(
-            lambda conn: self._update_held(conn, job_id, worker_id, values, event, data)
-        )
+        return await self._tx(lambda conn: self._update_held(conn, lease, values, event, data))
 
-    async def mark_cancelled(self, job_id: str, worker_id: str, reason: str) -> Job:
+    async def mark_cancelled(self, lease: Lease, reason: str) -> Job:
         values = self._finished(status=JobStatus.CANCELLED.value, finished_at=self._now())
         return await self._tx(
             lambda conn: self._update_held(
-                conn, job_id, worker_id, values, EventType.CANCELLED, {"reason": reason}
+                conn, lease, values, EventType.CANCELLED, {"reason": reason}
             )
         )
 
-    async def release(self, job_id: str, worker_id: str, reason: str) -> Job:
+    async def release(self, lease: Lease, reason: str) -> Job:
         values = self._finished(
             status=JobStatus.QUEUED.value, attempts=EXPRESSIONS["attempts"], run_after=self._now()
         )
 
         def release(conn: sa.Connection) -> Job:
-            job = self._update_held(
-                conn, job_id, worker_id, values, EventType.REQUEUED, {"reason": reason}
-            )
+            job = self._update_held(conn, lease, values, EventType.REQUEUED, {"reason": reason})
             self._dialect.notify(conn)
             return job
 
@@ -492,6 +492,12 @@ class SqlJobStore:
         )
         self._dialect.notify(conn)
         return reaped
+
+    async def forget_workers(self, silent_for: float) -> list[str]:
+        cutoff = self._now() - silent_for
+        statement = workers.delete().where(workers.c.heartbeat_at < cutoff).returning(workers.c.id)
+        gone = await self._tx(lambda conn: [row.id for row in conn.execute(statement)])
+        return sorted(gone)
 
     async def register_worker(self, worker: WorkerInfo) -> None:
         def register(conn: sa.Connection) -> None:

@@ -23,6 +23,7 @@ class SqliteDialect:
     """SQLite specifics for :class:`SqlJobStore`."""
 
     name = "sqlite"
+    group_commit = True
     threads = 1
 
     def __init__(self, path: Path) -> None:

@@ -20,6 +20,7 @@ from berth.jobs.model import (
     JobQuery,
     JobStatus,
     JsonValue,
+    Lease,
     NewJob,
     Submission,
     WorkerInfo,
@@ -83,41 +84,41 @@ class JobStore(Protocol):
         ...
 
     async def heartbeat(
-        self, worker_id: str, job_ids: frozenset[str], lease_seconds: float
+        self, worker_id: str, leases: frozenset[Lease], lease_seconds: float
     ) -> Heartbeat:
-        """Renew the leases on the jobs this worker runs; tell it what it lost and what to stop."""
+        """Renew this worker's leases and its own record; say what it lost and what to stop."""
         ...
 
-    async def progress(
-        self, job_id: str, worker_id: str, fraction: float | None, message: str | None
-    ) -> None:
+    async def progress(self, lease: Lease, fraction: float | None, message: str | None) -> None:
         """Record progress on a running job."""
         ...
 
-    async def add_artifact(self, job_id: str, worker_id: str, artifact: Artifact) -> None:
+    async def add_artifact(self, lease: Lease, artifact: Artifact) -> None:
         """Record a file the running job left in its output folder."""
         ...
 
-    async def succeed(self, job_id: str, worker_id: str, result: JsonValue) -> Job:
+    async def succeed(self, lease: Lease, result: JsonValue) -> Job:
         """Finish a running job with its result."""
         ...
 
-    async def fail(
-        self, job_id: str, worker_id: str, error: ErrorInfo, retry_at: float | None
-    ) -> Job:
+    async def fail(self, lease: Lease, error: ErrorInfo, retry_at: float | None) -> Job:
         """Finish a running job's attempt with an error: requeue it for ``retry_at`` or fail it."""
         ...
 
-    async def mark_cancelled(self, job_id: str, worker_id: str, reason: str) -> Job:
+    async def mark_cancelled(self, lease: Lease, reason: str) -> Job:
         """Finish a running job that stopped because it was cancelled."""
         ...
 
-    async def release(self, job_id: str, worker_id: str, reason: str) -> Job:
+    async def release(self, lease: Lease, reason: str) -> Job:
         """Give a running job back to the queue; the interrupted attempt does not count."""
         ...
 
     async def reap(self) -> list[Job]:
         """Return jobs whose lease expired to the queue (or fail them if out of attempts)."""
+        ...
+
+    async def forget_workers(self, silent_for: float) -> list[str]:
+        """Remove workers that have not heartbeat for ``silent_for`` seconds; return their ids."""
         ...
 
     async def register_worker(self, worker: WorkerInfo) -> None:

@@ -54,6 +54,7 @@ class Supervisor:
         clock: Clock,
     ) -> None:
         self.job = job
+        self.lease = job.lease
         self.kind = kind
         self.store = store
         self.worker_id = worker_id
@@ -82,10 +83,10 @@ class Supervisor:
             self._hard_stop = asyncio.get_running_loop().call_later(grace, self._inner.cancel)
 
     async def _progress(self, fraction: float | None, message: str | None) -> None:
-        await self.store.progress(self.job.id, self.worker_id, fraction, message)
+        await self.store.progress(self.lease, fraction, message)
 
     async def _artifact(self, artifact: Artifact) -> None:
-        await self.store.add_artifact(self.job.id, self.worker_id, artifact)
+        await self.store.add_artifact(self.lease, artifact)
 
     async def run(self) -> None:
         """Run the job to one recorded outcome; never raises (except when cancelled)."""
@@ -109,7 +110,7 @@ class Supervisor:
         except Exception as exc:
             await self._record_failure(exc)
         else:
-            await self._record(self.store.succeed(self.job.id, self.worker_id, result))
+            await self._record(self.store.succeed(self.lease, result))
         finally:
             if self._hard_stop is not None:
                 self._hard_stop.cancel()
@@ -145,16 +146,14 @@ class Supervisor:
                 extra={"action": "job.lease_lost", "job": self.job.id},
             )
         elif reason == "shutdown":
-            await self._record(self.store.release(self.job.id, self.worker_id, "shutdown"))
+            await self._record(self.store.release(self.lease, "shutdown"))
         elif reason == "timeout":
             error = errors.JobTimeout(
                 f"Job '{self.job.id}' ran past its timeout of {self.job.timeout:g} s."
             )
             await self._record_failure(error)
         else:
-            await self._record(
-                self.store.mark_cancelled(self.job.id, self.worker_id, "cancelled by request")
-            )
+            await self._record(self.store.mark_cancelled(self.lease, "cancelled by request"))
 
     async def _record_failure(self, exc: BaseException) -> None:
         info = ErrorInfo(
@@ -169,7 +168,7 @@ class Supervisor:
                 self.job.attempts, self.config.retry_base_seconds, self.config.retry_max_seconds
             )
             retry_at = self._clock.now() + delay
-        await self._record(self.store.fail(self.job.id, self.worker_id, info, retry_at))
+        await self._record(self.store.fail(self.lease, info, retry_at))
 
     async def _record(self, call: Awaitable[Job]) -> None:
         try:
