@@ -15,6 +15,16 @@
     │   ├── JobCancelled            raised inside a job that was asked to stop
     │   ├── JobTimeout              the job ran past its timeout
     │   └── WorkerLost              the worker running the job stopped heartbeating
+    ├── ModelError                  something about one model
+    │   ├── CatalogError            a catalog entry or file is wrong
+    │   ├── UnknownModel            no catalog entry with that alias
+    │   ├── ModelNotCached          the model's files are not in the cache
+    │   ├── ModelCorrupt            a cached file does not match its sha256
+    │   ├── DownloadFailed          a pull could not fetch a file
+    │   ├── ModelLoadFailed         the runner could not load the model
+    │   ├── ModelCrashed            the model's process died with requests in flight
+    │   └── MemoryBudgetExceeded    loading would exceed the device's memory budget
+    ├── PoolClosed                  the model pool is not open
     ├── PluginError                 a plugin failed to load or registered something wrong
     └── InvalidRequest              a caller's input cannot be used (shape, range, format)
 
@@ -87,6 +97,46 @@ class JobTimeout(JobError):
 
 class WorkerLost(JobError):
     """The worker running the job stopped heartbeating (it crashed or lost the database)."""
+
+
+class ModelError(BerthError):
+    """A model failed."""
+
+
+class CatalogError(ModelError):
+    """The model catalog is invalid."""
+
+
+class UnknownModel(ModelError):
+    """No model in the catalog has that alias. List them with `berth models ls`."""
+
+
+class ModelNotCached(ModelError):
+    """The model's files are not in the cache. Pull them with `berth models pull ALIAS`."""
+
+
+class ModelCorrupt(ModelError):
+    """A cached model file does not match its sha256. Pull it again."""
+
+
+class DownloadFailed(ModelError):
+    """A model file could not be downloaded."""
+
+
+class ModelLoadFailed(ModelError):
+    """The model could not be loaded."""
+
+
+class ModelCrashed(ModelError):
+    """The model's process died while it was working; it will be loaded again on demand."""
+
+
+class MemoryBudgetExceeded(ModelError):
+    """Loading the model would exceed the device's memory budget."""
+
+
+class PoolClosed(BerthError):
+    """The model pool is closed."""
 
 
 class PluginError(BerthError):

@@ -5,6 +5,7 @@ or ``berth.runners`` (model runners) that names a function::
 
     def register(registry: berth.hookspecs.Registry) -> None:
         registry.add_kind(JobKind(name="my-kind", run=..., input_model=...))
+        registry.add_runner(RunnerType(name="my-runner", create=MyRunner, tasks=...))
 
 Berth's own kinds and runners register through the same entry points as third-party ones
 (see ``[project.entry-points]`` in ``pyproject.toml``).
@@ -17,6 +18,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
     from berth.jobs.kind import JobKind
+    from berth.runners.contract import RunnerType
 
 ENTRY_POINT_GROUPS = ("berth.kinds", "berth.runners")
 """The entry-point groups Berth loads plugins from."""
@@ -27,6 +29,10 @@ class Registry(Protocol):
 
     def add_kind(self, kind: JobKind[Any]) -> None:
         """Make a job kind available to submit and to run."""
+        ...
+
+    def add_runner(self, runner: RunnerType) -> None:
+        """Make a model runner available to catalog entries (``runner = "<name>"``)."""
         ...
 
 

@@ -10,6 +10,7 @@ from typing import Any
 from berth import errors
 from berth.hookspecs import ENTRY_POINT_GROUPS, RegisterHook
 from berth.jobs.kind import JobKind
+from berth.runners.contract import RunnerType
 
 log = logging.getLogger(__name__)
 
@@ -19,6 +20,25 @@ class PluginRegistry:
 
     def __init__(self) -> None:
         self.kinds: dict[str, JobKind[Any]] = {}
+        self.runners: dict[str, RunnerType] = {}
+
+    def add_runner(self, runner: RunnerType) -> None:
+        if runner.name in self.runners:
+            raise errors.PluginError(
+                f"Two plugins register the runner '{runner.name}'. Uninstall one of them."
+            )
+        self.runners[runner.name] = runner
+
+    def runner(self, name: str) -> RunnerType:
+        """The runner with this name; raises PluginError naming the ones there are."""
+        try:
+            return self.runners[name]
+        except KeyError:
+            known = ", ".join(sorted(self.runners)) or "none"
+            raise errors.PluginError(
+                f"There is no runner '{name}'. Known runners: {known}. "
+                "Install the plugin that provides it."
+            ) from None
 
     def add_kind(self, kind: JobKind[Any]) -> None:
         if kind.name in self.kinds:

@@ -61,6 +61,22 @@ class Settings(BaseSettings):
         "go back to the queue.",
     )
     offline: bool = Field(default=True, description="Forbid network access when loading models.")
+    cache_dir: Path | None = Field(
+        default=None, description="Where pulled model files live. Defaults to HOME/models."
+    )
+    catalog_file: Path | None = Field(
+        default=None,
+        description="The user's model catalog (TOML). Defaults to HOME/catalog.toml if present.",
+    )
+    hub_endpoint: str | None = Field(
+        default=None,
+        description="Base URL of the model hub that `berth models pull` downloads from.",
+    )
+    memory_budget: dict[str, str | int] = Field(
+        default_factory=dict,
+        description='Bytes each device may hold in loaded models, as JSON: {"cpu": "8GiB", '
+        '"cuda:0": "20GiB"}. Unset devices get a share of what they have.',
+    )
     log_level: Literal["debug", "info", "warning", "error"] | None = Field(
         default=None,
         description="Log level; by default info for serve, worker and db, warning otherwise.",
@@ -81,6 +97,16 @@ class Settings(BaseSettings):
         if self.database_url:
             return self.database_url
         return f"sqlite:///{(self.home / 'berth.db').resolve()}"
+
+    @property
+    def models_dir(self) -> Path:
+        """The model cache."""
+        return self.cache_dir or self.home / "models"
+
+    @property
+    def user_catalog(self) -> Path:
+        """The user's catalog file (it need not exist)."""
+        return self.catalog_file or self.home / "catalog.toml"
 
     @property
     def outputs_dir(self) -> Path:

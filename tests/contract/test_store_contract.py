@@ -283,6 +283,9 @@ async def test_workers_register_beat_and_leave(store: JobStore, clock: ManualClo
     seen = {worker.id: worker for worker in await store.workers()}
     assert (seen["w1"].pid, seen["w1"].running, seen["w1"].heartbeat_at) == (42, 1, clock.now())
     assert await store.forget_workers(silent_for=4) == ["w2"]
+    await store.report_models("w1", [{"alias": "m", "memory": 123}])
+    [only] = await store.workers()
+    assert only.models == ({"alias": "m", "memory": 123},)
     await store.deregister_worker("w1")
     assert await store.workers() == []
 

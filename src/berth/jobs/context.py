@@ -5,8 +5,9 @@ from __future__ import annotations
 import asyncio
 import logging
 import mimetypes
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
+from typing import Any, Protocol
 
 from berth import errors
 from berth.jobs.model import Artifact, Job
@@ -14,6 +15,16 @@ from berth.jobs.model import Artifact, Job
 log = logging.getLogger("berth.job")
 
 ProgressSink = Callable[[float | None, str | None], Awaitable[None]]
+
+
+class ModelAccess(Protocol):
+    """What a job can ask of the model pool (the pool implements it)."""
+
+    async def run(self, alias: str, items: Sequence[Any]) -> list[Any]:
+        """One output per item from the model ``alias``, batched with other callers."""
+        ...
+
+
 ArtifactSink = Callable[[Artifact], Awaitable[None]]
 
 
@@ -29,8 +40,10 @@ class JobContext:
         home: Path,
         on_progress: ProgressSink,
         on_artifact: ArtifactSink,
+        models: ModelAccess | None = None,
     ) -> None:
         self.job = job
+        self._models = models
         self.output_dir = output_dir
         self.home = home
         self._on_progress = on_progress
@@ -38,6 +51,15 @@ class JobContext:
         self._stop = asyncio.Event()
         self.stop_reason: str | None = None
         self.log = logging.LoggerAdapter(log, {"job": job.id, "kind": job.kind})
+
+    @property
+    def models(self) -> ModelAccess:
+        """The model pool; raises if this dispatcher runs without one."""
+        if self._models is None:
+            raise errors.BerthError(
+                f"Job kind '{self.job.kind}' needs models, but this dispatcher has no model pool."
+            )
+        return self._models
 
     @property
     def cancelled(self) -> bool:

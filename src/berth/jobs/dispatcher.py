@@ -23,6 +23,7 @@ from typing import Any, Self
 from berth import errors
 from berth.clock import Clock, SystemClock
 from berth.ids import new_id
+from berth.jobs.context import ModelAccess
 from berth.jobs.kind import JobKind
 from berth.jobs.model import Job, WorkerInfo
 from berth.jobs.outputs import versions
@@ -92,8 +93,10 @@ class Dispatcher:
         *,
         worker_id: str | None = None,
         clock: Clock | None = None,
+        models: ModelAccess | None = None,
     ) -> None:
         self.store = store
+        self.models = models
         self.kinds = dict(kinds)
         self.config = config
         self.worker_id = worker_id or worker_name()
@@ -272,6 +275,7 @@ class Dispatcher:
             self.config,
             self._versions,
             self._clock,
+            self.models,
         )
         stale = self._running.get(job.id)
         if stale is not None:

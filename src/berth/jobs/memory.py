@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from types import TracebackType
 from typing import Any, Self
 
@@ -284,6 +284,16 @@ class MemoryJobStore:
     async def register_worker(self, worker: WorkerInfo) -> None:
         self._check_open()
         self._workers[worker.id] = worker
+
+    async def report_models(
+        self, worker_id: str, models: Sequence[Mapping[str, JsonValue]]
+    ) -> None:
+        self._check_open()
+        if worker_id in self._workers:
+            described = tuple(dict(model) for model in models)
+            self._workers[worker_id] = dataclasses.replace(
+                self._workers[worker_id], models=described
+            )
 
     async def deregister_worker(self, worker_id: str) -> None:
         self._check_open()

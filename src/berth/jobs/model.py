@@ -189,3 +189,5 @@ class WorkerInfo:
     heartbeat_at: float
     concurrency: int
     running: int = 0
+    models: tuple[Mapping[str, JsonValue], ...] = ()
+    """The models loaded in this worker's pool, as its pool describes them."""

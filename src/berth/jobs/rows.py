@@ -60,4 +60,5 @@ def worker_from_row(row: Mapping[Any, Any]) -> WorkerInfo:
         heartbeat_at=row["heartbeat_at"],
         concurrency=row["concurrency"],
         running=row["running"],
+        models=tuple(row["models"] or ()),
     )

@@ -511,10 +511,21 @@ class SqlJobStore:
                     heartbeat_at=worker.heartbeat_at,
                     concurrency=worker.concurrency,
                     running=worker.running,
+                    models=[dict(model) for model in worker.models],
                 )
             )
 
         await self._tx(register)
+
+    async def report_models(
+        self, worker_id: str, models: Sequence[Mapping[str, JsonValue]]
+    ) -> None:
+        statement = (
+            workers.update()
+            .where(workers.c.id == worker_id)
+            .values(models=[dict(model) for model in models])
+        )
+        await self._tx(lambda conn: conn.execute(statement))
 
     async def deregister_worker(self, worker_id: str) -> None:
         await self._tx(lambda conn: conn.execute(workers.delete().where(workers.c.id == worker_id)))

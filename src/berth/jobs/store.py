@@ -7,7 +7,7 @@ worker that stalled past its lease can never overwrite what another worker did s
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from types import TracebackType
 from typing import Protocol, Self
 
@@ -123,6 +123,12 @@ class JobStore(Protocol):
 
     async def register_worker(self, worker: WorkerInfo) -> None:
         """Record (or refresh) a dispatcher process."""
+        ...
+
+    async def report_models(
+        self, worker_id: str, models: Sequence[Mapping[str, JsonValue]]
+    ) -> None:
+        """Record which models this worker's pool holds (shown by `berth models ps`)."""
         ...
 
     async def deregister_worker(self, worker_id: str) -> None:

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 from berth import errors
 from berth.clock import Clock
-from berth.jobs.context import JobContext
+from berth.jobs.context import JobContext, ModelAccess
 from berth.jobs.kind import JobKind
 from berth.jobs.model import Artifact, ErrorInfo, Job, JobStatus, JsonValue
 from berth.jobs.outputs import job_dir, make_job_dir, provenance, write_provenance
@@ -52,6 +52,7 @@ class Supervisor:
         config: DispatcherConfig,
         package_versions: dict[str, str],
         clock: Clock,
+        models: ModelAccess | None = None,
     ) -> None:
         self.job = job
         self.lease = job.lease
@@ -63,7 +64,9 @@ class Supervisor:
         self._versions = package_versions
         self._clock = clock
         self._folder = job_dir(config.outputs_dir, job)
-        self.context = JobContext(job, self._folder, config.home, self._progress, self._artifact)
+        self.context = JobContext(
+            job, self._folder, config.home, self._progress, self._artifact, models
+        )
         self._inner: asyncio.Task[JsonValue] | None = None
         self._hard_stop: asyncio.TimerHandle | None = None
 

@@ -89,6 +89,7 @@ def upgrade() -> None:
         sa.Column("heartbeat_at", sa.Double, nullable=False),
         sa.Column("concurrency", sa.Integer, nullable=False),
         sa.Column("running", sa.Integer, nullable=False, server_default="0"),
+        sa.Column("models", Json),
     )
 
 

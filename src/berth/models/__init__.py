@@ -1,0 +1,1 @@
+"""Models: the catalog of allowed models, the verified offline cache, and manifests."""

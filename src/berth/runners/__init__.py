@@ -1,0 +1,1 @@
+"""Runners: one backend for one task each, registered through the ``berth.runners`` hook."""

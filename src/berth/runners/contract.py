@@ -1,0 +1,60 @@
+"""The runner contract: load a model on a device, run batches, report memory, close.
+
+A runner instance holds one loaded model. The pool creates it (in a model process, or in a
+thread for the thread transport), calls ``load`` once, then ``run`` (or ``stream``) with
+batches from one dedicated thread, and finally ``close``. Inputs and outputs cross a process
+boundary, so they must be picklable (plain data, numpy arrays, bytes).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol, runtime_checkable
+
+from berth.models.spec import ModelSpec, Task
+
+
+class Runner(Protocol):
+    """One loaded model."""
+
+    def load(self, spec: ModelSpec, path: Path | None, device: str) -> None:
+        """Load the model from ``path`` (its verified local files; None if it needs none)
+        onto ``device`` ("cpu", "cuda:0", ...). Must not touch the network."""
+        ...
+
+    def run(self, batch: Sequence[Any]) -> list[Any]:
+        """One output per input, in order. Raise to fail the whole batch."""
+        ...
+
+    def memory_bytes(self) -> int | None:
+        """Device memory the model holds, if the runner knows it better than the pool."""
+        ...
+
+    def close(self) -> None:
+        """Free what ``load`` took."""
+        ...
+
+
+@runtime_checkable
+class StreamingRunner(Runner, Protocol):
+    """A runner that can yield partial outputs (tokens, audio chunks) as they are made."""
+
+    def stream(self, batch: Sequence[Any]) -> Iterator[tuple[int, Any]]:
+        """Yield ``(index in batch, chunk)`` pairs; an input's stream ends when the iterator
+        ends or when a chunk for it says so (runner-specific)."""
+        ...
+
+
+@dataclass(frozen=True)
+class RunnerType:
+    """A runner plugin: its name in the catalog, the tasks it serves, how to make one."""
+
+    name: str
+    create: Callable[[], Runner]
+    tasks: frozenset[Task]
+    description: str
+    streaming: bool = False
+    options: dict[str, Any] = field(default_factory=dict)
+    """Documentation of the ``runner_options`` it accepts: name -> description."""
