@@ -272,6 +272,22 @@ async def test_counts_by_status_and_kind(store: JobStore) -> None:
     }
 
 
+async def test_queue_position_and_recent_durations(store: JobStore, clock: ManualClock) -> None:
+    first = (await store.submit(NewJob("echo", 1))).job.id
+    urgent = (await store.submit(NewJob("echo", 2, priority=5))).job.id
+    later = (await store.submit(NewJob("echo", 3, run_after=clock.now() + 60))).job.id
+    last = (await store.submit(NewJob("echo", 4))).job.id
+    positions = [await store.queue_position(job_id) for job_id in (urgent, first, last)]
+    assert positions == [0, 1, 2]
+    assert await store.queue_position(later) == 2
+    [claimed] = await store.claim("w1", ALL, 1, LEASE)
+    assert await store.queue_position(claimed.id) is None
+    clock.advance(2.5)
+    await store.succeed(claimed.lease, None)
+    assert await store.recent_durations("echo") == [2.5]
+    assert await store.recent_durations("sleep") == []
+
+
 async def test_workers_register_beat_and_leave(store: JobStore, clock: ManualClock) -> None:
     info = WorkerInfo("w1", "host", 42, clock.now(), clock.now(), concurrency=4)
     await store.register_worker(info)

@@ -149,6 +149,29 @@ class MemoryJobStore:
             counts[(job.status, job.kind)] = counts.get((job.status, job.kind), 0) + 1
         return counts
 
+    async def queue_position(self, job_id: str) -> int | None:
+        job = self._job(job_id)
+        if job.status is not JobStatus.QUEUED:
+            return None
+        now = self._now()
+        return sum(
+            1
+            for other in self._jobs.values()
+            if other.status is JobStatus.QUEUED
+            and other.run_after <= now
+            and (-other.priority, other.id) < (-job.priority, job.id)
+        )
+
+    async def recent_durations(self, kind: str, limit: int = 50) -> list[float]:
+        self._check_open()
+        done = [
+            job
+            for job in self._jobs.values()
+            if job.kind == kind and job.status is JobStatus.SUCCEEDED
+        ]
+        done.sort(key=lambda job: job.finished_at or 0.0, reverse=True)
+        return [(job.finished_at or 0.0) - (job.started_at or 0.0) for job in done[:limit]]
+
     def _now(self) -> float:
         return self._clock.now()
 

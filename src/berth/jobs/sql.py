@@ -284,6 +284,32 @@ class SqlJobStore:
         rows = await self._tx(lambda conn: conn.execute(statement).all())
         return {(JobStatus(status), kind): count for status, kind, count in rows}
 
+    async def queue_position(self, job_id: str) -> int | None:
+        def count(conn: sa.Connection) -> int | None:
+            job = self._get(conn, job_id)
+            if job.status is not JobStatus.QUEUED:
+                return None
+            ahead = sa.or_(
+                jobs.c.priority > job.priority,
+                sa.and_(jobs.c.priority == job.priority, jobs.c.id < job.id),
+            )
+            statement = sa.select(sa.func.count()).where(
+                jobs.c.status == JobStatus.QUEUED.value, jobs.c.run_after <= self._now(), ahead
+            )
+            return int(conn.execute(statement).scalar_one())
+
+        return await self._tx(count)
+
+    async def recent_durations(self, kind: str, limit: int = 50) -> list[float]:
+        statement = (
+            sa.select(jobs.c.finished_at - jobs.c.started_at)
+            .where(jobs.c.kind == kind, jobs.c.status == JobStatus.SUCCEEDED.value)
+            .order_by(jobs.c.finished_at.desc())
+            .limit(limit)
+        )
+        rows = await self._tx(lambda conn: conn.execute(statement).scalars().all())
+        return [float(value) for value in rows]
+
     # -- workers ---------------------------------------------------------------------------
 
     async def claim(

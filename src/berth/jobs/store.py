@@ -71,6 +71,14 @@ class JobStore(Protocol):
         """How many jobs there are, by status and kind."""
         ...
 
+    async def queue_position(self, job_id: str) -> int | None:
+        """How many due queued jobs come before this one; None unless it is queued."""
+        ...
+
+    async def recent_durations(self, kind: str, limit: int = 50) -> list[float]:
+        """Seconds the kind's latest succeeded jobs ran, newest first."""
+        ...
+
     # -- workers ---------------------------------------------------------------------------
 
     async def claim(
