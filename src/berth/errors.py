@@ -10,6 +10,7 @@
     ├── JobError                    something about one job
     │   ├── UnknownJob              no job with that id
     │   ├── UnknownKind             no job kind with that name
+    │   ├── UnknownArtifact         the job has no file with that name
     │   ├── InvalidJobInput         the input does not fit the kind
     │   ├── LeaseLost               a worker no longer holds the job it reports on
     │   ├── JobCancelled            raised inside a job that was asked to stop
@@ -77,6 +78,10 @@ class UnknownJob(JobError):
 
 class UnknownKind(JobError):
     """No job kind has that name."""
+
+
+class UnknownArtifact(JobError):
+    """The job has no artifact with that name."""
 
 
 class InvalidJobInput(JobError):

@@ -60,6 +60,11 @@ class Settings(BaseSettings):
         description="On SIGTERM/SIGINT, how long running jobs may take to finish before they "
         "go back to the queue.",
     )
+    host: str = Field(default="127.0.0.1", description="Address `berth serve` listens on.")
+    port: int = Field(default=8000, ge=1, le=65535, description="Port `berth serve` listens on.")
+    max_request_bytes: PositiveInt = Field(
+        default=25 * 1024 * 1024, description="Largest request body the API accepts."
+    )
     offline: bool = Field(default=True, description="Forbid network access when loading models.")
     cache_dir: Path | None = Field(
         default=None, description="Where pulled model files live. Defaults to HOME/models."

@@ -1,0 +1,27 @@
+"""Builds the FastAPI app over a running Berth."""
+
+from __future__ import annotations
+
+from fastapi import FastAPI
+
+from berth import __version__
+from berth.api import problems
+from berth.api.limits import BodyLimit
+from berth.api.routers import health, jobs
+from berth.api.runtime import Runtime
+
+
+def create_app(runtime: Runtime) -> FastAPI:
+    """The API app. ``runtime`` holds Berth's services; the caller opens and closes them."""
+    app = FastAPI(
+        title="Berth",
+        version=__version__,
+        description="A self-hosted runtime for AI models: OpenAI-compatible endpoints and "
+        "durable jobs.",
+    )
+    app.state.runtime = runtime
+    problems.install(app)
+    app.include_router(health.router)
+    app.include_router(jobs.router)
+    app.add_middleware(BodyLimit, max_bytes=runtime.berth.settings.max_request_bytes)
+    return app

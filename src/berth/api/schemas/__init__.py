@@ -1,0 +1,1 @@
+"""Request and response bodies; OpenAI's shapes where OpenAI has one."""
