@@ -288,6 +288,19 @@ async def test_queue_position_and_recent_durations(store: JobStore, clock: Manua
     assert await store.recent_durations("sleep") == []
 
 
+async def test_unfinished_jobs_are_counted_per_owner(store: JobStore) -> None:
+    mine = [(await store.submit(NewJob("echo", i, owner="key_a"))).job for i in range(3)]
+    await store.submit(NewJob("echo", 9, owner="key_b"))
+    await store.submit(NewJob("echo", 9))
+    assert mine[0].owner == "key_a"
+    assert await store.count_unfinished("key_a") == 3
+    await store.cancel(mine[0].id)
+    [running] = await store.claim("w1", ALL, 1, LEASE)
+    assert await store.count_unfinished("key_a") == 2
+    await store.succeed(running.lease, None)
+    assert await store.count_unfinished("key_a") == 1
+
+
 async def test_workers_register_beat_and_leave(store: JobStore, clock: ManualClock) -> None:
     info = WorkerInfo("w1", "host", 42, clock.now(), clock.now(), concurrency=4)
     await store.register_worker(info)

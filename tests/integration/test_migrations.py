@@ -60,6 +60,7 @@ async def test_without_upgrade_an_old_schema_is_refused_with_the_fix(sql_url: st
     engine = engine_for(sql_url)
     with engine.begin() as conn:
         conn.execute(sa.text("DROP TABLE IF EXISTS berth_workers"))
+        conn.execute(sa.text("DROP TABLE IF EXISTS berth_api_keys"))
         conn.execute(sa.text("DROP TABLE IF EXISTS berth_job_events"))
         conn.execute(sa.text("DROP TABLE IF EXISTS berth_jobs"))
         conn.execute(sa.text("DROP TABLE IF EXISTS alembic_version"))

@@ -103,6 +103,7 @@ class MemoryJobStore:
             max_attempts=new.max_attempts,
             timeout=new.timeout,
             idempotency_key=new.idempotency_key,
+            owner=new.owner,
         )
         self._events[job.id] = []
         job = self._record(job, EventType.QUEUED, {"priority": job.priority})
@@ -160,6 +161,12 @@ class MemoryJobStore:
             if other.status is JobStatus.QUEUED
             and other.run_after <= now
             and (-other.priority, other.id) < (-job.priority, job.id)
+        )
+
+    async def count_unfinished(self, owner: str) -> int:
+        self._check_open()
+        return sum(
+            1 for job in self._jobs.values() if job.owner == owner and not job.status.terminal
         )
 
     async def recent_durations(self, kind: str, limit: int = 50) -> list[float]:

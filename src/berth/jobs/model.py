@@ -86,6 +86,8 @@ class NewJob:
     timeout: float | None = None
     idempotency_key: str | None = None
     run_after: float | None = None
+    owner: str | None = None
+    """The API key (its id) that submitted the job, for per-key limits."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,6 +118,7 @@ class Job:
     artifacts: tuple[Artifact, ...] = field(default_factory=tuple)
     cancel_requested: bool = False
     last_event: int = 0
+    owner: str | None = None
 
     @property
     def lease(self) -> Lease:

@@ -36,6 +36,7 @@ def job_from_row(row: Mapping[Any, Any]) -> Job:
         artifacts=tuple(Artifact.from_json(item) for item in row["artifacts"] or ()),
         cancel_requested=bool(row["cancel_requested"]),
         last_event=row["last_event"],
+        owner=row["owner"],
     )
 
 

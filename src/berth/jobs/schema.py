@@ -39,6 +39,7 @@ jobs = sa.Table(
     sa.Column("artifacts", Json),
     sa.Column("cancel_requested", sa.Boolean, nullable=False, server_default=sa.false()),
     sa.Column("last_event", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("owner", sa.String(40)),
     sa.CheckConstraint(
         "status IN ('queued', 'running', 'succeeded', 'failed', 'cancelled')",
         name="berth_jobs_status_valid",
@@ -58,6 +59,7 @@ jobs = sa.Table(
         postgresql_where=sa.text("status = 'running'"),
     ),
     sa.Index("berth_jobs_status_kind", "status", "kind"),
+    sa.Index("berth_jobs_owner", "owner", "status"),
 )
 
 job_events = sa.Table(
@@ -71,6 +73,22 @@ job_events = sa.Table(
     sa.Column("at", sa.Double, nullable=False),
     sa.Column("data", Json),
     sa.PrimaryKeyConstraint("job_id", "seq"),
+)
+
+api_keys = sa.Table(
+    "berth_api_keys",
+    metadata,
+    sa.Column("id", sa.String(40), primary_key=True),
+    sa.Column("name", sa.String(100), nullable=False),
+    sa.Column("prefix", sa.String(20), nullable=False),
+    sa.Column("secret_hash", sa.String(64), nullable=False, unique=True),
+    sa.Column("scopes", Json, nullable=False),
+    sa.Column("models", Json),
+    sa.Column("rate_per_minute", sa.Integer),
+    sa.Column("max_jobs", sa.Integer),
+    sa.Column("created_at", sa.Double, nullable=False),
+    sa.Column("last_used_at", sa.Double),
+    sa.Column("revoked_at", sa.Double),
 )
 
 workers = sa.Table(

@@ -191,6 +191,7 @@ class SqlJobStore:
             "max_attempts": new.max_attempts,
             "timeout": new.timeout,
             "idempotency_key": new.idempotency_key,
+            "owner": new.owner,
             "created_at": now,
             "updated_at": now,
             "run_after": new.run_after if new.run_after is not None else now,
@@ -299,6 +300,13 @@ class SqlJobStore:
             return int(conn.execute(statement).scalar_one())
 
         return await self._tx(count)
+
+    async def count_unfinished(self, owner: str) -> int:
+        statement = sa.select(sa.func.count()).where(
+            jobs.c.owner == owner,
+            jobs.c.status.in_([JobStatus.QUEUED.value, JobStatus.RUNNING.value]),
+        )
+        return int(await self._tx(lambda conn: conn.execute(statement).scalar_one()))
 
     async def recent_durations(self, kind: str, limit: int = 50) -> list[float]:
         statement = (

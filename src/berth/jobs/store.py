@@ -75,6 +75,10 @@ class JobStore(Protocol):
         """How many due queued jobs come before this one; None unless it is queued."""
         ...
 
+    async def count_unfinished(self, owner: str) -> int:
+        """How many queued or running jobs this owner (an API key id) has."""
+        ...
+
     async def recent_durations(self, kind: str, limit: int = 50) -> list[float]:
         """Seconds the kind's latest succeeded jobs ran, newest first."""
         ...

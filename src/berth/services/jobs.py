@@ -39,6 +39,7 @@ class JobService:
         max_attempts: int | None = None,
         timeout: float | None = None,
         idempotency_key: str | None = None,
+        owner: str | None = None,
     ) -> Submission:
         """Validate and persist a new job (or return the one with this idempotency key)."""
         self.registry.kind(kind).parse(data)
@@ -63,6 +64,7 @@ class JobService:
             max_attempts=attempts,
             timeout=timeout,
             idempotency_key=idempotency_key,
+            owner=owner,
         )
         return await self.store.submit(new)
 

@@ -1,4 +1,4 @@
-"""Jobs, their events, and workers.
+"""Jobs, their events, workers and API keys.
 
 Revision ID: 0001
 Revises:
@@ -46,6 +46,7 @@ def upgrade() -> None:
         sa.Column("artifacts", Json),
         sa.Column("cancel_requested", sa.Boolean, nullable=False, server_default=sa.false()),
         sa.Column("last_event", sa.Integer, nullable=False, server_default="0"),
+        sa.Column("owner", sa.String(40)),
         sa.CheckConstraint(
             "status IN ('queued', 'running', 'succeeded', 'failed', 'cancelled')",
             name="berth_jobs_status_valid",
@@ -66,6 +67,7 @@ def upgrade() -> None:
         postgresql_where=RUNNING,
     )
     op.create_index("berth_jobs_status_kind", "berth_jobs", ["status", "kind"])
+    op.create_index("berth_jobs_owner", "berth_jobs", ["owner", "status"])
     op.create_table(
         "berth_job_events",
         sa.Column(
@@ -79,6 +81,20 @@ def upgrade() -> None:
         sa.Column("at", sa.Double, nullable=False),
         sa.Column("data", Json),
         sa.PrimaryKeyConstraint("job_id", "seq"),
+    )
+    op.create_table(
+        "berth_api_keys",
+        sa.Column("id", sa.String(40), primary_key=True),
+        sa.Column("name", sa.String(100), nullable=False),
+        sa.Column("prefix", sa.String(20), nullable=False),
+        sa.Column("secret_hash", sa.String(64), nullable=False, unique=True),
+        sa.Column("scopes", Json, nullable=False),
+        sa.Column("models", Json),
+        sa.Column("rate_per_minute", sa.Integer),
+        sa.Column("max_jobs", sa.Integer),
+        sa.Column("created_at", sa.Double, nullable=False),
+        sa.Column("last_used_at", sa.Double),
+        sa.Column("revoked_at", sa.Double),
     )
     op.create_table(
         "berth_workers",
@@ -95,5 +111,6 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     op.drop_table("berth_workers")
+    op.drop_table("berth_api_keys")
     op.drop_table("berth_job_events")
     op.drop_table("berth_jobs")
