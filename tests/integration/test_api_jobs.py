@@ -199,6 +199,17 @@ async def test_errors_are_openai_shaped(client: httpx.AsyncClient) -> None:
     assert resume.status_code == 404
 
 
+async def test_metrics(client: httpx.AsyncClient) -> None:
+    job_id = (await client.post("/v1/jobs", json={"kind": "echo", "input": 1})).json()["id"]
+    await client.get(f"/v1/jobs/{job_id}/events")
+    await client.post("/v1/jobs", json={"kind": "echo", "priority": "x"})
+    text = (await client.get("/metrics")).text
+    assert 'berth_jobs{kind="echo",status="succeeded"} 1.0' in text
+    assert 'berth_job_duration_seconds_count{kind="echo",outcome="succeeded"}' in text
+    assert 'route="/v1/jobs/{job_id}/events"' in text
+    assert 'berth_http_requests_total{method="POST",model="",route="/v1/jobs",status="400"}' in text
+
+
 async def test_health(client: httpx.AsyncClient) -> None:
     assert (await client.get("/healthz")).json() == {"status": "ok"}
     ready = await client.get("/readyz")

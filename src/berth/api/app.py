@@ -7,7 +7,8 @@ from fastapi import FastAPI
 from berth import __version__
 from berth.api import problems
 from berth.api.limits import BodyLimit
-from berth.api.routers import health, jobs
+from berth.api.observe import RequestMetrics
+from berth.api.routers import health, jobs, metrics
 from berth.api.runtime import Runtime
 
 
@@ -23,5 +24,7 @@ def create_app(runtime: Runtime) -> FastAPI:
     problems.install(app)
     app.include_router(health.router)
     app.include_router(jobs.router)
+    app.include_router(metrics.router)
     app.add_middleware(BodyLimit, max_bytes=runtime.berth.settings.max_request_bytes)
+    app.add_middleware(RequestMetrics)
     return app

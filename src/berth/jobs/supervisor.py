@@ -20,7 +20,7 @@ import traceback
 from collections.abc import Awaitable
 from typing import TYPE_CHECKING, Any
 
-from berth import errors
+from berth import errors, metrics
 from berth.clock import Clock
 from berth.jobs.context import JobContext, ModelAccess
 from berth.jobs.kind import JobKind
@@ -94,6 +94,9 @@ class Supervisor:
     async def run(self) -> None:
         """Run the job to one recorded outcome; never raises (except when cancelled)."""
         self.task = asyncio.current_task()
+        if self.job.attempts == 1 and self.job.started_at is not None:
+            wait = self.job.started_at - self.job.created_at
+            metrics.job_queue_wait.labels(self.job.kind).observe(max(0.0, wait))
         log.info(
             "job started",
             extra={
@@ -189,6 +192,8 @@ class Supervisor:
             )
             return
         outcome = "retrying" if job.status is JobStatus.QUEUED else job.status.value
+        ran = self._clock.now() - (self.job.started_at or self._clock.now())
+        metrics.job_duration.labels(job.kind, outcome).observe(max(0.0, ran))
         log.info(
             "job %s",
             outcome,
