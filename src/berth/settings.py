@@ -65,6 +65,20 @@ class Settings(BaseSettings):
     max_request_bytes: PositiveInt = Field(
         default=25 * 1024 * 1024, description="Largest request body the API accepts."
     )
+    tracing: bool = Field(default=False, description="Export traces with OTLP over HTTP.")
+    otlp_endpoint: str = Field(
+        default="http://127.0.0.1:4318/v1/traces", description="Where traces are sent."
+    )
+    require_keys: bool = Field(
+        default=False,
+        description="Require an API key on every request. By default requests from loopback "
+        "(127.0.0.0/8, ::1) need none and all others do.",
+    )
+    rate_limit_storage: str = Field(
+        default="memory://",
+        description="Where per-key request counts live: memory:// counts per process; "
+        "redis://HOST:6379 shares the counts across hosts (needs `pip install coredis`).",
+    )
     offline: bool = Field(default=True, description="Forbid network access when loading models.")
     cache_dir: Path | None = Field(
         default=None, description="Where pulled model files live. Defaults to HOME/models."

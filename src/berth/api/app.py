@@ -7,7 +7,7 @@ from fastapi import FastAPI
 from berth import __version__
 from berth.api import problems
 from berth.api.limits import BodyLimit
-from berth.api.observe import RequestMetrics
+from berth.api.observe import RequestMetrics, RequestTracing
 from berth.api.routers import health, jobs, metrics
 from berth.api.runtime import Runtime
 
@@ -27,4 +27,5 @@ def create_app(runtime: Runtime) -> FastAPI:
     app.include_router(metrics.router)
     app.add_middleware(BodyLimit, max_bytes=runtime.berth.settings.max_request_bytes)
     app.add_middleware(RequestMetrics)
+    app.add_middleware(RequestTracing)
     return app

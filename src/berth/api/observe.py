@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import time
 
+from opentelemetry.trace import SpanKind
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from berth import metrics
+from berth import metrics, tracing
 
 
 class RequestMetrics:
@@ -39,3 +40,42 @@ class RequestMetrics:
             elapsed = time.perf_counter() - started
             metrics.http_requests.labels(route, scope["method"], str(status), model).inc()
             metrics.http_latency.labels(route, model).observe(elapsed)
+
+
+class RequestTracing:
+    """One span per request (``HTTP GET /v1/jobs/{job_id}``), continuing a caller's
+    ``traceparent`` header; the response carries the trace id in ``X-Trace-Id``."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        headers = {
+            key.decode("latin-1"): value.decode("latin-1") for key, value in scope["headers"]
+        }
+        parent = tracing.context_from(headers.get("traceparent"))
+        with tracing.tracer().start_as_current_span(
+            f"HTTP {scope['method']}", context=parent, kind=SpanKind.SERVER
+        ) as span:
+            trace_id = tracing.current_trace_id()
+
+            async def traced_send(message: Message) -> None:
+                if message["type"] == "http.response.start":
+                    span.set_attribute("http.response.status_code", message["status"])
+                    if trace_id:
+                        extra = [(b"x-trace-id", trace_id.encode())]
+                        message = {**message, "headers": [*message.get("headers", []), *extra]}
+                await send(message)
+
+            try:
+                await self.app(scope, receive, traced_send)
+            finally:
+                route = getattr(scope.get("route"), "path", "unmatched")
+                span.update_name(f"HTTP {scope['method']} {route}")
+                span.set_attribute("http.route", route)
+                model = scope.get("state", {}).get("model")
+                if model:
+                    span.set_attribute("berth.model", str(model))

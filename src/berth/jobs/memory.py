@@ -29,6 +29,7 @@ from berth.jobs.model import (
     NewJob,
     Submission,
     WorkerInfo,
+    queued_event,
 )
 
 
@@ -104,9 +105,10 @@ class MemoryJobStore:
             timeout=new.timeout,
             idempotency_key=new.idempotency_key,
             owner=new.owner,
+            trace_parent=new.trace_parent,
         )
         self._events[job.id] = []
-        job = self._record(job, EventType.QUEUED, {"priority": job.priority})
+        job = self._record(job, EventType.QUEUED, queued_event(job))
         if new.idempotency_key is not None:
             self._keys[new.idempotency_key] = job.id
         self._wake.set()

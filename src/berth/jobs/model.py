@@ -88,6 +88,8 @@ class NewJob:
     run_after: float | None = None
     owner: str | None = None
     """The API key (its id) that submitted the job, for per-key limits."""
+    trace_parent: str | None = None
+    """W3C traceparent of the span that submitted the job: its attempts join that trace."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -119,6 +121,7 @@ class Job:
     cancel_requested: bool = False
     last_event: int = 0
     owner: str | None = None
+    trace_parent: str | None = None
 
     @property
     def lease(self) -> Lease:
@@ -139,6 +142,20 @@ class Lease:
     job_id: str
     worker_id: str
     attempt: int
+
+
+def trace_id_of(trace_parent: str | None) -> str | None:
+    """The trace id inside a W3C traceparent (``00-<trace id>-<span id>-<flags>``)."""
+    parts = (trace_parent or "").split("-")
+    return parts[1] if len(parts) == 4 else None
+
+
+def queued_event(job: Job) -> dict[str, JsonValue]:
+    """The data of a job's first event."""
+    data: dict[str, JsonValue] = {"priority": job.priority}
+    if trace_id := trace_id_of(job.trace_parent):
+        data["trace_id"] = trace_id
+    return data
 
 
 @dataclass(frozen=True, slots=True)

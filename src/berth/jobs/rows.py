@@ -37,6 +37,7 @@ def job_from_row(row: Mapping[Any, Any]) -> Job:
         cancel_requested=bool(row["cancel_requested"]),
         last_event=row["last_event"],
         owner=row["owner"],
+        trace_parent=row["trace_parent"],
     )
 
 

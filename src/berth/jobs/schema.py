@@ -40,6 +40,7 @@ jobs = sa.Table(
     sa.Column("cancel_requested", sa.Boolean, nullable=False, server_default=sa.false()),
     sa.Column("last_event", sa.Integer, nullable=False, server_default="0"),
     sa.Column("owner", sa.String(40)),
+    sa.Column("trace_parent", sa.String(64)),
     sa.CheckConstraint(
         "status IN ('queued', 'running', 'succeeded', 'failed', 'cancelled')",
         name="berth_jobs_status_valid",

@@ -31,6 +31,7 @@ from berth.jobs.model import (
     NewJob,
     Submission,
     WorkerInfo,
+    queued_event,
 )
 from berth.jobs.rows import event_from_row, job_from_row, worker_from_row
 from berth.jobs.schema import job_events, jobs, workers
@@ -77,6 +78,11 @@ class SqlJobStore:
         tb: TracebackType | None,
     ) -> None:
         await self._db.close()
+
+    @property
+    def database(self) -> Database:
+        """The database this store runs on, for stores that share it (API keys)."""
+        return self._db
 
     def upgrade_schema(self) -> tuple[str | None, str]:
         """Migrate the database to the newest schema now; return (before, after) revisions."""
@@ -192,6 +198,7 @@ class SqlJobStore:
             "timeout": new.timeout,
             "idempotency_key": new.idempotency_key,
             "owner": new.owner,
+            "trace_parent": new.trace_parent,
             "created_at": now,
             "updated_at": now,
             "run_after": new.run_after if new.run_after is not None else now,
@@ -207,7 +214,7 @@ class SqlJobStore:
             ).one()
             return Submission(job_from_row(existing._mapping), created=False)
         job = job_from_row(inserted._mapping)
-        self._log_events(conn, [(job, EventType.QUEUED, {"priority": job.priority})])
+        self._log_events(conn, [(job, EventType.QUEUED, queued_event(job))])
         self._dialect.notify(conn)
         return Submission(job, created=True)
 

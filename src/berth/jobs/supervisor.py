@@ -20,7 +20,7 @@ import traceback
 from collections.abc import Awaitable
 from typing import TYPE_CHECKING, Any
 
-from berth import errors, metrics
+from berth import errors, metrics, tracing
 from berth.clock import Clock
 from berth.jobs.context import JobContext, ModelAccess
 from berth.jobs.kind import JobKind
@@ -94,18 +94,41 @@ class Supervisor:
     async def run(self) -> None:
         """Run the job to one recorded outcome; never raises (except when cancelled)."""
         self.task = asyncio.current_task()
-        if self.job.attempts == 1 and self.job.started_at is not None:
+        attributes: dict[str, str | int] = {
+            "berth.job.id": self.job.id,
+            "berth.job.kind": self.job.kind,
+            "berth.job.attempt": self.job.attempts,
+            "berth.model": self.job.model or "",
+        }
+        parent = tracing.context_from(self.job.trace_parent)
+        with tracing.tracer().start_as_current_span(
+            f"job {self.job.kind}", context=parent, attributes=attributes
+        ):
+            self._trace_queue_wait()
+            log.info(
+                "job started",
+                extra={
+                    "action": "job.started",
+                    "job": self.job.id,
+                    "kind": self.job.kind,
+                    "attempt": self.job.attempts,
+                    "trace_id": tracing.current_trace_id(),
+                },
+            )
+            await self._attempt()
+
+    def _trace_queue_wait(self) -> None:
+        """Record the wait before this attempt: a metric, and a span back-dated to submit."""
+        if self.job.started_at is None:
+            return
+        queued_since = max(self.job.created_at, self.job.run_after)
+        if self.job.attempts == 1:
             wait = self.job.started_at - self.job.created_at
             metrics.job_queue_wait.labels(self.job.kind).observe(max(0.0, wait))
-        log.info(
-            "job started",
-            extra={
-                "action": "job.started",
-                "job": self.job.id,
-                "kind": self.job.kind,
-                "attempt": self.job.attempts,
-            },
-        )
+        span = tracing.tracer().start_span("queue wait", start_time=int(queued_since * 1e9))
+        span.end(end_time=int(max(queued_since, self.job.started_at) * 1e9))
+
+    async def _attempt(self) -> None:
         try:
             make_job_dir(self._folder)
             result = await self._invoke()

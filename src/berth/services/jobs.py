@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from berth import errors
+from berth import errors, tracing
 from berth.jobs.kind import JobKind
 from berth.jobs.model import Job, JobEvent, JobQuery, JobStatus, JsonValue, NewJob, Submission
 from berth.jobs.store import JobStore
@@ -66,7 +67,11 @@ class JobService:
             idempotency_key=idempotency_key,
             owner=owner,
         )
-        return await self.store.submit(new)
+        with tracing.tracer().start_as_current_span(
+            "job.submit", attributes={"berth.job.kind": kind, "berth.model": model or ""}
+        ):
+            traced = dataclasses.replace(new, trace_parent=tracing.current_traceparent())
+            return await self.store.submit(traced)
 
     async def get(self, job_id: str) -> Job:
         return await self.store.get(job_id)

@@ -47,6 +47,7 @@ def upgrade() -> None:
         sa.Column("cancel_requested", sa.Boolean, nullable=False, server_default=sa.false()),
         sa.Column("last_event", sa.Integer, nullable=False, server_default="0"),
         sa.Column("owner", sa.String(40)),
+        sa.Column("trace_parent", sa.String(64)),
         sa.CheckConstraint(
             "status IN ('queued', 'running', 'succeeded', 'failed', 'cancelled')",
             name="berth_jobs_status_valid",
