@@ -10,11 +10,13 @@ import json
 import sys
 import time
 from collections.abc import AsyncIterator, Sequence
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
 from typing import Any
 
+import psycopg
+
 from . import berth_queue, huey_queue, procrastinate_queue
-from .machine import describe, versions
+from .machine import describe, load_average, versions
 from .plan import Label, Plan
 from .procedure import measure
 from .report import (
@@ -49,20 +51,25 @@ def _names(text: str) -> tuple[str, ...]:
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="bench/queue.py", description=__doc__)
-    parser.add_argument("--quick", action="store_true", help="a smoke run: 300 jobs, 50, 20")
+    parser = argparse.ArgumentParser(
+        prog="bench/queue.py",
+        description="No-op job throughput and submit-to-start latency: Berth next to "
+        "procrastinate (PostgreSQL) and huey (SQLite). See bench/README.md.",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    parser.add_argument("--quick", action="store_true", help="smoke run: 300, 50 and 20 jobs")
     parser.add_argument("--jobs", type=int, help="backlog jobs for throughput (3000)")
     parser.add_argument("--burst", type=int, help="jobs in the burst (200)")
     parser.add_argument("--idle", type=int, help="jobs submitted one at a time (100)")
-    parser.add_argument("--idle-gap-ms", type=float, default=50.0, help="sleep between them")
+    parser.add_argument("--idle-gap-ms", type=float, default=50.0, help="sleep before each")
     parser.add_argument("--concurrency", type=int, default=32, help="jobs per worker at once")
     parser.add_argument("--workers", default="1,2", help="worker process counts")
-    parser.add_argument("--systems", default="berth,huey,procrastinate")
-    parser.add_argument("--databases", default="sqlite,postgresql")
+    parser.add_argument("--systems", default="berth,huey,procrastinate", help="which to run")
+    parser.add_argument("--databases", default="sqlite,postgresql", help="which to use")
     parser.add_argument(
         "--postgres-url",
         default="postgresql://postgres@127.0.0.1:5432/postgres",
-        help="a database to connect to for creating and dropping the benchmark's databases",
+        help="where to create and drop the benchmark's databases",
     )
     parser.add_argument("--timeout", type=float, default=900.0, help="seconds for the run")
     return parser
@@ -124,15 +131,32 @@ async def _measure_all(plan: Plan, limit_s: float) -> list[Outcome]:
     return outcomes
 
 
-def _summary(plan: Plan, outcomes: list[Outcome], postgres: str, argv: Sequence[str]) -> Any:
+@dataclass(frozen=True, slots=True)
+class Context:
+    """What is recorded about the run before it starts."""
+
+    date: str
+    load: float
+    versions: dict[str, str]
+
+    @classmethod
+    async def now(cls, plan: Plan) -> Context:
+        postgres = "not used"
+        if "postgresql" in plan.databases:
+            postgres = await server_version(plan.admin_url)
+        date = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
+        return cls(date, load_average(), versions(postgres))
+
+
+def _summary(plan: Plan, outcomes: list[Outcome], context: Context, argv: Sequence[str]) -> Any:
     settings = asdict(plan)
     settings.pop("admin_url")
     return {
         "benchmark": "bench/queue.py",
         "command": " ".join([".venv/bin/python bench/queue.py", *argv]),
-        "date": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
-        "machine": describe(),
-        "versions": versions(postgres),
+        "date": context.date,
+        "machine": describe() | {"load_before": context.load, "load_after": load_average()},
+        "versions": context.versions,
         "settings": settings,
         "results": [result_json(outcome) for outcome in outcomes],
         "ratios_berth_over_peer": ratios(outcomes),
@@ -140,14 +164,27 @@ def _summary(plan: Plan, outcomes: list[Outcome], postgres: str, argv: Sequence[
     }
 
 
+def _machine_line(summary: Any) -> str:
+    machine, revision = summary["machine"], summary["versions"]["berth_revision"]
+    return (
+        f"{summary['date']}  berth {revision}  {machine['cores']} cores, "
+        f"{machine['memory_gib']} GiB, {machine['cpu']}, python {machine['python']}, "
+        f"load {machine['load_before']} -> {machine['load_after']}"
+    )
+
+
 async def _run(plan: Plan, argv: Sequence[str], limit_s: float) -> int:
-    postgres = "not used"
-    if "postgresql" in plan.databases:
-        postgres = await server_version(plan.admin_url)
+    try:
+        context = await Context.now(plan)
+    except psycopg.OperationalError as exc:
+        print(f"Cannot reach PostgreSQL at {plan.admin_url}: {exc}", file=sys.stderr)
+        return 2
     outcomes = await _measure_all(plan, limit_s)
+    summary = _summary(plan, outcomes, context, argv)
     print(table(outcomes))
     print(target_lines(targets(outcomes)))
-    print(json.dumps(_summary(plan, outcomes, postgres, argv)))
+    print(_machine_line(summary))
+    print(json.dumps(summary))
     return 1 if any(outcome.error for outcome in outcomes) else 0
 
 

@@ -25,7 +25,7 @@ from .workers import WorkerGroup
 
 BACKLOG_POLL_S = 0.05
 BURST_POLL_S = 0.01
-IDLE_POLL_S = 0.002
+IDLE_POLL_S = 0.005
 IDLE_JOB_TIMEOUT_S = 10.0
 
 

@@ -120,7 +120,8 @@ def _row(outcome: Outcome, ratio: float | None) -> str:
     head = f"{label.system:<14}{label.database:<12}{label.workers:>7}"
     figures = outcome.figures
     if figures is None:
-        return f"{head}  failed: {outcome.error}"
+        reason = (outcome.error or "unknown").splitlines()[0]
+        return f"{head}  failed: {reason}"
     return (
         f"{head}{_cell(figures.jobs_per_s, 9, 0)}{_cell(ratio, 8, 2)}"
         f"{_cell(figures.burst.p50_ms, 11, 1)}{_cell(figures.burst.p99_ms, 11, 1)}"

@@ -11,6 +11,7 @@ from typing import Any, Protocol
 
 from berth import errors
 from berth.jobs.model import Artifact, Job
+from berth.jobs.outputs import make_job_dir
 
 log = logging.getLogger("berth.job")
 
@@ -44,13 +45,22 @@ class JobContext:
     ) -> None:
         self.job = job
         self._models = models
-        self.output_dir = output_dir
+        self._output_dir = output_dir
+        self._output_ready = False
         self.home = home
         self._on_progress = on_progress
         self._on_artifact = on_artifact
         self._stop = asyncio.Event()
         self.stop_reason: str | None = None
         self.log = logging.LoggerAdapter(log, {"job": job.id, "kind": job.kind})
+
+    @property
+    def output_dir(self) -> Path:
+        """The job's folder for artifacts, created on first use."""
+        if not self._output_ready:
+            make_job_dir(self._output_dir)
+            self._output_ready = True
+        return self._output_dir
 
     @property
     def models(self) -> ModelAccess:

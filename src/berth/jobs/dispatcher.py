@@ -26,7 +26,7 @@ from berth.ids import new_id
 from berth.jobs.context import ModelAccess
 from berth.jobs.kind import JobKind
 from berth.jobs.model import Job, WorkerInfo
-from berth.jobs.outputs import versions
+from berth.jobs.outputs import ProvenanceWriter, versions
 from berth.jobs.store import JobStore
 from berth.jobs.supervisor import Supervisor
 from berth.settings import Settings
@@ -104,6 +104,7 @@ class Dispatcher:
         self._clock = clock or SystemClock()
         self._versions = versions()
         self._running: dict[str, Supervisor] = {}
+        self._provenance: ProvenanceWriter | None = None
         self._stopping = asyncio.Event()
         self._changed = asyncio.Event()
         self._loop_task: asyncio.Task[None] | None = None
@@ -134,6 +135,7 @@ class Dispatcher:
             self.worker_id, socket.gethostname(), os.getpid(), now, now, self.config.concurrency
         )
         await self.store.register_worker(info)
+        self._provenance = ProvenanceWriter()
         self.state = State.RUNNING
         self._loop_task = asyncio.create_task(self._loop(), name=f"dispatcher {self.worker_id}")
         log.info(
@@ -267,6 +269,7 @@ class Dispatcher:
     # -- jobs ------------------------------------------------------------------------------
 
     def _launch(self, job: Job) -> None:
+        assert self._provenance is not None, "the dispatcher claims only once started"
         supervisor = Supervisor(
             job,
             self.kinds[job.kind],
@@ -275,6 +278,7 @@ class Dispatcher:
             self.config,
             self._versions,
             self._clock,
+            self._provenance,
             self.models,
         )
         stale = self._running.get(job.id)
@@ -307,6 +311,8 @@ class Dispatcher:
             await asyncio.wait(pending)
 
     async def _leave(self) -> None:
+        if self._provenance is not None:
+            await asyncio.to_thread(self._provenance.close)
         self.state = State.STOPPED
         with contextlib.suppress(Exception):
             await self.store.deregister_worker(self.worker_id)

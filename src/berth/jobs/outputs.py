@@ -4,13 +4,18 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import logging
 import os
 import platform
+import queue
+import threading
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
 
 from berth.jobs.model import Job
+
+log = logging.getLogger(__name__)
 
 KEY_PACKAGES = (
     "berth",
@@ -104,3 +109,43 @@ def write_provenance(folder: Path, record: dict[str, Any]) -> None:
     temporary = folder / f".{PROVENANCE_FILE}.{os.getpid()}.tmp"
     temporary.write_bytes(data)
     temporary.replace(target)
+
+
+class ProvenanceWriter:
+    """Writes ``job.json`` files on one background thread, in order.
+
+    File creation can take a millisecond or more on a busy disk; done on the event loop it
+    would cap how many jobs a dispatcher runs per second. The job store stays the source of
+    truth: a ``job.json`` lags its job's end by the writer's queue, and :meth:`close` waits
+    until every queued file is written.
+    """
+
+    def __init__(self) -> None:
+        self._queue: queue.SimpleQueue[tuple[Path, dict[str, Any]] | None] = queue.SimpleQueue()
+        self._thread = threading.Thread(target=self._work, name="berth-provenance", daemon=True)
+        self._thread.start()
+
+    def write(self, folder: Path, record: dict[str, Any]) -> None:
+        """Queue ``record`` to be written as ``folder/job.json``."""
+        self._queue.put((folder, record))
+
+    def close(self) -> None:
+        """Write everything queued, then stop the thread."""
+        self._queue.put(None)
+        self._thread.join()
+
+    def _work(self) -> None:
+        while (item := self._queue.get()) is not None:
+            folder, record = item
+            try:
+                make_job_dir(folder)
+                write_provenance(folder, record)
+            except OSError as exc:
+                log.error(
+                    "cannot write job.json",
+                    extra={
+                        "action": "job.provenance_failed",
+                        "folder": str(folder),
+                        "error": str(exc),
+                    },
+                )

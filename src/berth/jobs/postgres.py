@@ -41,7 +41,6 @@ class PostgresDialect:
             self.url,
             pool_size=self.threads,
             max_overflow=2,
-            pool_pre_ping=True,
             connect_args={"connect_timeout": 10, "application_name": "berth"},
         )
 

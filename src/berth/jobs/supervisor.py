@@ -25,7 +25,7 @@ from berth.clock import Clock
 from berth.jobs.context import JobContext, ModelAccess
 from berth.jobs.kind import JobKind
 from berth.jobs.model import Artifact, ErrorInfo, Job, JobStatus, JsonValue
-from berth.jobs.outputs import job_dir, make_job_dir, provenance, write_provenance
+from berth.jobs.outputs import ProvenanceWriter, job_dir, provenance
 from berth.jobs.store import JobStore
 
 if TYPE_CHECKING:
@@ -52,8 +52,10 @@ class Supervisor:
         config: DispatcherConfig,
         package_versions: dict[str, str],
         clock: Clock,
+        provenance_writer: ProvenanceWriter,
         models: ModelAccess | None = None,
     ) -> None:
+        self._provenance = provenance_writer
         self.job = job
         self.lease = job.lease
         self.kind = kind
@@ -130,7 +132,6 @@ class Supervisor:
 
     async def _attempt(self) -> None:
         try:
-            make_job_dir(self._folder)
             result = await self._invoke()
         except asyncio.CancelledError:
             if self.context.stop_reason is None:
@@ -222,8 +223,4 @@ class Supervisor:
             outcome,
             extra={"action": f"job.{outcome}", "job": job.id, "kind": job.kind},
         )
-        # job.json is a few hundred bytes: writing it here costs less than a thread hop.
-        self._write_provenance(job)
-
-    def _write_provenance(self, job: Job) -> None:
-        write_provenance(self._folder, provenance(job, self.worker_id, self._versions))
+        self._provenance.write(self._folder, provenance(job, self.worker_id, self._versions))
