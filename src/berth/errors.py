@@ -24,8 +24,16 @@
     │   ├── DownloadFailed          a pull could not fetch a file
     │   ├── ModelLoadFailed         the runner could not load the model
     │   ├── ModelCrashed            the model's process died with requests in flight
-    │   └── MemoryBudgetExceeded    loading would exceed the device's memory budget
+    │   ├── MemoryBudgetExceeded    loading would exceed the device's memory budget
+    │   └── NetworkForbidden        a model tried to reach the network while Berth is offline
     ├── PoolClosed                  the model pool is not open
+    ├── AccessError                 a caller may not do what it asked, now or at all
+    │   ├── NotAuthenticated        no API key where one is needed, or a wrong or revoked one
+    │   ├── PermissionDenied        the key lacks the scope or the model
+    │   └── RateLimited             the key is over its request rate or its concurrent jobs
+    ├── ApiKeyError                 something about managing one API key
+    │   ├── UnknownApiKey           no key with that id or name
+    │   └── ApiKeyNameTaken         an active key already has that name
     ├── PluginError                 a plugin failed to load or registered something wrong
     └── InvalidRequest              a caller's input cannot be used (shape, range, format)
 
@@ -140,8 +148,46 @@ class MemoryBudgetExceeded(ModelError):
     """Loading the model would exceed the device's memory budget."""
 
 
+class NetworkForbidden(ModelError):
+    """Berth is offline: models may not reach the network. Pull their files first with
+    `berth models pull ALIAS`, or set BERTH_OFFLINE=0."""
+
+
 class PoolClosed(BerthError):
     """The model pool is closed."""
+
+
+class AccessError(BerthError):
+    """Access was refused."""
+
+
+class NotAuthenticated(AccessError):
+    """Send an API key as `Authorization: Bearer <key>`; make one with `berth keys create`."""
+
+
+class PermissionDenied(AccessError):
+    """The API key may not do this. Create a key with the scope or model it needs."""
+
+
+class RateLimited(AccessError):
+    """The API key is over its rate limit. Retry after the time in the Retry-After header."""
+
+    def __init__(self, message: str | None = None, *, retry_after: int) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+        """Whole seconds until a retry can succeed."""
+
+
+class ApiKeyError(BerthError):
+    """An API key could not be managed."""
+
+
+class UnknownApiKey(ApiKeyError):
+    """No API key has that id or name. List them with `berth keys ls`."""
+
+
+class ApiKeyNameTaken(ApiKeyError):
+    """An active API key already has that name. Pick another, or revoke the old key first."""
 
 
 class PluginError(BerthError):

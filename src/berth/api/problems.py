@@ -19,6 +19,11 @@ from berth import errors
 log = logging.getLogger(__name__)
 
 STATUS: tuple[tuple[type[errors.BerthError], int, str], ...] = (
+    (errors.NotAuthenticated, 401, "authentication_error"),
+    (errors.PermissionDenied, 403, "permission_error"),
+    (errors.RateLimited, 429, "rate_limit_exceeded"),
+    (errors.UnknownApiKey, 404, "not_found_error"),
+    (errors.ApiKeyNameTaken, 409, "invalid_request_error"),
     (errors.UnknownJob, 404, "not_found_error"),
     (errors.UnknownModel, 404, "not_found_error"),
     (errors.UnknownArtifact, 404, "not_found_error"),
@@ -45,10 +50,21 @@ def status_of(exc: errors.BerthError) -> tuple[int, str]:
     return 500, "server_error"
 
 
+def headers_of(exc: errors.BerthError, status: int) -> dict[str, str] | None:
+    """Headers that tell the client what to do next: when to retry, how to authenticate."""
+    if isinstance(exc, errors.RateLimited):
+        return {"Retry-After": str(exc.retry_after)}
+    if status == 503:
+        return {"Retry-After": str(RETRY_AFTER_SECONDS)}
+    if status == 401:
+        return {"WWW-Authenticate": "Bearer"}
+    return None
+
+
 async def on_berth_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, errors.BerthError)
     status, kind = status_of(exc)
-    headers = {"Retry-After": str(RETRY_AFTER_SECONDS)} if status == 503 else None
+    headers = headers_of(exc, status)
     if status >= 500:
         log.error(
             "request failed",

@@ -2,23 +2,33 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from fastapi import Request
 
 from berth.app import Berth
 from berth.jobs.dispatcher import Dispatcher
+from berth.services.keys import KeyService
 
 
-@dataclass
 class Runtime:
-    """Held in ``app.state.runtime``; built by ``berth serve`` (or a test)."""
+    """Held in ``app.state.runtime``; built by ``berth serve`` (or a test).
 
-    berth: Berth
-    dispatcher: Dispatcher | None = None
+    ``keys`` defaults to the API keys in Berth's own database, counted as its settings say.
+    """
+
+    def __init__(
+        self,
+        berth: Berth,
+        dispatcher: Dispatcher | None = None,
+        *,
+        keys: KeyService | None = None,
+    ) -> None:
+        self.berth = berth
+        self.dispatcher = dispatcher
+        self.keys = keys or KeyService.build(berth.store, berth.settings, clock=berth.clock)
 
 
 def runtime(request: Request) -> Runtime:
     """The runtime of the app serving this request."""
     found: Runtime = request.app.state.runtime
     return found
+

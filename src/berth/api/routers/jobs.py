@@ -6,17 +6,20 @@ import statistics
 import time
 from typing import Annotated
 
-from fastapi import APIRouter, Header, Query, Request, Response
+from fastapi import APIRouter, Depends, Header, Query, Request, Response
 from fastapi.responses import FileResponse, StreamingResponse
 
 from berth import errors
+from berth.api.auth import require
 from berth.api.runtime import Runtime, runtime
 from berth.api.schemas.jobs import ArtifactList, JobCreate, JobList, JobOut
 from berth.api.sse import job_events
 from berth.jobs.model import Job, JobStatus
 from berth.jobs.outputs import job_dir
+from berth.keys.model import ApiKey, Scope
 
-router = APIRouter(prefix="/v1/jobs", tags=["jobs"])
+router = APIRouter(prefix="/v1/jobs", tags=["jobs"], dependencies=[Depends(require(Scope.JOBS))])
+Caller = Annotated[ApiKey | None, Depends(require(Scope.JOBS))]
 
 
 async def _described(rt: Runtime, job: Job) -> JobOut:
@@ -36,10 +39,15 @@ async def create_job(
     body: JobCreate,
     request: Request,
     response: Response,
+    key: Caller,
     idempotency_key: Annotated[str | None, Header(max_length=200)] = None,
 ) -> JobOut:
-    """Submit a job. An idempotency key (body or header) that exists returns that job (200)."""
+    """Submit a job. An idempotency key (body or header) that exists returns that job (200).
+
+    A key with a limit on concurrent jobs gets 429 while it has that many queued or running.
+    """
     rt = runtime(request)
+    await rt.keys.check_job_slots(key)
     submission = await rt.berth.jobs.submit(
         body.kind,
         body.input,
@@ -48,6 +56,7 @@ async def create_job(
         max_attempts=body.max_attempts,
         timeout=body.timeout,
         idempotency_key=body.idempotency_key or idempotency_key,
+        owner=key.id if key is not None else None,
     )
     if not submission.created:
         response.status_code = 200

@@ -1,0 +1,89 @@
+"""Who is calling: API keys in ``Authorization: Bearer``, their scopes, models and rates.
+
+The rule: a request from loopback (127.0.0.0/8, ::1) needs no key unless
+``BERTH_REQUIRE_KEYS`` is set; every other request needs one. A key that is sent is always
+checked, from anywhere: a wrong or revoked key is 401 even on loopback. Behind a reverse proxy
+on the same host every request looks local, so set ``BERTH_REQUIRE_KEYS=1`` there.
+
+Routes declare what they need with ``Depends(require("jobs"))``; the dependency answers the
+:class:`~berth.keys.model.ApiKey` (None for an anonymous loopback caller), counts the request
+against the key's rate, and is one object per scope, so FastAPI runs it once per request even
+when both the router and the route name it.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from typing import Annotated
+
+from fastapi import Depends, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+
+from berth import errors
+from berth.api.runtime import runtime
+from berth.keys.model import ApiKey, Scope
+from berth.services.keys import KeyService
+
+bearer = HTTPBearer(
+    auto_error=False,
+    description="A Berth API key (`berth keys create`); optional from loopback by default.",
+)
+Credentials = Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]
+
+
+def is_loopback(host: str | None) -> bool:
+    """Whether ``host`` (a client address) is this machine: 127.0.0.0/8, ::1 or ::ffff:127.x."""
+    if host is None:
+        return False
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        return address.ipv4_mapped.is_loopback
+    return address.is_loopback
+
+
+def _secret(request: Request, credentials: HTTPAuthorizationCredentials | None) -> str | None:
+    """The key sent with the request, None if none; a malformed header is refused."""
+    if credentials is not None:
+        return credentials.credentials.strip()
+    if request.headers.get("authorization") is not None:
+        raise errors.NotAuthenticated(
+            "The Authorization header must be 'Bearer <key>'. Make a key with `berth keys create`."
+        )
+    return None
+
+
+class Require:
+    """A FastAPI dependency: the caller's key, which must hold ``scope``."""
+
+    def __init__(self, scope: Scope) -> None:
+        self.scope = scope
+
+    async def __call__(self, request: Request, credentials: Credentials) -> ApiKey | None:
+        rt = runtime(request)
+        secret = _secret(request, credentials)
+        if secret is None:
+            host = request.client.host if request.client else None
+            if not rt.berth.settings.require_keys and is_loopback(host):
+                return None
+            raise errors.NotAuthenticated()
+        key = await rt.keys.authenticate(secret)
+        request.state.api_key = key
+        await rt.keys.admit(key)
+        KeyService.check_scope(key, self.scope)
+        return key
+
+
+_REQUIRED = {scope: Require(scope) for scope in Scope}
+
+
+def require(scope: Scope | str) -> Require:
+    """The dependency for ``scope`` (the same object every time, so it runs once a request)."""
+    return _REQUIRED[Scope(scope)]
+
+
+def allow_model(key: ApiKey | None, alias: str) -> None:
+    """Raise PermissionDenied (403) unless the caller's key may use the model ``alias``."""
+    KeyService.check_model(key, alias)
