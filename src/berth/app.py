@@ -1,20 +1,27 @@
-"""The composition root: builds the store, the plugins and the services from Settings."""
+"""The composition root: builds the store, the plugins, the model pool and the services from
+Settings."""
 
 from __future__ import annotations
 
+import contextlib
 from types import TracebackType
 from typing import Self
 
 from berth.clock import Clock
 from berth.jobs.dispatcher import Dispatcher, DispatcherConfig
 from berth.jobs.open import store_from_url
+from berth.models.cache import ModelCache
+from berth.models.catalog import Catalog
 from berth.plugins import PluginRegistry, discover
+from berth.pool.pool import ModelPool
+from berth.pool.reporter import Reporter
 from berth.services.jobs import JobService
 from berth.settings import Settings
 
 
 class Berth:
-    """One Berth: ``async with Berth(settings) as berth:`` opens the store and the services."""
+    """One Berth: ``async with Berth(settings) as berth:`` opens the store and the model pool
+    (which loads models only when asked), and closes both on the way out."""
 
     def __init__(
         self,
@@ -29,10 +36,19 @@ class Berth:
         self.clock = clock
         self.store = store_from_url(settings.resolved_database_url, clock=clock, upgrade=upgrade)
         self.jobs = JobService(self.store, self.registry, settings.max_attempts)
+        self.catalog = Catalog.load(settings, self.registry.runners)
+        self.cache = ModelCache(settings)
+        self.pool = ModelPool(
+            settings, self.catalog.get, self.cache.path_for, self.registry.runners, clock=clock
+        )
+        self._stack = contextlib.AsyncExitStack()
 
     async def __aenter__(self) -> Self:
         self.settings.home.mkdir(parents=True, exist_ok=True)
-        await self.store.__aenter__()
+        async with contextlib.AsyncExitStack() as stack:
+            await stack.enter_async_context(self.store)
+            await stack.enter_async_context(self.pool)
+            self._stack = stack.pop_all()
         return self
 
     async def __aexit__(
@@ -41,7 +57,7 @@ class Berth:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        await self.store.__aexit__(exc_type, exc, tb)
+        await self._stack.__aexit__(exc_type, exc, tb)
 
     def dispatcher(self) -> Dispatcher:
         """A dispatcher over this Berth's store and kinds (not yet started)."""
@@ -50,4 +66,9 @@ class Berth:
             self.registry.kinds,
             DispatcherConfig.from_settings(self.settings),
             clock=self.clock,
+            models=self.pool,
         )
+
+    def reporter(self, worker_id: str) -> Reporter:
+        """Reports this Berth's loaded models for ``worker_id`` while it is entered."""
+        return Reporter(self.pool, self.store, worker_id, every=self.settings.heartbeat_seconds)

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from fastapi import Request
 
+from berth import errors
 from berth.app import Berth
 from berth.jobs.dispatcher import Dispatcher
+from berth.services.inference import InferenceService
 from berth.services.keys import KeyService
 
 
@@ -21,9 +23,11 @@ class Runtime:
         dispatcher: Dispatcher | None = None,
         *,
         keys: KeyService | None = None,
+        inference: InferenceService | None = None,
     ) -> None:
         self.berth = berth
         self.dispatcher = dispatcher
+        self.inference = inference
         self.keys = keys or KeyService.build(berth.store, berth.settings, clock=berth.clock)
 
 
@@ -32,3 +36,10 @@ def runtime(request: Request) -> Runtime:
     found: Runtime = request.app.state.runtime
     return found
 
+
+def inference(request: Request) -> InferenceService:
+    """The inference service; 503 if this server runs without models."""
+    service = runtime(request).inference
+    if service is None:
+        raise errors.PoolClosed("This server runs without a model pool: it serves jobs only.")
+    return service

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import AsyncIterator
 
+from berth import errors
 from berth.api.schemas.jobs import JobEventOut
 from berth.services.jobs import JobService
 
@@ -36,3 +38,21 @@ async def job_events(jobs: JobService, job_id: str, after: int) -> AsyncIterator
         if quiet >= KEEPALIVE_SECONDS:
             quiet = 0.0
             yield ": keep-alive\n\n"
+
+
+async def openai_stream(frames: AsyncIterator[str]) -> AsyncIterator[str]:
+    """OpenAI's streaming framing: ``data: <json>`` per chunk, then ``data: [DONE]``.
+
+    An error after the stream started cannot change the status any more; it is sent as a
+    last ``data: {"error": ...}`` frame, the way OpenAI's own API does.
+    """
+    try:
+        async for payload in frames:
+            yield f"data: {payload}\n\n"
+    except errors.BerthError as exc:
+        body = {
+            "error": {"message": exc.message, "type": "server_error", "param": None, "code": None}
+        }
+        yield f"data: {json.dumps(body)}\n\n"
+        return
+    yield "data: [DONE]\n\n"

@@ -1,4 +1,5 @@
-"""``berth serve`` and ``berth worker``: run the dispatcher until SIGTERM or Ctrl-C."""
+"""``berth serve`` and ``berth worker``: run the dispatcher and the model pool until SIGTERM
+or Ctrl-C, reporting the pool's loaded models to the job store."""
 
 from __future__ import annotations
 
@@ -48,7 +49,8 @@ async def _run_dispatcher(settings: Settings) -> None:
         dispatcher = berth.dispatcher()
         _install_signals(dispatcher)
         await dispatcher.start()
-        await dispatcher.wait()
+        async with berth.reporter(dispatcher.worker_id):
+            await dispatcher.wait()
 
 
 def _settings(ctx: typer.Context, concurrency: int | None) -> Settings:

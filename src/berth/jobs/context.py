@@ -12,6 +12,7 @@ from typing import Any, Protocol
 from berth import errors
 from berth.jobs.model import Artifact, Job
 from berth.jobs.outputs import make_job_dir
+from berth.settings import Settings
 
 log = logging.getLogger("berth.job")
 
@@ -42,8 +43,11 @@ class JobContext:
         on_progress: ProgressSink,
         on_artifact: ArtifactSink,
         models: ModelAccess | None = None,
+        *,
+        settings: Settings | None = None,
     ) -> None:
         self.job = job
+        self.settings = settings
         self._models = models
         self._output_dir = output_dir
         self._output_ready = False

@@ -58,6 +58,8 @@ class DispatcherConfig:
     retry_max_seconds: float = 300.0
     cancel_grace_seconds: float = 10.0
     drain_seconds: float = 30.0
+    settings: Settings | None = None
+    """The whole configuration, for kinds that need more than the above (pulls)."""
 
     @classmethod
     def from_settings(cls, settings: Settings) -> DispatcherConfig:
@@ -74,6 +76,7 @@ class DispatcherConfig:
             retry_max_seconds=settings.retry_max_seconds,
             cancel_grace_seconds=settings.cancel_grace_seconds,
             drain_seconds=settings.drain_seconds,
+            settings=settings,
         )
 
 

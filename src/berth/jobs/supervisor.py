@@ -67,7 +67,13 @@ class Supervisor:
         self._clock = clock
         self._folder = job_dir(config.outputs_dir, job)
         self.context = JobContext(
-            job, self._folder, config.home, self._progress, self._artifact, models
+            job,
+            self._folder,
+            config.home,
+            self._progress,
+            self._artifact,
+            models,
+            settings=config.settings,
         )
         self._inner: asyncio.Task[JsonValue] | None = None
         self._hard_stop: asyncio.TimerHandle | None = None

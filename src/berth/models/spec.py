@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import enum
+import fnmatch
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -77,12 +78,23 @@ class PackageSource:
         return f"package:{self.module}/{self.subdir}".rstrip("/")
 
 
-Source = HubSource | LocalSource | PackageSource
+@dataclass(frozen=True)
+class NoSource:
+    """No files at all (``none:``): the runner needs nothing to load (``echo``, test runners)."""
+
+    def __str__(self) -> str:
+        return "none:"
+
+
+Source = HubSource | LocalSource | PackageSource | NoSource
+SOURCE_FORMS = "hf:ORG/REPO@REVISION, local:/PATH, package:MODULE/SUBDIR or none:"
 
 
 def parse_source(text: str) -> Source:
     """The source a catalog string names; raises ValueError saying the accepted forms."""
-    forms = "use hf:ORG/REPO@REVISION, local:/PATH or package:MODULE/SUBDIR"
+    forms = f"use {SOURCE_FORMS}"
+    if text == "none:":
+        return NoSource()
     if text.startswith("hf:"):
         repo, _, revision = text[3:].partition("@")
         if not re.fullmatch(r"[\w.-]+/[\w.-]+", repo):
@@ -145,9 +157,11 @@ class ModelSpec(BaseModel):
     alias: str = Field(pattern=ALIAS_PATTERN, description="The name requests use.")
     task: Task
     runner: str = Field(min_length=1, description="The runner plugin that loads it.")
-    source: str = Field(description="hf:ORG/REPO@REVISION, local:/PATH or package:MODULE/SUBDIR")
+    source: str = Field(description=SOURCE_FORMS)
     files: tuple[str, ...] = Field(
-        default=(), description="Glob patterns of the hub files to fetch (default: all)."
+        default=(),
+        description="Glob patterns of the hub files to fetch, as huggingface_hub's "
+        "allow_patterns (default: all).",
     )
     sha256: dict[str, str] = Field(
         default_factory=dict, description="Known sha256 per file, checked on pull and verify."
@@ -172,3 +186,12 @@ class ModelSpec(BaseModel):
     @property
     def parsed_source(self) -> Source:
         return parse_source(self.source)
+
+    def wants(self, name: str) -> bool:
+        """Whether the repo file ``name`` is one the ``files`` patterns select (as
+        huggingface_hub's ``allow_patterns``: ``*`` also matches ``/``; ``dir/`` means all of
+        ``dir``)."""
+        if not self.files:
+            return True
+        patterns = (p + "*" if p.endswith("/") else p for p in self.files)
+        return any(fnmatch.fnmatchcase(name, pattern) for pattern in patterns)

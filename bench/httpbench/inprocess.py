@@ -1,0 +1,111 @@
+"""The baseline: the model called directly in this process, with no HTTP in between."""
+
+from __future__ import annotations
+
+import gc
+import itertools
+import statistics
+import sys
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from .corpus import model_dir, sentences
+
+BATCH_SIZES = (1, 8, 16, 32, 64, 128)
+
+
+@dataclass(frozen=True, slots=True)
+class Baseline:
+    """Batch-1 latency and throughput by batch size of the model called directly."""
+
+    batch1_p50_ms: float
+    batch1_p99_ms: float
+    batch1_calls: int
+    sentences_per_s: dict[int, float]
+
+    @property
+    def best_batch(self) -> int:
+        """The batch size with the highest throughput."""
+        return max(self.sentences_per_s, key=lambda size: self.sentences_per_s[size])
+
+    @property
+    def best_per_s(self) -> float:
+        """Sentences per second at the best batch size: what a server could reach at most."""
+        return self.sentences_per_s[self.best_batch]
+
+
+def percentile(values: list[float], share: float) -> float:
+    """The ``share`` percentile (0-100), interpolating linearly between ranks."""
+    ordered = sorted(values)
+    rank = (len(ordered) - 1) * share / 100
+    low = int(rank)
+    high = min(low + 1, len(ordered) - 1)
+    return ordered[low] + (ordered[high] - ordered[low]) * (rank - low)
+
+
+def _load_model() -> Any:
+    from sentence_transformers import SentenceTransformer
+
+    model = SentenceTransformer(str(model_dir()), device="cpu", local_files_only=True)
+    model.encode(sentences()[:64], batch_size=64)
+    return model
+
+
+def _batch1_latencies(model: Any, seconds: float) -> list[float]:
+    latencies = []
+    corpus = itertools.cycle(sentences())
+    deadline = time.perf_counter() + seconds
+    while (start := time.perf_counter()) < deadline:
+        model.encode([next(corpus)], batch_size=1)
+        latencies.append((time.perf_counter() - start) * 1000)
+    return latencies
+
+
+def _throughput(model: Any, batch_size: int, seconds: float) -> float:
+    corpus = itertools.cycle(sentences())
+    done, start = 0, time.perf_counter()
+    while (elapsed := time.perf_counter() - start) < seconds:
+        model.encode(list(itertools.islice(corpus, batch_size)), batch_size=batch_size)
+        done += batch_size
+    return done / elapsed
+
+
+def _sweep(model: Any, rounds: int, seconds: float) -> dict[int, float]:
+    # Passes over all sizes rather than repeats in a row, so background load spreads evenly.
+    runs: dict[int, list[float]] = {size: [] for size in BATCH_SIZES}
+    for _ in range(rounds):
+        for size in BATCH_SIZES:
+            runs[size].append(_throughput(model, size, seconds))
+    return {size: statistics.median(rates) for size, rates in runs.items()}
+
+
+def measure(latency_s: float, seconds_per_batch: float, rounds: int) -> Baseline:
+    """Load the model, time single-sentence calls, then sweep the batch sizes."""
+    model = _load_model()
+    latencies = _batch1_latencies(model, latency_s)
+    rates = _sweep(model, rounds, seconds_per_batch)
+    del model
+    gc.collect()
+    baseline = Baseline(
+        batch1_p50_ms=percentile(latencies, 50),
+        batch1_p99_ms=percentile(latencies, 99),
+        batch1_calls=len(latencies),
+        sentences_per_s=rates,
+    )
+    shown = ", ".join(f"{size}: {rate:.0f}" for size, rate in rates.items())
+    print(
+        f"  in-process: batch 1 p50 {baseline.batch1_p50_ms:.2f} ms; sentences/s by batch {shown}",
+        file=sys.stderr,
+        flush=True,
+    )
+    return baseline
+
+
+def best_of(runs: list[Baseline]) -> Baseline:
+    """The best figures of several runs: the quickest batch-1 run and the top rate at each
+    batch size. Other work on the machine only ever slows the model down, so the best run is
+    the closest to what the model can do, and the hardest baseline for a server to match."""
+    quickest = min(runs, key=lambda run: run.batch1_p50_ms)
+    rates = {size: max(run.sentences_per_s[size] for run in runs) for size in BATCH_SIZES}
+    return Baseline(quickest.batch1_p50_ms, quickest.batch1_p99_ms, quickest.batch1_calls, rates)

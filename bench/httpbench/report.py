@@ -1,0 +1,167 @@
+"""The printed table, the targets from the issue, and the JSON summary."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from .inprocess import Baseline
+from .trial import Trial
+
+PEERS = ("litserve", "infinity", "infinity-compile")
+MB = 1_000_000
+THROUGHPUT_SHARE = 0.85
+"""Berth at concurrency 64 over the in-process throughput at the best batch size."""
+PEER_MULTIPLE = 1.3
+"""Berth at concurrency 64 over the better peer at concurrency 64."""
+LATENCY_MARGIN_MS = 3.0
+"""Berth's p50 at concurrency 1 over the in-process batch-1 p50."""
+IDLE_RSS_MB = 150.0
+"""Resident memory of an idle ``berth serve`` with no model loaded."""
+HEADER = (
+    f"{'system':<20} {'conc':>5} {'req/s':>8} {'x in-proc':>9} {'p50 ms':>8} {'p99 ms':>8} "
+    f"{'errors':>6}"
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Target:
+    """One target from the issue and how this run did against it."""
+
+    name: str
+    goal: str
+    measured: str
+    met: bool | None
+    """None when the figures it needs were not measured."""
+
+
+def _baseline_rows(baseline: Baseline) -> list[str]:
+    best = baseline.best_per_s
+    rows = [
+        f"{'in-process batch 1':<20} {1:>5} {baseline.sentences_per_s[1]:>8.1f} "
+        f"{baseline.sentences_per_s[1] / best:>9.2f} {baseline.batch1_p50_ms:>8.2f} "
+        f"{baseline.batch1_p99_ms:>8.2f} {'-':>6}"
+    ]
+    name = f"in-process batch {baseline.best_batch}"
+    rows.append(f"{name:<20} {'-':>5} {best:>8.1f} {1:>9.2f} {'-':>8} {'-':>8} {'-':>6}  best")
+    return rows
+
+
+def _trial_rows(trial: Trial, best: float) -> list[str]:
+    rows = [
+        f"{trial.system:<20} {load.connections:>5} {load.per_s:>8.1f} {load.per_s / best:>9.2f} "
+        f"{load.p50_ms:>8.2f} {load.p99_ms:>8.2f} {load.errors:>6}"
+        for load in trial.loads
+    ]
+    if trial.error:
+        rows.append(f"{trial.system:<20} failed: {trial.error.splitlines()[0]}")
+    return rows
+
+
+def table(baseline: Baseline, trials: list[Trial]) -> str:
+    """System by concurrency: requests/s, its ratio to the in-process best, p50 and p99."""
+    lines = [HEADER, "-" * len(HEADER), *_baseline_rows(baseline)]
+    for trial in trials:
+        lines += _trial_rows(trial, baseline.best_per_s)
+    lines.append(
+        "one sentence per request; conc: wrk connections; in-process rows: sentences/s, the "
+        "best of a run before and one after the servers;\n"
+        f"x in-proc: req/s over the in-process sentences/s at its best batch size "
+        f"({baseline.best_batch})"
+    )
+    return "\n".join(lines)
+
+
+def _find(trials: list[Trial], system: str) -> Trial | None:
+    return next((trial for trial in trials if trial.system == system), None)
+
+
+def _berth_load(trials: list[Trial], connections: int) -> float | None:
+    berth = _find(trials, "berth")
+    load = berth.at(connections) if berth else None
+    return load.per_s if load else None
+
+
+def _share_target(baseline: Baseline, trials: list[Trial]) -> Target:
+    goal = f">= {THROUGHPUT_SHARE} x in-process throughput at concurrency 64"
+    rate = _berth_load(trials, 64)
+    if rate is None:
+        return Target("throughput_vs_in_process", goal, "Berth not measured at 64", None)
+    share = rate / baseline.best_per_s
+    measured = f"{rate:.1f} / {baseline.best_per_s:.1f} = {share:.2f}"
+    return Target("throughput_vs_in_process", goal, measured, share >= THROUGHPUT_SHARE)
+
+
+def _peer_rates(trials: list[Trial]) -> dict[str, float]:
+    rates = {}
+    for name in PEERS:
+        trial = _find(trials, name)
+        load = trial.at(64) if trial else None
+        if load:
+            rates[name] = load.per_s
+    return rates
+
+
+def _peer_target(trials: list[Trial]) -> Target:
+    goal = f">= {PEER_MULTIPLE} x the better of LitServe and Infinity at concurrency 64"
+    rate, peers = _berth_load(trials, 64), _peer_rates(trials)
+    if rate is None or not peers:
+        missing = "Berth not measured" if rate is None else "no peer measured"
+        return Target("throughput_vs_peers", goal, f"{missing} at 64", None)
+    best = max(peers, key=lambda name: peers[name])
+    multiple = rate / peers[best]
+    measured = f"{rate:.1f} / {peers[best]:.1f} ({best}) = {multiple:.2f}"
+    return Target("throughput_vs_peers", goal, measured, multiple >= PEER_MULTIPLE)
+
+
+def _latency_target(baseline: Baseline, trials: list[Trial]) -> Target:
+    goal = f"p50 at concurrency 1 <= in-process batch-1 p50 + {LATENCY_MARGIN_MS:g} ms"
+    berth = _find(trials, "berth")
+    load = berth.at(1) if berth else None
+    if load is None:
+        return Target("latency_c1", goal, "Berth not measured at 1", None)
+    extra = load.p50_ms - baseline.batch1_p50_ms
+    measured = f"{load.p50_ms:.2f} - {baseline.batch1_p50_ms:.2f} = {extra:+.2f} ms"
+    return Target("latency_c1", goal, measured, extra <= LATENCY_MARGIN_MS)
+
+
+def _memory_target(trials: list[Trial]) -> Target:
+    goal = f"idle `berth serve` (no model loaded) RSS < {IDLE_RSS_MB:g} MB"
+    berth = _find(trials, "berth")
+    if berth is None or berth.idle_rss is None:
+        return Target("idle_rss", goal, "not measured", None)
+    megabytes = berth.idle_rss / MB
+    return Target("idle_rss", goal, f"{megabytes:.1f} MB", megabytes < IDLE_RSS_MB)
+
+
+def targets(baseline: Baseline, trials: list[Trial]) -> list[Target]:
+    """Every target of the issue, judged on this run."""
+    return [
+        _share_target(baseline, trials),
+        _peer_target(trials),
+        _latency_target(baseline, trials),
+        _memory_target(trials),
+    ]
+
+
+def target_lines(found: list[Target]) -> str:
+    """One line per target: the goal, the figures, met or not."""
+    verdict = {True: "met", False: "MISSED", None: "NOT MEASURED"}
+    return "\n".join(f"target: Berth {t.goal}: {t.measured} -> {verdict[t.met]}" for t in found)
+
+
+def trial_json(trial: Trial, baseline: Baseline) -> dict[str, Any]:
+    """A system's figures as plain data, with the derived rates and ratios."""
+    data = asdict(trial)
+    for row, load in zip(data["loads"], trial.loads, strict=True):
+        row["requests_per_s"] = load.per_s
+        row["ratio_to_in_process"] = load.per_s / baseline.best_per_s
+    return data
+
+
+def baseline_json(baseline: Baseline) -> dict[str, Any]:
+    """The in-process figures as plain data."""
+    data = asdict(baseline)
+    data["best_batch"] = baseline.best_batch
+    data["best_sentences_per_s"] = baseline.best_per_s
+    return data

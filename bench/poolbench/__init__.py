@@ -1,0 +1,1 @@
+"""The model-pool benchmark (``bench/pool.py``)."""

@@ -1,0 +1,273 @@
+"""The batcher: gathers one model's concurrent requests into batches.
+
+Policy, chosen so that a lone request never waits and a busy model never idles:
+
+* An idle model takes a request at once. The batch closes when the event loop has run the
+  callbacks that were ready (so requests made in the same instant join it), bounded by
+  ``max_batch_size`` items and ``max_wait_ms``.
+* While a batch runs, the next one gathers. It goes when the running one ends, or at once
+  when it is full (a full batch cannot grow, so it waits in the model's queue instead, and the
+  model starts it without a round trip). At most two batches are in the model at a time.
+
+A request may hold more items than a batch; it then spans batches. Every request resolves
+with its own outputs or its own error; a failing batch fails only the requests in it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import itertools
+from collections.abc import AsyncIterator, Callable, Sequence
+from typing import Any
+
+from berth import errors
+
+MAX_IN_FLIGHT = 2
+_END = object()
+
+
+class Request:
+    """One caller's items; its future resolves with one output per item."""
+
+    __slots__ = ("future", "items", "left", "outputs", "seq", "taken")
+
+    def __init__(self, items: Sequence[Any], future: asyncio.Future[list[Any]], seq: int) -> None:
+        self.items = items
+        self.future = future
+        self.seq = seq
+        self.outputs: list[Any] = [None] * len(items)
+        self.taken = 0
+        self.left = len(items)
+
+    @property
+    def pending(self) -> int:
+        """Items not yet handed to the model."""
+        return len(self.items) - self.taken
+
+    @property
+    def closed(self) -> bool:
+        return self.future.done()
+
+    def deliver(self, start: int, outputs: Sequence[Any]) -> None:
+        self.outputs[start : start + len(outputs)] = outputs
+        self.left -= len(outputs)
+        if self.left == 0 and not self.future.done():
+            self.future.set_result(self.outputs)
+
+    def chunk(self, value: Any) -> None:
+        self.fail(
+            errors.ModelError("The runner streamed a chunk for a request that did not stream.")
+        )
+
+    def end(self) -> None:
+        self.fail(errors.ModelError("The runner gave no outputs for a batch."))
+
+    def fail(self, error: BaseException) -> None:
+        if not self.future.done():
+            self.future.set_exception(error)
+
+
+class _Failure:
+    __slots__ = ("error",)
+
+    def __init__(self, error: BaseException) -> None:
+        self.error = error
+
+
+class StreamRequest:
+    """One caller's streamed item: iterate :meth:`chunks` for its chunks, in order."""
+
+    __slots__ = ("_queue", "done", "items", "seq", "taken")
+
+    def __init__(self, item: Any, seq: int) -> None:
+        self.items = (item,)
+        self.seq = seq
+        self.taken = 0
+        self.done = False
+        self._queue: asyncio.Queue[Any] = asyncio.Queue()
+
+    @property
+    def pending(self) -> int:
+        return 1 - self.taken
+
+    @property
+    def closed(self) -> bool:
+        return self.done
+
+    def deliver(self, start: int, outputs: Sequence[Any]) -> None:
+        self.fail(errors.ModelError("The runner returned outputs for a streamed request."))
+
+    def chunk(self, value: Any) -> None:
+        if not self.done:
+            self._queue.put_nowait(value)
+
+    def end(self) -> None:
+        self._close(_END)
+
+    def fail(self, error: BaseException) -> None:
+        self._close(_Failure(error))
+
+    def cancel(self) -> None:
+        """The caller stopped listening: drop what still comes."""
+        self.done = True
+
+    def _close(self, last: object) -> None:
+        if not self.done:
+            self.done = True
+            self._queue.put_nowait(last)
+
+    async def chunks(self) -> AsyncIterator[Any]:
+        """The chunks as they come; raises the batch's error if it fails midway."""
+        while (value := await self._queue.get()) is not _END:
+            if isinstance(value, _Failure):
+                raise value.error
+            yield value
+
+
+AnyRequest = Request | StreamRequest
+
+
+class Batch:
+    """Items from one or more requests, run together. The transport calls back into it."""
+
+    __slots__ = ("_on_done", "items", "parts", "stream")
+
+    def __init__(self, stream: bool, on_done: Callable[[Batch], None]) -> None:
+        self.stream = stream
+        self.items: list[Any] = []
+        self.parts: list[tuple[AnyRequest, int, int]] = []
+        """``(request, first item of it in this batch, how many)`` in batch order."""
+        self._on_done = on_done
+
+    def add(self, request: AnyRequest, count: int) -> None:
+        start = request.taken
+        self.parts.append((request, start, count))
+        self.items.extend(request.items[start : start + count])
+        request.taken += count
+
+    def finish(self, outputs: list[Any] | None) -> None:
+        """The model ran the batch: ``outputs`` in item order, or None for a stream's end."""
+        if outputs is None:
+            for request, _, _ in self.parts:
+                request.end()
+        elif len(outputs) != len(self.items):
+            self.fail(
+                errors.ModelError(
+                    f"The runner returned {len(outputs)} outputs for {len(self.items)} inputs."
+                )
+            )
+            return
+        else:
+            position = 0
+            for request, start, count in self.parts:
+                request.deliver(start, outputs[position : position + count])
+                position += count
+        self._on_done(self)
+
+    def chunk(self, index: int, value: Any) -> None:
+        """A streamed chunk for item ``index`` (stream batches take one item per request)."""
+        self.parts[index][0].chunk(value)
+
+    def fail(self, error: BaseException) -> None:
+        """The batch failed: so does every request in it."""
+        for request, _, _ in self.parts:
+            request.fail(error)
+        self._on_done(self)
+
+
+class Batcher:
+    """Gathers requests for one model and hands batches to ``send`` (see the module doc)."""
+
+    def __init__(self, send: Callable[[Batch], None], max_items: int, max_wait: float) -> None:
+        self._send = send
+        self._max = max_items
+        self._max_wait = max_wait
+        self._loop = asyncio.get_running_loop()
+        self._runs: collections.deque[Request] = collections.deque()
+        self._streams: collections.deque[StreamRequest] = collections.deque()
+        self._seq = itertools.count()
+        self._queued = 0
+        self._in_flight = 0
+        self._gathering = False
+        self._seen = 0
+        self._deadline = 0.0
+
+    @property
+    def idle(self) -> bool:
+        """Nothing queued and nothing in the model."""
+        return self._queued == 0 and self._in_flight == 0
+
+    def run(self, items: Sequence[Any]) -> asyncio.Future[list[Any]]:
+        """Queue ``items``; the future resolves with their outputs, in order."""
+        request = Request(items, self._loop.create_future(), next(self._seq))
+        self._runs.append(request)
+        self._queued += len(items)
+        self._schedule()
+        return request.future
+
+    def stream(self, item: Any) -> StreamRequest:
+        """Queue one item to stream."""
+        request = StreamRequest(item, next(self._seq))
+        self._streams.append(request)
+        self._queued += 1
+        self._schedule()
+        return request
+
+    def fail_queued(self, error: BaseException) -> None:
+        """Fail every request still waiting for the model (in-flight batches are the
+        transport's to fail)."""
+        for queue in (self._runs, self._streams):
+            while queue:
+                queue.popleft().fail(error)
+        self._queued = 0
+
+    def _schedule(self) -> None:
+        if self._queued == 0 or self._gathering:
+            return
+        if self._in_flight == 0:
+            self._gathering = True
+            self._seen = self._queued
+            self._deadline = self._loop.time() + self._max_wait
+            self._loop.call_soon(self._gather)
+        elif self._in_flight < MAX_IN_FLIGHT and self._queued >= self._max:
+            self._dispatch()
+
+    def _gather(self) -> None:
+        """Close the batch once no new request joined during one turn of the event loop."""
+        growing = self._queued < self._max and self._queued != self._seen
+        if growing and self._loop.time() < self._deadline:
+            self._seen = self._queued
+            self._loop.call_soon(self._gather)
+            return
+        self._gathering = False
+        self._dispatch()
+        self._schedule()
+
+    def _dispatch(self) -> None:
+        batch = self._take()
+        if batch.items:
+            self._in_flight += 1
+            self._send(batch)
+
+    def _take(self) -> Batch:
+        queue: collections.deque[Any] = self._runs
+        if self._streams and (not self._runs or self._streams[0].seq < self._runs[0].seq):
+            queue = self._streams
+        batch = Batch(queue is self._streams, self._finished)
+        while queue and len(batch.items) < self._max:
+            request: AnyRequest = queue[0]
+            if request.closed:
+                self._queued -= request.pending
+                queue.popleft()
+                continue
+            count = min(request.pending, self._max - len(batch.items))
+            batch.add(request, count)
+            self._queued -= count
+            if request.pending == 0:
+                queue.popleft()
+        return batch
+
+    def _finished(self, batch: Batch) -> None:
+        self._in_flight -= 1
+        self._schedule()

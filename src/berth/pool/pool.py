@@ -1,0 +1,196 @@
+"""The model pool: the one object the rest of Berth asks to run models.
+
+A request names a model by alias. The pool finds it resident (or loads it, one load shared
+by every caller that wants it), hands the items to that model's batcher, and returns each
+caller its own outputs. See :mod:`berth.pool.residency` for loading, the memory budget and
+unloading, and :mod:`berth.pool.batcher` for how requests become batches.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import enum
+import logging
+from collections.abc import AsyncIterator, Mapping, Sequence
+from types import TracebackType
+from typing import Any, Self
+
+from berth import errors
+from berth.clock import Clock, SystemClock
+from berth.pool.residency import PathSource, Residency, SpecSource
+from berth.pool.resident import Phase
+from berth.runners.contract import RunnerType
+from berth.settings import Settings
+
+log = logging.getLogger(__name__)
+EXPIRY_TICK = (0.05, 1.0)
+"""Shortest and longest pause between two keep-alive checks (seconds)."""
+
+
+class State(enum.StrEnum):
+    NEW = "new"
+    OPEN = "open"
+    CLOSING = "closing"
+    CLOSED = "closed"
+
+
+class ModelPool:
+    """Keeps models resident within a memory budget; use as ``async with ModelPool(...)``.
+
+    ``specs`` gives the catalog entry of an alias (raising UnknownModel), ``resolve`` the
+    directory of its verified files (raising ModelNotCached), ``runners`` the installed
+    runner plugins by name.
+    """
+
+    def __init__(
+        self,
+        settings: Settings,
+        specs: SpecSource,
+        resolve: PathSource,
+        runners: Mapping[str, RunnerType],
+        *,
+        clock: Clock | None = None,
+    ) -> None:
+        self._clock = clock or SystemClock()
+        self._changed = asyncio.Event()
+        self._residency = Residency(
+            settings, specs, resolve, runners, self._clock, self._changed.set
+        )
+        self.state = State.NEW
+        self._expiry: asyncio.Task[None] | None = None
+
+    # -- lifecycle ----------------------------------------------------------------------------
+
+    async def __aenter__(self) -> Self:
+        await self.open()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.close()
+
+    async def open(self) -> None:
+        """Start the keep-alive task; the pool then takes requests."""
+        if self.state is not State.NEW:
+            raise errors.PoolClosed(f"Cannot open the model pool: it is {self.state}.")
+        self.state = State.OPEN
+        self._expiry = asyncio.create_task(self._expire_forever(), name="berth-pool-expiry")
+
+    async def close(self) -> None:
+        """Unload every model (their processes exit) and refuse further requests."""
+        if self.state in (State.CLOSING, State.CLOSED):
+            return
+        self.state = State.CLOSING
+        if self._expiry is not None:
+            self._expiry.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._expiry
+        await self._residency.close()
+        self.state = State.CLOSED
+        log.info("model pool closed", extra={"action": "pool.closed"})
+
+    def _check_open(self, doing: str) -> None:
+        if self.state is not State.OPEN:
+            raise errors.PoolClosed(f"Cannot {doing}: the model pool is {self.state}.")
+
+    # -- requests -----------------------------------------------------------------------------
+
+    async def run(self, alias: str, items: Sequence[Any]) -> list[Any]:
+        """One output per item from the model ``alias``, batched with other callers' items."""
+        self._check_open("run")
+        if not items:
+            return []
+        resident = await self._residency.acquire(alias)
+        try:
+            return await resident.batcher.run(items)
+        finally:
+            self._residency.release(resident)
+
+    async def stream(self, alias: str, item: Any) -> AsyncIterator[Any]:
+        """The chunks a streaming model makes for ``item``, as it makes them."""
+        self._check_open("stream")
+        resident = await self._residency.acquire(alias)
+        try:
+            if not resident.runner.streaming:
+                raise errors.InvalidRequest(
+                    f"Model '{alias}' cannot stream: its runner '{resident.runner.name}' "
+                    "gives whole outputs. Call it without streaming."
+                )
+            request = resident.batcher.stream(item)
+            try:
+                async for chunk in request.chunks():
+                    yield chunk
+            finally:
+                request.cancel()
+        finally:
+            self._residency.release(resident)
+
+    # -- management ---------------------------------------------------------------------------
+
+    async def load(self, alias: str) -> None:
+        """Load ``alias`` now (if it is not loaded), making room for it within the budget."""
+        self._check_open("load a model")
+        resident = await self._residency.acquire(alias)
+        self._residency.release(resident, counted=False)
+
+    async def unload(self, alias: str) -> bool:
+        """Unload ``alias`` once its running calls finish; False if it was not loaded."""
+        self._check_open("unload a model")
+        return await self._residency.unload(alias)
+
+    def pin(self, alias: str, pinned: bool = True) -> None:
+        """Pin (never evict, never expire) or unpin ``alias``, loaded or not."""
+        self._residency.pin(alias, pinned)
+        self._changed.set()
+
+    async def expire(self) -> list[str]:
+        """Unload the models idle past their ``keep_alive`` now; return their aliases."""
+        return await self._residency.expire()
+
+    def describe(self) -> list[dict[str, Any]]:
+        """The loaded models: alias, device, memory_bytes, idle_seconds, requests, pinned,
+        loaded_at, transport, pid."""
+        self._residency.refresh()
+        now = self._clock.now()
+        return [
+            resident.describe(now, self._residency.pinned(resident))
+            for resident in self._residency.residents()
+            if resident.phase is Phase.READY
+        ]
+
+    def memory(self) -> dict[str, dict[str, int]]:
+        """Per device in use: its ``budget`` and what loaded models ``hold``, in bytes."""
+        devices = sorted({r.device for r in self._residency.residents()})
+        budget = self._residency.budget
+        return {d: {"budget": budget.limit(d), "held": self._residency.held(d)} for d in devices}
+
+    async def wait_changed(self, timeout: float) -> bool:
+        """Until a model loads, unloads or is pinned, or ``timeout`` passes; True if changed."""
+        try:
+            await asyncio.wait_for(self._changed.wait(), timeout)
+        except TimeoutError:
+            return False
+        self._changed.clear()
+        return True
+
+    async def _expire_forever(self) -> None:
+        while True:
+            await asyncio.sleep(self._expiry_tick())
+            try:
+                await self._residency.expire()
+            except Exception:
+                log.exception("keep-alive check failed", extra={"action": "pool.expiry_failed"})
+
+    def _expiry_tick(self) -> float:
+        shortest, longest = EXPIRY_TICK
+        keep_alives = [
+            r.spec.options.keep_alive
+            for r in self._residency.residents()
+            if r.spec.options.keep_alive is not None
+        ]
+        return min(longest, max(shortest, min(keep_alives, default=longest) / 4))

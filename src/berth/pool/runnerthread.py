@@ -1,0 +1,124 @@
+"""The runner thread: loads one model and runs its batches, in order, on one thread.
+
+The same code serves both transports: in a model process it reports over the pipe; in the
+thread transport it reports to the event loop. Every call into the runner (load, run,
+stream, memory_bytes, close) happens on this one thread, under a network guard of the
+thread when Berth is offline (a model process also has one for the whole process).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import queue
+import threading
+import time
+from collections.abc import Callable
+
+from berth.models.offline import NetworkGuard
+from berth.pool import device as devices
+from berth.pool.wire import (
+    Chunk,
+    Done,
+    Failed,
+    LoadFailed,
+    LoadOrder,
+    LoadReport,
+    Message,
+    Ready,
+    Work,
+)
+from berth.runners.contract import Runner, StreamingRunner
+
+log = logging.getLogger(__name__)
+Emit = Callable[[Message], None]
+
+
+class RunnerThread:
+    """Owns one runner: ``start()`` loads it, ``submit()`` queues work, ``stop()`` closes it."""
+
+    def __init__(self, order: LoadOrder, emit: Emit) -> None:
+        self._order = order
+        self._emit = emit
+        self._work: queue.SimpleQueue[Work | None] = queue.SimpleQueue()
+        self._thread = threading.Thread(
+            target=self._main, name=f"berth-model-{order.spec.alias}", daemon=True
+        )
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def submit(self, work: Work) -> None:
+        self._work.put(work)
+
+    def stop(self) -> None:
+        """Close the runner once the work queued before this call is done."""
+        self._work.put(None)
+
+    def join(self, timeout: float | None = None) -> bool:
+        """Wait for the thread to end; True if it has."""
+        self._thread.join(timeout)
+        return not self._thread.is_alive()
+
+    def _main(self) -> None:
+        guard = NetworkGuard(scope="thread") if self._order.offline else contextlib.nullcontext()
+        with guard:
+            self._serve()
+
+    def _serve(self) -> None:
+        runner = self._load()
+        if runner is None:
+            return
+        try:
+            while (work := self._work.get()) is not None:
+                self._do(runner, work)
+        finally:
+            self._close(runner)
+
+    def _close(self, runner: Runner) -> None:
+        try:
+            runner.close()
+        except Exception:
+            log.exception(
+                "runner close failed",
+                extra={"action": "runner.close_failed", "model": self._order.spec.alias},
+            )
+
+    def _load(self) -> Runner | None:
+        order = self._order
+        started = time.perf_counter()
+        before = devices.process_rss(os.getpid()) or 0
+        runner: Runner | None = None
+        try:
+            runner = order.create()
+            runner.load(order.spec, order.path, order.device)
+            report = LoadReport(
+                seconds=time.perf_counter() - started,
+                runner_bytes=runner.memory_bytes(),
+                cuda_reserved=devices.cuda_reserved(order.device),
+                rss_growth=max(0, (devices.process_rss(os.getpid()) or 0) - before),
+            )
+        except BaseException as exc:
+            if runner is not None:
+                self._close(runner)
+            self._emit(LoadFailed(exc))
+            return None
+        self._emit(Ready(report))
+        return runner
+
+    def _do(self, runner: Runner, work: Work) -> None:
+        try:
+            if work.stream:
+                self._stream(runner, work)
+            else:
+                self._emit(Done(work.batch_id, runner.run(work.items)))
+        except Exception as exc:
+            self._emit(Failed(work.batch_id, exc))
+
+    def _stream(self, runner: Runner, work: Work) -> None:
+        if not isinstance(runner, StreamingRunner):
+            raise TypeError(f"the runner of '{self._order.spec.alias}' cannot stream")
+        for index, value in runner.stream(work.items):
+            self._emit(Chunk(work.batch_id, index, value))
+        self._emit(Done(work.batch_id, None))

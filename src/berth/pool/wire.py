@@ -1,0 +1,85 @@
+"""The messages between the pool and a model's runner thread, in a child process or not.
+
+Tuples (``NamedTuple``) keep pickling cheap: one message per batch each way, plus one per
+streamed chunk.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, NamedTuple
+
+from berth.models.spec import ModelSpec
+from berth.runners.contract import Runner
+
+
+@dataclass(frozen=True)
+class LoadOrder:
+    """Everything a runner thread needs to load one model."""
+
+    spec: ModelSpec
+    path: Path | None
+    device: str
+    create: Callable[[], Runner]
+    offline: bool = True
+
+
+@dataclass(frozen=True)
+class LoadReport:
+    """What the runner thread measured right after the load."""
+
+    seconds: float
+    runner_bytes: int | None
+    """What the runner says it holds (``Runner.memory_bytes``), if it knows."""
+    cuda_reserved: int | None
+    """``torch.cuda.memory_reserved`` on the model's device, for CUDA models."""
+    rss_growth: int
+    """How much the resident set of the loading process grew during the load."""
+
+
+class Work(NamedTuple):
+    """Pool to runner: run (or stream) one batch."""
+
+    batch_id: int
+    stream: bool
+    items: Sequence[Any]
+
+
+class Ready(NamedTuple):
+    """Runner to pool: the model is loaded."""
+
+    report: LoadReport
+
+
+class LoadFailed(NamedTuple):
+    """Runner to pool: the load raised; the runner thread has ended."""
+
+    error: BaseException
+
+
+class Done(NamedTuple):
+    """Runner to pool: a batch's outputs (``None`` ends a streamed batch)."""
+
+    batch_id: int
+    outputs: list[Any] | None
+
+
+class Failed(NamedTuple):
+    """Runner to pool: a batch raised."""
+
+    batch_id: int
+    error: BaseException
+
+
+class Chunk(NamedTuple):
+    """Runner to pool: one streamed chunk for the input at ``position`` in a batch."""
+
+    batch_id: int
+    position: int
+    value: Any
+
+
+Message = Ready | LoadFailed | Done | Failed | Chunk
+"""Everything a runner thread sends."""

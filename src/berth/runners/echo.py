@@ -1,0 +1,117 @@
+"""The ``echo`` runner: a deterministic stand-in for a model, for tests and demos.
+
+It returns its inputs, or, with ``dimensions`` set, a unit vector derived from each input's
+text (the same text always gives the same vector), and streams a text word by word. It also
+speaks the API's runner types: an :class:`EmbedInput` gets an :class:`Embedded` vector, and a
+:class:`GenerationRequest` gets its prompt (or last message) back as the generated text.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from berth import errors
+from berth.models.spec import ModelSpec
+from berth.runners.embedding import Embedded, EmbedInput
+from berth.runners.generation import Generation, GenerationRequest, TextDelta
+
+OPTIONS = {
+    "dimensions": "Return a float32 unit vector of this many dimensions per input (default 0: "
+    "return the input).",
+    "delay_ms": "Sleep this long per batch, to stand in for a model's work (default 0).",
+    "memory_bytes": "Report this many bytes as the model's memory (default: let the pool measure).",
+    "fail_on": "Fail the whole batch when an input's text equals this string.",
+}
+EMBED_DIMENSIONS = 8
+"""Vector size for EmbedInput items when ``dimensions`` is not set."""
+
+
+def text_of(item: Any) -> str:
+    """The text of an input: the string itself, a dict's ``"text"``, an EmbedInput's text
+    (or its token ids, space-separated), a GenerationRequest's prompt or last message."""
+    if isinstance(item, str):
+        return item
+    if isinstance(item, EmbedInput):
+        return item.text if item.text is not None else " ".join(map(str, item.tokens or ()))
+    if isinstance(item, GenerationRequest):
+        if item.prompt is not None:
+            return item.prompt
+        return item.messages[-1].content if item.messages else ""
+    text = item.get("text") if isinstance(item, dict) else None
+    if isinstance(text, str):
+        return text
+    raise errors.InvalidRequest(
+        f"The echo runner takes strings or {{'text': ...}} dicts, not {type(item).__name__}."
+    )
+
+
+def vector_of(text: str, dimensions: int) -> np.ndarray[Any, np.dtype[np.float32]]:
+    """A unit vector that depends only on ``text``."""
+    seed = int.from_bytes(hashlib.sha256(text.encode()).digest()[:8], "little")
+    vector = np.random.default_rng(seed).standard_normal(dimensions).astype(np.float32)
+    return vector / np.float32(np.linalg.norm(vector))
+
+
+class EchoRunner:
+    """Returns what it is given; see the module docstring for its options."""
+
+    def __init__(self) -> None:
+        self._options: dict[str, Any] = {}
+
+    def load(self, spec: ModelSpec, path: Path | None, device: str) -> None:
+        unknown = set(spec.options.runner_options) - OPTIONS.keys()
+        if unknown:
+            raise errors.ModelLoadFailed(
+                f"Model '{spec.alias}': the echo runner has no option(s) "
+                f"{', '.join(sorted(unknown))}. Known options: {', '.join(sorted(OPTIONS))}."
+            )
+        self._options = dict(spec.options.runner_options)
+
+    def run(self, batch: Sequence[Any]) -> list[Any]:
+        self._work(batch)
+        return [self._answer(item) for item in batch]
+
+    def stream(self, batch: Sequence[Any]) -> Iterator[tuple[int, Any]]:
+        self._work(batch)
+        for index, item in enumerate(batch):
+            words = text_of(item).split()
+            if not isinstance(item, GenerationRequest):
+                yield from ((index, word) for word in words)
+                continue
+            for position, word in enumerate(words):
+                yield index, TextDelta(word if position == 0 else f" {word}")
+            yield index, Generation("", "stop", len(words), len(words))
+
+    def _answer(self, item: Any) -> Any:
+        dimensions = int(self._options.get("dimensions", 0))
+        if isinstance(item, EmbedInput):
+            text = text_of(item)
+            return Embedded(vector_of(text, dimensions or EMBED_DIMENSIONS), len(text.split()))
+        if isinstance(item, GenerationRequest):
+            text = text_of(item)
+            count = len(text.split())
+            return Generation(text, "stop", count, count)
+        if dimensions > 0:
+            return vector_of(text_of(item), dimensions)
+        return item
+
+    def memory_bytes(self) -> int | None:
+        reported = self._options.get("memory_bytes")
+        return None if reported is None else int(reported)
+
+    def close(self) -> None:
+        self._options = {}
+
+    def _work(self, batch: Sequence[Any]) -> None:
+        fail_on = self._options.get("fail_on")
+        if fail_on is not None and any(text_of(item) == fail_on for item in batch):
+            raise ValueError(f"the echo runner was told to fail on {fail_on!r}")
+        delay = float(self._options.get("delay_ms", 0)) / 1000
+        if delay > 0:
+            time.sleep(delay)

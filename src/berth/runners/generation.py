@@ -1,0 +1,63 @@
+"""What text-generation runners (chat and completions) take and give back.
+
+The API builds a :class:`GenerationRequest` per request; the pool batches them to the model's
+runner; ``run`` returns one :class:`Generation` per request and ``stream`` yields
+:class:`TextDelta` pieces followed by one :class:`Generation` (with empty text) that carries
+the finish reason and the token counts. Plain data, so it crosses process boundaries.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+FinishReason = Literal["stop", "length"]
+
+
+@dataclass(frozen=True)
+class ChatMessage:
+    role: str
+    content: str
+
+
+@dataclass(frozen=True)
+class GenerationRequest:
+    """One prompt (completions) or one conversation (chat), with sampling settings."""
+
+    prompt: str | None = None
+    messages: tuple[ChatMessage, ...] = ()
+    max_tokens: int | None = None
+    temperature: float = 1.0
+    top_p: float = 1.0
+    stop: tuple[str, ...] = ()
+    seed: int | None = None
+
+    @property
+    def is_chat(self) -> bool:
+        return self.prompt is None
+
+
+@dataclass(frozen=True)
+class TextDelta:
+    """A piece of generated text, as it is made."""
+
+    text: str
+
+
+@dataclass(frozen=True)
+class Generation:
+    """A finished generation (in a stream: the last item, with only the counts)."""
+
+    text: str
+    finish_reason: FinishReason
+    prompt_tokens: int
+    completion_tokens: int
+    extra: dict[str, str] = field(default_factory=dict)
+
+
+def cut_at_stop(text: str, stops: tuple[str, ...]) -> tuple[str, bool]:
+    """``text`` up to the first stop sequence, and whether one was found."""
+    cuts = [text.find(stop) for stop in stops if stop and stop in text]
+    if not cuts:
+        return text, False
+    return text[: min(cuts)], True

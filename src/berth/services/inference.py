@@ -1,0 +1,98 @@
+"""Online inference: embeddings and text generation through the model pool.
+
+The HTTP API (and later the web UI) calls this; it checks that the model exists and does the
+task asked, builds the runners' inputs, and nothing on this path writes to the job store.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from berth import errors
+from berth.models.spec import ModelSpec, Task
+from berth.runners.embedding import Embedded, EmbedInput
+from berth.runners.generation import Generation, GenerationRequest, TextDelta
+
+GENERATION_TASKS = frozenset({Task.CHAT, Task.COMPLETE, Task.VISION})
+EMBEDDING_TASKS = frozenset({Task.EMBED})
+
+
+class Models(Protocol):
+    """The catalog, as inference needs it."""
+
+    def get(self, alias: str) -> ModelSpec: ...
+
+    def specs(self) -> list[ModelSpec]: ...
+
+
+class Pool(Protocol):
+    """The model pool, as inference needs it."""
+
+    async def run(self, alias: str, items: Sequence[Any]) -> list[Any]: ...
+
+    def stream(self, alias: str, item: Any) -> AsyncIterator[Any]: ...
+
+
+@dataclass(frozen=True)
+class Embeddings:
+    vectors: list[Any]
+    tokens: int
+
+
+class InferenceService:
+    """Embeddings and generation for callers; shared by the API and the UI."""
+
+    def __init__(self, catalog: Models, pool: Pool) -> None:
+        self.catalog = catalog
+        self.pool = pool
+
+    def models(self) -> list[ModelSpec]:
+        return self.catalog.specs()
+
+    def model(self, alias: str, tasks: frozenset[Task] | None = None) -> ModelSpec:
+        """The catalog entry, checked to do one of ``tasks``."""
+        spec = self.catalog.get(alias)
+        if tasks is not None and spec.task not in tasks and spec.runner != "echo":
+            fitting = sorted(s.alias for s in self.catalog.specs() if s.task in tasks)
+            raise errors.InvalidRequest(
+                f"Model '{alias}' is a {spec.task} model and cannot do this. "
+                f"Models that can: {', '.join(fitting) or 'none in the catalog'}."
+            )
+        return spec
+
+    async def embed(self, alias: str, inputs: Sequence[str | Sequence[int]]) -> Embeddings:
+        """One vector per input (text or token ids), with the tokens the model read."""
+        self.model(alias, EMBEDDING_TASKS)
+        items = [
+            EmbedInput(text=value) if isinstance(value, str) else EmbedInput(tokens=tuple(value))
+            for value in inputs
+        ]
+        outputs = await self.pool.run(alias, items)
+        vectors, tokens = [], 0
+        for output in outputs:
+            if isinstance(output, Embedded):
+                vectors.append(output.vector)
+                tokens += output.tokens
+            else:
+                vectors.append(output)
+        return Embeddings(vectors, tokens)
+
+    async def generate(self, alias: str, request: GenerationRequest) -> Generation:
+        """The whole generation at once."""
+        self.model(alias, GENERATION_TASKS)
+        [output] = await self.pool.run(alias, [request])
+        if not isinstance(output, Generation):
+            raise errors.ModelError(f"Model '{alias}' did not return a generation.")
+        return output
+
+    async def stream(
+        self, alias: str, request: GenerationRequest
+    ) -> AsyncIterator[TextDelta | Generation]:
+        """Text as it is made, then a :class:`Generation` with the finish reason and counts."""
+        self.model(alias, GENERATION_TASKS)
+        async for chunk in self.pool.stream(alias, request):
+            if not isinstance(chunk, TextDelta | Generation):
+                raise errors.ModelError(f"Model '{alias}' streamed something other than text.")
+            yield chunk

@@ -1,0 +1,90 @@
+"""A real ``berth serve`` on a free loopback port, shared by a test module."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+
+START_SECONDS = 90
+
+
+@dataclass
+class LiveServer:
+    url: str
+    home: Path
+    process: subprocess.Popen[str]
+    log: Path
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+@contextmanager
+def live_server(home: Path, **settings: str) -> Iterator[LiveServer]:
+    """Start ``berth serve``, wait until ``/readyz`` says ready, stop it with SIGTERM after."""
+    port = free_port()
+    env = {key: value for key, value in os.environ.items() if not key.startswith("BERTH_")}
+    env.update(
+        {
+            "BERTH_HOME": str(home),
+            "BERTH_PORT": str(port),
+            "BERTH_POLL_SECONDS": "0.2",
+            "BERTH_DRAIN_SECONDS": "5",
+            **settings,
+        }
+    )
+    home.mkdir(parents=True, exist_ok=True)
+    log = home / "serve.log"
+    with log.open("w") as out:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "berth", "serve"],
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+    server = LiveServer(f"http://127.0.0.1:{port}", home, process, log)
+    try:
+        wait_ready(server)
+        yield server
+    finally:
+        stop(server)
+
+
+def wait_ready(server: LiveServer) -> None:
+    deadline = time.monotonic() + START_SECONDS
+    while time.monotonic() < deadline:
+        if server.process.poll() is not None:
+            raise AssertionError(f"berth serve exited:\n{server.log.read_text()}")
+        try:
+            if httpx.get(f"{server.url}/readyz", timeout=2).status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        time.sleep(0.2)
+    raise AssertionError(
+        f"berth serve was not ready in {START_SECONDS} s:\n{server.log.read_text()}"
+    )
+
+
+def stop(server: LiveServer) -> None:
+    if server.process.poll() is None:
+        server.process.terminate()
+        try:
+            server.process.wait(30)
+        except subprocess.TimeoutExpired:
+            server.process.kill()
+            server.process.wait()

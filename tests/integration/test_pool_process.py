@@ -1,0 +1,128 @@
+"""The pool on the process transport: real model processes, their crashes and their memory."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import time
+
+import psutil
+import pytest
+
+from berth import errors
+from berth.pool.pool import ModelPool
+from tests.pools import make_pool, spec
+
+pytestmark = pytest.mark.integration
+
+
+def pid_of(pool: ModelPool, alias: str) -> int:
+    [pid] = [m["pid"] for m in pool.describe() if m["alias"] == alias]
+    assert isinstance(pid, int)
+    return pid
+
+
+def model_processes() -> list[psutil.Process]:
+    """This process's children that are model processes (not multiprocessing's helpers)."""
+    found = []
+    for process in psutil.Process().children():
+        try:
+            if "resource_tracker" not in " ".join(process.cmdline()):
+                found.append(process)
+        except psutil.NoSuchProcess:
+            continue
+    return found
+
+
+def gone(pid: int) -> bool:
+    return not psutil.pid_exists(pid)
+
+
+async def test_a_model_runs_and_streams_in_its_own_process() -> None:
+    async with make_pool([spec("m", transport="process")]) as pool:
+        assert await pool.run("m", ["a", {"text": "b"}]) == ["a", {"text": "b"}]
+        assert [c async for c in pool.stream("m", "one two three")] == ["one", "two", "three"]
+        [model] = pool.describe()
+        assert model["transport"] == "process"
+        assert model["pid"] != os.getpid()
+        assert psutil.Process(model["pid"]).parent().pid == os.getpid()
+
+
+async def test_a_killed_model_fails_its_work_in_flight_and_loads_again() -> None:
+    slow = spec("m", transport="process", runner_options={"delay_ms": 1000})
+    async with make_pool([slow]) as pool:
+        await pool.load("m")
+        first_pid = pid_of(pool, "m")
+        in_flight = asyncio.create_task(pool.run("m", ["x"]))
+        await asyncio.sleep(0.3)
+        os.kill(first_pid, signal.SIGKILL)
+        with pytest.raises(errors.ModelCrashed) as caught:
+            await in_flight
+        message = str(caught.value)
+        assert f"Model 'm' crashed: its process (pid {first_pid}) was killed by SIGKILL" in message
+        assert "the next request loads the model again" in message
+        assert pool.describe() == []
+        fast = asyncio.create_task(pool.run("m", ["again"]))
+        assert await fast == ["again"]
+        assert pid_of(pool, "m") != first_pid
+
+
+async def test_unloading_ends_the_process_and_the_accounting() -> None:
+    async with make_pool([spec("m", transport="process")]) as pool:
+        await pool.run("m", ["x"])
+        pid = pid_of(pool, "m")
+        [model] = pool.describe()
+        rss = psutil.Process(pid).memory_info().rss
+        assert 0.5 * rss < model["memory_bytes"] < 2 * rss
+        assert pool.memory()["cpu"]["held"] == model["memory_bytes"]
+        assert await pool.unload("m") is True
+        assert gone(pid)
+        assert pool.describe() == []
+        assert pool.memory() == {}
+
+
+async def test_the_budget_evicts_across_processes() -> None:
+    models = [spec(a, transport="process", runner_options={"memory_bytes": 100}) for a in "abc"]
+    async with make_pool(models, budget={"cpu": 250}) as pool:
+        await pool.run("a", ["x"])
+        await pool.run("b", ["x"])
+        pids = {alias: pid_of(pool, alias) for alias in "ab"}
+        await pool.run("a", ["x"])
+        await pool.run("c", ["x"])
+        assert sorted(m["alias"] for m in pool.describe()) == ["a", "c"]
+        assert gone(pids["b"]) and not gone(pids["a"])
+        assert pool.memory()["cpu"] == {"budget": 250, "held": 200}
+        survivors = [pid_of(pool, alias) for alias in "ac"]
+    assert all(gone(pid) for pid in survivors)
+    assert not model_processes()
+
+
+async def test_a_load_that_fails_in_the_model_process_says_why() -> None:
+    broken = spec("m", transport="process", runner_options={"no_such_option": 1})
+    async with make_pool([broken]) as pool:
+        started = time.monotonic()
+        with pytest.raises(errors.ModelLoadFailed, match="echo runner has no option"):
+            await pool.load("m")
+        assert time.monotonic() - started < 30
+        assert pool.describe() == []
+        assert not model_processes()
+
+
+async def test_inputs_that_cannot_cross_to_the_process_fail_their_batch() -> None:
+    async with make_pool([spec("m", transport="process")]) as pool:
+        with pytest.raises(errors.InvalidRequest, match="cannot be sent to its process"):
+            await pool.run("m", [lambda: None])
+        assert await pool.run("m", ["still works"]) == ["still works"]
+
+
+async def test_the_model_process_outlives_signals_meant_for_the_server() -> None:
+    async with make_pool([spec("m", transport="process")]) as pool:
+        await pool.load("m")
+        pid = pid_of(pool, "m")
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            os.kill(pid, signum)
+        await asyncio.sleep(0.2)
+        assert await pool.run("m", ["still here"]) == ["still here"]
+        assert pid_of(pool, "m") == pid
+    assert gone(pid)

@@ -1,0 +1,182 @@
+"""The batcher, through a pool on the thread transport: how requests become batches."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+from collections.abc import AsyncIterator, Sequence
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from berth import errors
+from berth.models.spec import ModelSpec, Task
+from berth.pool.pool import ModelPool
+from berth.runners.contract import RunnerType
+from tests.pools import make_pool, spec
+
+pytestmark = pytest.mark.unit
+
+
+class RecordingRunner:
+    """Echoes, taking ``delay_ms`` per batch, and records every batch it ran."""
+
+    batches: list[list[Any]] = []
+    lock = threading.Lock()
+
+    def load(self, spec: ModelSpec, path: Path | None, device: str) -> None:
+        self._delay = spec.options.runner_options.get("delay_ms", 0) / 1000
+
+    def run(self, batch: Sequence[Any]) -> list[Any]:
+        with self.lock:
+            RecordingRunner.batches.append(list(batch))
+        time.sleep(self._delay)
+        if any(item == "bad" for item in batch):
+            raise ValueError("bad input in this batch")
+        if any(item == "short" for item in batch):
+            return list(batch)[1:]
+        return [f"out:{item}" for item in batch]
+
+    def memory_bytes(self) -> int | None:
+        return 0
+
+    def close(self) -> None:
+        pass
+
+
+RECORDING = RunnerType("recording", RecordingRunner, frozenset(Task), "records batches")
+
+
+@pytest.fixture
+def batches() -> list[list[Any]]:
+    RecordingRunner.batches = []
+    return RecordingRunner.batches
+
+
+async def open_pool(**options: Any) -> ModelPool:
+    pool = make_pool([spec("m", runner="recording", **options)], extra=[RECORDING])
+    await pool.open()
+    await pool.load("m")
+    return pool
+
+
+@pytest.fixture
+async def pool(request: pytest.FixtureRequest) -> AsyncIterator[ModelPool]:
+    options = getattr(request, "param", {})
+    opened = await open_pool(**options)
+    yield opened
+    await opened.close()
+
+
+@pytest.mark.parametrize(
+    "pool", [{"max_batch_size": 4, "runner_options": {"delay_ms": 30}}], indirect=True
+)
+async def test_concurrent_calls_gather_into_batches_up_to_the_maximum(
+    pool: ModelPool, batches: list[list[Any]]
+) -> None:
+    results = await asyncio.gather(*(pool.run("m", [i]) for i in range(10)))
+    assert results == [[f"out:{i}"] for i in range(10)]
+    assert [len(batch) for batch in batches] == [4, 4, 2]
+    assert sorted(item for batch in batches for item in batch) == list(range(10))
+
+
+@pytest.mark.parametrize("pool", [{"max_wait_ms": 2000}], indirect=True)
+async def test_a_call_to_an_idle_model_does_not_wait_for_a_batch(pool: ModelPool) -> None:
+    started = time.perf_counter()
+    assert await pool.run("m", ["alone"]) == ["out:alone"]
+    assert time.perf_counter() - started < 0.2
+
+
+@pytest.mark.parametrize(
+    "pool", [{"max_wait_ms": 0, "runner_options": {"delay_ms": 200}}], indirect=True
+)
+async def test_calls_made_while_a_batch_runs_form_the_next_batch(
+    pool: ModelPool, batches: list[list[Any]]
+) -> None:
+    first = asyncio.create_task(pool.run("m", ["first"]))
+    later = []
+    for name in ("a", "b", "c"):
+        await asyncio.sleep(0.03)
+        later.append(asyncio.create_task(pool.run("m", [name])))
+    assert await first == ["out:first"]
+    assert [await task for task in later] == [["out:a"], ["out:b"], ["out:c"]]
+    assert batches == [["first"], ["a", "b", "c"]]
+
+
+@pytest.mark.parametrize("pool", [{"max_batch_size": 3}], indirect=True)
+async def test_a_long_request_spans_batches_and_keeps_its_order(
+    pool: ModelPool, batches: list[list[Any]]
+) -> None:
+    items = [f"x{i}" for i in range(8)]
+    assert await pool.run("m", items) == [f"out:{item}" for item in items]
+    assert [len(batch) for batch in batches] == [3, 3, 2]
+
+
+@pytest.mark.parametrize(
+    "pool", [{"max_batch_size": 2, "runner_options": {"delay_ms": 100}}], indirect=True
+)
+async def test_a_failing_batch_fails_only_its_callers(
+    pool: ModelPool, batches: list[list[Any]]
+) -> None:
+    first = asyncio.create_task(pool.run("m", ["ok-1"]))
+    await asyncio.sleep(0.03)
+    bad = asyncio.create_task(pool.run("m", ["bad"]))
+    unlucky = asyncio.create_task(pool.run("m", ["same-batch"]))
+    results = await asyncio.gather(first, bad, unlucky, return_exceptions=True)
+    assert results[0] == ["out:ok-1"]
+    assert isinstance(results[1], ValueError) and isinstance(results[2], ValueError)
+    assert await pool.run("m", ["ok-2"]) == ["out:ok-2"]
+    assert batches == [["ok-1"], ["bad", "same-batch"], ["ok-2"]]
+
+
+async def test_every_caller_gets_its_own_outputs(pool: ModelPool) -> None:
+    calls = [[f"c{i}-{j}" for j in range(i % 3 + 1)] for i in range(40)]
+    results = await asyncio.gather(*(pool.run("m", items) for items in calls))
+    assert results == [[f"out:{item}" for item in items] for items in calls]
+
+
+async def test_a_runner_that_miscounts_its_outputs_fails_the_batch(pool: ModelPool) -> None:
+    with pytest.raises(errors.ModelError, match="returned 1 outputs for 2 inputs"):
+        await pool.run("m", ["short", "x"])
+
+
+@pytest.mark.parametrize(
+    "pool", [{"max_batch_size": 2, "runner_options": {"delay_ms": 100}}], indirect=True
+)
+async def test_a_cancelled_caller_leaves_the_queue(
+    pool: ModelPool, batches: list[list[Any]]
+) -> None:
+    first = asyncio.create_task(pool.run("m", ["first"]))
+    await asyncio.sleep(0.02)
+    gone = asyncio.create_task(pool.run("m", ["gone"]))
+    await asyncio.sleep(0.02)
+    gone.cancel()
+    assert await first == ["out:first"]
+    assert await pool.run("m", ["next"]) == ["out:next"]
+    assert batches == [["first"], ["next"]]
+
+
+@pytest.mark.parametrize(
+    "pool", [{"max_batch_size": 1, "runner_options": {"delay_ms": 100}}], indirect=True
+)
+async def test_a_full_batch_goes_to_the_model_while_another_runs(
+    pool: ModelPool, batches: list[list[Any]]
+) -> None:
+    """A full batch cannot grow, so it is handed over at once (the model starts it without a
+    round trip): by the time its caller gives up, it is the model's to run."""
+    first = asyncio.create_task(pool.run("m", ["first"]))
+    await asyncio.sleep(0.02)
+    ahead = asyncio.create_task(pool.run("m", ["ahead"]))
+    await asyncio.sleep(0.02)
+    ahead.cancel()
+    assert await first == ["out:first"]
+    assert await pool.run("m", ["next"]) == ["out:next"]
+    assert batches == [["first"], ["ahead"], ["next"]]
+
+
+async def test_empty_requests_need_no_model() -> None:
+    pool = make_pool([])
+    async with pool:
+        assert await pool.run("missing", []) == []
