@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 
 from berth import __version__
 from berth.api import problems
+from berth.api.auth import require
 from berth.api.limits import BodyLimit
 from berth.api.observe import RequestMetrics, RequestTracing
-from berth.api.routers import health, jobs, metrics
+from berth.api.routers import chat, embeddings, health, jobs, metrics, models
 from berth.api.runtime import Runtime
 
 
@@ -24,6 +25,10 @@ def create_app(runtime: Runtime) -> FastAPI:
     problems.install(app)
     app.include_router(health.router)
     app.include_router(jobs.router)
+    infer = [Depends(require("infer"))]
+    app.include_router(models.router, dependencies=infer)
+    app.include_router(embeddings.router, dependencies=infer)
+    app.include_router(chat.router, dependencies=infer)
     app.include_router(metrics.router)
     app.add_middleware(BodyLimit, max_bytes=runtime.berth.settings.max_request_bytes)
     app.add_middleware(RequestMetrics)

@@ -84,6 +84,12 @@ def require(scope: Scope | str) -> Require:
     return _REQUIRED[Scope(scope)]
 
 
+def caller(request: Request) -> ApiKey | None:
+    """The key :func:`require` found for this request (None: anonymous loopback)."""
+    key: ApiKey | None = getattr(request.state, "api_key", None)
+    return key
+
+
 def allow_model(key: ApiKey | None, alias: str) -> None:
     """Raise PermissionDenied (403) unless the caller's key may use the model ``alias``."""
     KeyService.check_model(key, alias)

@@ -3,11 +3,13 @@
 It returns its inputs, or, with ``dimensions`` set, a unit vector derived from each input's
 text (the same text always gives the same vector), and streams a text word by word. It also
 speaks the API's runner types: an :class:`EmbedInput` gets an :class:`Embedded` vector, and a
-:class:`GenerationRequest` gets its prompt (or last message) back as the generated text.
+:class:`GenerationRequest` gets its prompt (or last user message) back as the generated text,
+cut at a stop sequence and at ``max_tokens`` words (words stand in for tokens).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import time
 from collections.abc import Iterator, Sequence
@@ -19,7 +21,13 @@ import numpy as np
 from berth import errors
 from berth.models.spec import ModelSpec
 from berth.runners.embedding import Embedded, EmbedInput
-from berth.runners.generation import Generation, GenerationRequest, TextDelta
+from berth.runners.generation import (
+    FinishReason,
+    Generation,
+    GenerationRequest,
+    TextDelta,
+    cut_at_stop,
+)
 
 OPTIONS = {
     "dimensions": "Return a float32 unit vector of this many dimensions per input (default 0: "
@@ -58,6 +66,26 @@ def vector_of(text: str, dimensions: int) -> np.ndarray[Any, np.dtype[np.float32
     return vector / np.float32(np.linalg.norm(vector))
 
 
+def generate(request: GenerationRequest) -> tuple[list[str], Generation]:
+    """What the echo model answers: the prompt (or the last user message) echoed back,
+    cut at the first stop sequence and at ``max_tokens`` words. Words stand in for tokens."""
+    if request.is_chat:
+        users = [m.content for m in request.messages if m.role == "user"]
+        source = users[-1] if users else ""
+        prompt_words = sum(len(m.content.split()) for m in request.messages)
+    else:
+        source = request.prompt or ""
+        prompt_words = len(source.split())
+    text, _ = cut_at_stop(source, request.stop)
+    words = text.split()
+    finish: FinishReason = "stop"
+    if request.max_tokens is not None and len(words) > request.max_tokens:
+        words, finish = words[: request.max_tokens], "length"
+    pieces = [word if i == 0 else f" {word}" for i, word in enumerate(words)]
+    done = Generation("".join(pieces), finish, prompt_words, len(words))
+    return pieces, done
+
+
 class EchoRunner:
     """Returns what it is given; see the module docstring for its options."""
 
@@ -84,9 +112,10 @@ class EchoRunner:
             if not isinstance(item, GenerationRequest):
                 yield from ((index, word) for word in words)
                 continue
-            for position, word in enumerate(words):
-                yield index, TextDelta(word if position == 0 else f" {word}")
-            yield index, Generation("", "stop", len(words), len(words))
+            pieces, done = generate(item)
+            for piece in pieces:
+                yield index, TextDelta(piece)
+            yield index, dataclasses.replace(done, text="")
 
     def _answer(self, item: Any) -> Any:
         dimensions = int(self._options.get("dimensions", 0))
@@ -94,9 +123,7 @@ class EchoRunner:
             text = text_of(item)
             return Embedded(vector_of(text, dimensions or EMBED_DIMENSIONS), len(text.split()))
         if isinstance(item, GenerationRequest):
-            text = text_of(item)
-            count = len(text.split())
-            return Generation(text, "stop", count, count)
+            return generate(item)[1]
         if dimensions > 0:
             return vector_of(text_of(item), dimensions)
         return item

@@ -69,7 +69,9 @@ class SentenceTransformerRunner:
         ).astype("float32", copy=False)
         if not any(isinstance(item, EmbedInput) for item in batch):
             return list(vectors)
-        counts = self._model.tokenize(texts)["attention_mask"].sum(dim=1).tolist()
+        # sentence-transformers 6 renamed tokenize() to preprocess(); older ones lack it.
+        encode = getattr(self._model, "preprocess", None) or self._model.tokenize
+        counts = encode(texts)["attention_mask"].sum(dim=1).tolist()
         return [
             Embedded(vector, int(count)) if isinstance(item, EmbedInput) else vector
             for item, vector, count in zip(batch, vectors, counts, strict=True)

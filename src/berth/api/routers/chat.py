@@ -10,6 +10,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import StreamingResponse
 
 from berth import errors
+from berth.api.auth import allow_model, caller
 from berth.api.runtime import inference
 from berth.api.schemas.openai import (
     ChatChoice,
@@ -85,6 +86,7 @@ async def started(
 async def chat_completions(body: ChatRequest, request: Request) -> Any:
     """A chat completion; with ``stream`` an SSE stream of chunks ending in ``[DONE]``."""
     request.state.model = body.model
+    allow_model(caller(request), body.model)
     messages = tuple(ChatMessage(m.role, text_of(m)) for m in body.messages)
     job = generation_request(body, messages=messages)
     reply_id, created = f"chatcmpl-{new_id()}", int(time.time())
@@ -128,6 +130,7 @@ async def chat_completions(body: ChatRequest, request: Request) -> Any:
 async def completions(body: CompletionRequest, request: Request) -> Any:
     """A text completion; with ``stream`` an SSE stream of chunks ending in ``[DONE]``."""
     request.state.model = body.model
+    allow_model(caller(request), body.model)
     prompt = body.prompt if isinstance(body.prompt, str) else body.prompt[0]
     job = generation_request(body, prompt=prompt)
     reply_id, created = f"cmpl-{new_id()}", int(time.time())

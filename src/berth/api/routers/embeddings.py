@@ -10,6 +10,7 @@ import numpy as np
 from fastapi import APIRouter, Request
 
 from berth import errors
+from berth.api.auth import allow_model, caller
 from berth.api.runtime import inference
 from berth.api.schemas.openai import Embedding, EmbeddingRequest, EmbeddingResponse, Usage
 
@@ -47,6 +48,7 @@ def encode(vector: Any, fmt: str, dimensions: int | None) -> list[float] | str:
 async def create_embeddings(body: EmbeddingRequest, request: Request) -> EmbeddingResponse:
     """Embeddings for a string, a list of strings, or token arrays."""
     request.state.model = body.model
+    allow_model(caller(request), body.model)
     items: Sequence[str | list[int]] = inputs_of(body)
     result = await inference(request).embed(body.model, items)
     data = [
