@@ -24,6 +24,7 @@
     │   ├── DownloadFailed          a pull could not fetch a file
     │   ├── ModelLoadFailed         the runner could not load the model
     │   ├── ModelCrashed            the model's process died with requests in flight
+    │   ├── ModelLoading            the model is still loading; try again shortly
     │   ├── MemoryBudgetExceeded    loading would exceed the device's memory budget
     │   └── NetworkForbidden        a model tried to reach the network while Berth is offline
     ├── PoolClosed                  the model pool is not open
@@ -142,6 +143,10 @@ class ModelLoadFailed(ModelError):
 
 class ModelCrashed(ModelError):
     """The model's process died while it was working; it will be loaded again on demand."""
+
+
+class ModelLoading(ModelError):
+    """The model is still loading. Try again in a few seconds."""
 
 
 class MemoryBudgetExceeded(ModelError):

@@ -79,6 +79,12 @@ class Settings(BaseSettings):
         description="Where per-key request counts live: memory:// counts per process; "
         "redis://HOST:6379 shares the counts across hosts (needs `pip install coredis`).",
     )
+    load_wait_seconds: float = Field(
+        default=30.0,
+        ge=0,
+        description="How long an API request waits for its model to load before it is "
+        "answered 503 (with Retry-After) while the load goes on.",
+    )
     offline: bool = Field(default=True, description="Forbid network access when loading models.")
     cache_dir: Path | None = Field(
         default=None, description="Where pulled model files live. Defaults to HOME/models."

@@ -9,7 +9,7 @@ from berth.api import problems
 from berth.api.auth import require
 from berth.api.limits import BodyLimit
 from berth.api.observe import RequestMetrics, RequestTracing
-from berth.api.routers import chat, embeddings, health, jobs, metrics, models
+from berth.api.routers import admin, chat, embeddings, health, jobs, metrics, models
 from berth.api.runtime import Runtime
 
 
@@ -29,6 +29,7 @@ def create_app(runtime: Runtime) -> FastAPI:
     app.include_router(models.router, dependencies=infer)
     app.include_router(embeddings.router, dependencies=infer)
     app.include_router(chat.router, dependencies=infer)
+    app.include_router(admin.router, dependencies=[Depends(require("admin"))])
     app.include_router(metrics.router)
     app.add_middleware(BodyLimit, max_bytes=runtime.berth.settings.max_request_bytes)
     app.add_middleware(RequestMetrics)

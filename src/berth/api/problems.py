@@ -31,6 +31,7 @@ STATUS: tuple[tuple[type[errors.BerthError], int, str], ...] = (
     (errors.InvalidJobInput, 400, "invalid_request_error"),
     (errors.InvalidRequest, 400, "invalid_request_error"),
     (errors.MemoryBudgetExceeded, 503, "server_overloaded"),
+    (errors.ModelLoading, 503, "model_loading"),
     (errors.ModelNotCached, 503, "model_not_available"),
     (errors.StoreError, 503, "server_unavailable"),
     (errors.PoolClosed, 503, "server_unavailable"),

@@ -80,7 +80,9 @@ async def _run_worker(settings: Settings) -> None:
 async def _run_server(settings: Settings) -> None:
     async with Berth(settings) as berth:
         dispatcher = berth.dispatcher()
-        inference = InferenceService(berth.catalog, berth.pool)
+        inference = InferenceService(
+            berth.catalog, berth.pool, load_wait=settings.load_wait_seconds
+        )
         app = create_app(Runtime(berth, dispatcher, inference=inference))
         config = uvicorn.Config(
             app,

@@ -152,6 +152,12 @@ class ModelPool:
         """Unload the models idle past their ``keep_alive`` now; return their aliases."""
         return await self._residency.expire()
 
+    def is_ready(self, alias: str) -> bool:
+        """True if ``alias`` is loaded and answering (no load would be needed)."""
+        return any(
+            r.spec.alias == alias and r.phase is Phase.READY for r in self._residency.residents()
+        )
+
     def describe(self) -> list[dict[str, Any]]:
         """The loaded models: alias, device, memory_bytes, idle_seconds, requests, pinned,
         loaded_at, transport, pid."""

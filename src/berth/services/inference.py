@@ -6,6 +6,7 @@ task asked, builds the runners' inputs, and nothing on this path writes to the j
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -30,6 +31,10 @@ class Models(Protocol):
 class Pool(Protocol):
     """The model pool, as inference needs it."""
 
+    def is_ready(self, alias: str) -> bool: ...
+
+    async def load(self, alias: str) -> None: ...
+
     async def run(self, alias: str, items: Sequence[Any]) -> list[Any]: ...
 
     def stream(self, alias: str, item: Any) -> AsyncIterator[Any]: ...
@@ -44,9 +49,28 @@ class Embeddings:
 class InferenceService:
     """Embeddings and generation for callers; shared by the API and the UI."""
 
-    def __init__(self, catalog: Models, pool: Pool) -> None:
+    def __init__(self, catalog: Models, pool: Pool, *, load_wait: float = 30.0) -> None:
         self.catalog = catalog
         self.pool = pool
+        self.load_wait = load_wait
+        self._loads: dict[str, asyncio.Task[None]] = {}
+
+    async def _loaded(self, alias: str) -> None:
+        """Wait up to ``load_wait`` for a cold model; past that, ModelLoading (503) while the
+        load goes on in the background for the requests that follow."""
+        if self.pool.is_ready(alias):
+            return
+        load = self._loads.get(alias)
+        if load is None or load.done():
+            load = asyncio.create_task(self.pool.load(alias))
+            load.add_done_callback(_observe)
+            self._loads[alias] = load
+        try:
+            await asyncio.wait_for(asyncio.shield(load), self.load_wait)
+        except TimeoutError:
+            raise errors.ModelLoading(
+                f"Model '{alias}' is still loading. Try again in a few seconds."
+            ) from None
 
     def models(self) -> list[ModelSpec]:
         return self.catalog.specs()
@@ -65,6 +89,7 @@ class InferenceService:
     async def embed(self, alias: str, inputs: Sequence[str | Sequence[int]]) -> Embeddings:
         """One vector per input (text or token ids), with the tokens the model read."""
         self.model(alias, EMBEDDING_TASKS)
+        await self._loaded(alias)
         items = [
             EmbedInput(text=value) if isinstance(value, str) else EmbedInput(tokens=tuple(value))
             for value in inputs
@@ -82,6 +107,7 @@ class InferenceService:
     async def generate(self, alias: str, request: GenerationRequest) -> Generation:
         """The whole generation at once."""
         self.model(alias, GENERATION_TASKS)
+        await self._loaded(alias)
         [output] = await self.pool.run(alias, [request])
         if not isinstance(output, Generation):
             raise errors.ModelError(f"Model '{alias}' did not return a generation.")
@@ -92,7 +118,14 @@ class InferenceService:
     ) -> AsyncIterator[TextDelta | Generation]:
         """Text as it is made, then a :class:`Generation` with the finish reason and counts."""
         self.model(alias, GENERATION_TASKS)
+        await self._loaded(alias)
         async for chunk in self.pool.stream(alias, request):
             if not isinstance(chunk, TextDelta | Generation):
                 raise errors.ModelError(f"Model '{alias}' streamed something other than text.")
             yield chunk
+
+
+def _observe(task: asyncio.Task[None]) -> None:
+    """Mark a background load's failure as seen: the requests that waited got it already."""
+    if not task.cancelled():
+        task.exception()
