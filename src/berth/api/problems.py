@@ -32,7 +32,8 @@ STATUS: tuple[tuple[type[errors.BerthError], int, str], ...] = (
     (errors.InvalidRequest, 400, "invalid_request_error"),
     (errors.MemoryBudgetExceeded, 503, "server_overloaded"),
     (errors.ModelLoading, 503, "model_loading"),
-    (errors.ModelNotCached, 503, "model_not_available"),
+    (errors.ModelNotCached, 409, "model_not_available"),
+    (errors.PluginError, 409, "model_not_available"),
     (errors.StoreError, 503, "server_unavailable"),
     (errors.PoolClosed, 503, "server_unavailable"),
 )
