@@ -21,7 +21,7 @@ from bench.queuebench.machine import describe, load_average
 from . import infinity_env, inprocess, launches
 from .corpus import write_bodies
 from .errors import SetupFailed
-from .inprocess import Baseline
+from .inprocess import Baseline, Effort
 from .launches import Choices
 from .provenance import versions
 from .report import baseline_json, table, target_lines, targets, trial_json
@@ -45,9 +45,7 @@ class Plan:
 
     systems: tuple[str, ...]
     pace: Pace
-    latency_s: float
-    batch_s: float
-    batch_rounds: int
+    effort: Effort
     litserve_batch_timeout_s: float
     budget_s: float
 
@@ -65,6 +63,8 @@ def _parser() -> argparse.ArgumentParser:
     add("--warmup", type=float, help="discarded seconds before each (2; quick 1)")
     add("--concurrency", default="1,8,32,64", help="wrk connections, one run each")
     add("--systems", default=",".join(LAUNCHES), help="which servers to run")
+    add("--tries", type=int, default=3, help="runs at most per window while disturbed")
+    add("--max-other-cores", type=float, default=0.25, help="outside load that disturbs")
     add("--litserve-batch-timeout-ms", type=float, default=5.0, help="LitServe batch_timeout")
     add("--timeout", type=float, default=2400.0, help="seconds for the run; later systems skip")
     return parser
@@ -81,13 +81,19 @@ def plan_from(args: argparse.Namespace) -> Plan:
         concurrencies=tuple(int(n) for n in _names(args.concurrency)),
         warmup_s=args.warmup if args.warmup is not None else (1.0 if quick else 2.0),
         duration_s=args.duration if args.duration is not None else (3.0 if quick else 10.0),
+        tries=args.tries,
+        max_other_cores=args.max_other_cores,
+    )
+    effort = Effort(
+        latency_s=3.0 if quick else 10.0,
+        batch_s=1.0 if quick else 3.0,
+        tries=args.tries,
+        max_other_cores=args.max_other_cores,
     )
     return Plan(
         systems=_names(args.systems),
         pace=pace,
-        latency_s=3.0 if quick else 10.0,
-        batch_s=1.0 if quick else 3.0,
-        batch_rounds=1 if quick else 2,
+        effort=effort,
         litserve_batch_timeout_s=args.litserve_batch_timeout_ms / 1000,
         budget_s=args.timeout,
     )
@@ -119,7 +125,7 @@ def _measure_all(plan: Plan, choices: Choices, setup_error: str | None) -> list[
 
 def _in_process(plan: Plan, when: str) -> Baseline:
     print(f"measuring the model in-process, {when} ...", file=sys.stderr, flush=True)
-    return inprocess.measure(plan.latency_s, plan.batch_s, plan.batch_rounds)
+    return inprocess.measure(plan.effort)
 
 
 def _summary(plan: Plan, baseline: Baseline, trials: list[Trial], head: dict[str, Any]) -> Any:

@@ -28,6 +28,10 @@ class Load:
     p99_ms: float
     max_ms: float
     errors: int
+    other_cores: float = 0.0
+    """CPU that work outside the benchmark took during the run, in cores (see contention.py)."""
+    steal_cores: float = 0.0
+    tries: int = 1
 
     @property
     def per_s(self) -> float:

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import functools
 import sys
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from .client import embed_once
+from .contention import least_disturbed
 from .errors import BenchError
 from .launches import EMBEDDINGS_PATH
 from .loadgen import Load, run_wrk
@@ -24,6 +26,10 @@ class Pace:
     concurrencies: tuple[int, ...]
     warmup_s: float
     duration_s: float
+    tries: int
+    """Runs at most per window while other work disturbs it."""
+    max_other_cores: float
+    """Outside load (in cores) above which a window counts as disturbed."""
 
 
 @dataclass(slots=True)
@@ -51,11 +57,19 @@ def _say(text: str) -> None:
 def _drive(trial: Trial, url: str, bodies: Path, pace: Pace) -> None:
     for connections in pace.concurrencies:
         run_wrk(url, EMBEDDINGS_PATH, bodies, connections, pace.warmup_s, warmup=True)
-        load = run_wrk(url, EMBEDDINGS_PATH, bodies, connections, pace.duration_s)
+        load, share = least_disturbed(
+            functools.partial(run_wrk, url, EMBEDDINGS_PATH, bodies, connections, pace.duration_s),
+            pace.tries,
+            pace.max_other_cores,
+        )
+        load = replace(
+            load, other_cores=share.other_cores, steal_cores=share.steal_cores, tries=share.tries
+        )
         trial.loads.append(load)
         _say(
             f"  {trial.system:<16} c={connections:<3} {load.per_s:7.1f} req/s  "
-            f"p50 {load.p50_ms:7.1f} ms  p99 {load.p99_ms:7.1f} ms  errors {load.errors}"
+            f"p50 {load.p50_ms:7.1f} ms  p99 {load.p99_ms:7.1f} ms  errors {load.errors}  "
+            f"other {load.other_cores:.2f} cores ({load.tries} tries)"
         )
 
 

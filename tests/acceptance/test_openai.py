@@ -228,3 +228,14 @@ def test_live_openapi_matches_the_committed_one(server: LiveServer) -> None:
     committed = json.loads((Path(__file__).resolve().parents[2] / "openapi.json").read_text())
     live = httpx.get(f"{server.url}/openapi.json").json()
     assert live == committed, "the API changed: run scripts/openapi to update openapi.json"
+
+
+def test_metrics_count_requests_batches_and_loads(
+    client: openai.OpenAI, server: LiveServer
+) -> None:
+    client.embeddings.create(model=MINILM, input=["one", "two"])
+    text = httpx.get(f"{server.url}/metrics").text
+    assert f'berth_model_loads_total{{model="{MINILM}",outcome="loaded"}} 1.0' in text
+    assert f'berth_batch_size_count{{model="{MINILM}"}}' in text
+    assert f'berth_model_memory_bytes{{device="cpu",model="{MINILM}"}}' in text
+    assert f'model="{MINILM}",route="/v1/embeddings",status="200"' in text

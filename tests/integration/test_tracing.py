@@ -68,3 +68,20 @@ async def test_an_incoming_traceparent_is_continued(
     parent = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
     answer = await client.get("/healthz", headers={"traceparent": parent})
     assert answer.headers["x-trace-id"] == "0af7651916cd43dd8448eb211c80319c"
+
+
+async def test_a_model_call_shows_load_batching_and_inference(
+    tmp_path: Path, spans: InMemorySpanExporter
+) -> None:
+    settings = Settings(home=tmp_path)
+    async with Berth(settings) as berth:
+        spans.clear()
+        with tracing.tracer().start_as_current_span("caller"):
+            await berth.pool.run("echo", ["one", "two"])
+            await berth.pool.run("echo", ["three"])
+    names = [span.name for span in spans.get_finished_spans()]
+    assert names.count("model call") == 2
+    assert names.count("model load") == 1, "only the cold call loads"
+    assert names.count("batching wait") == 2 and names.count("inference") == 2
+    caller = next(s for s in spans.get_finished_spans() if s.name == "caller")
+    assert {s.context.trace_id for s in spans.get_finished_spans()} == {caller.context.trace_id}

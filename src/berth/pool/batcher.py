@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import itertools
+import time
 from collections.abc import AsyncIterator, Callable, Sequence
 from typing import Any
 
@@ -30,12 +31,15 @@ _END = object()
 class Request:
     """One caller's items; its future resolves with one output per item."""
 
-    __slots__ = ("future", "items", "left", "outputs", "seq", "taken")
+    __slots__ = ("dispatched_ns", "future", "items", "left", "outputs", "queued_ns", "seq", "taken")
 
     def __init__(self, items: Sequence[Any], future: asyncio.Future[list[Any]], seq: int) -> None:
         self.items = items
         self.future = future
         self.seq = seq
+        self.queued_ns = time.time_ns()
+        self.dispatched_ns: int | None = None
+        """When the first of its items went to the model (for the batching-wait span)."""
         self.outputs: list[Any] = [None] * len(items)
         self.taken = 0
         self.left = len(items)
@@ -200,11 +204,15 @@ class Batcher:
 
     def run(self, items: Sequence[Any]) -> asyncio.Future[list[Any]]:
         """Queue ``items``; the future resolves with their outputs, in order."""
+        return self.submit(items).future
+
+    def submit(self, items: Sequence[Any]) -> Request:
+        """Queue ``items`` and return their request (its future, and when it was sent)."""
         request = Request(items, self._loop.create_future(), next(self._seq))
         self._runs.append(request)
         self._queued += len(items)
         self._schedule()
-        return request.future
+        return request
 
     def stream(self, item: Any) -> StreamRequest:
         """Queue one item to stream."""
@@ -262,6 +270,8 @@ class Batcher:
                 queue.popleft()
                 continue
             count = min(request.pending, self._max - len(batch.items))
+            if isinstance(request, Request) and request.dispatched_ns is None:
+                request.dispatched_ns = time.time_ns()
             batch.add(request, count)
             self._queued -= count
             if request.pending == 0:

@@ -16,7 +16,9 @@ from collections.abc import AsyncIterator, Mapping, Sequence
 from types import TracebackType
 from typing import Any, Self
 
-from berth import errors
+from opentelemetry import trace
+
+from berth import errors, tracing
 from berth.clock import Clock, SystemClock
 from berth.pool.residency import PathSource, Residency, SpecSource
 from berth.pool.resident import Phase
@@ -105,11 +107,34 @@ class ModelPool:
         self._check_open("run")
         if not items:
             return []
+        if trace.get_current_span().is_recording():
+            return await self._run_traced(alias, items)
         resident = await self._residency.acquire(alias)
         try:
             return await resident.batcher.run(items)
         finally:
             self._residency.release(resident)
+
+    async def _run_traced(self, alias: str, items: Sequence[Any]) -> list[Any]:
+        """``run``, with spans for the model load (if one was needed), the batching wait and
+        the inference."""
+        tracer = tracing.tracer()
+        attributes: dict[str, str | int] = {"berth.model": alias, "berth.items": len(items)}
+        with tracer.start_as_current_span("model call", attributes=attributes):
+            if self.is_ready(alias):
+                resident = await self._residency.acquire(alias)
+            else:
+                with tracer.start_as_current_span("model load", attributes={"berth.model": alias}):
+                    resident = await self._residency.acquire(alias)
+            try:
+                request = resident.batcher.submit(items)
+                outputs = await request.future
+            finally:
+                self._residency.release(resident)
+            sent = request.dispatched_ns or request.queued_ns
+            tracer.start_span("batching wait", start_time=request.queued_ns).end(end_time=sent)
+            tracer.start_span("inference", start_time=sent).end()
+            return outputs
 
     async def stream(self, alias: str, item: Any) -> AsyncIterator[Any]:
         """The chunks a streaming model makes for ``item``, as it makes them."""

@@ -10,17 +10,18 @@ unpinned models, least recently used first. Idle models past their ``keep_alive`
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
-from berth import errors
+from berth import errors, metrics
 from berth.clock import Clock
 from berth.models.spec import ModelSpec
 from berth.pool import device as devices
-from berth.pool.batcher import Batcher
+from berth.pool.batcher import Batch, Batcher
 from berth.pool.budget import Budget, format_bytes
 from berth.pool.process import ProcessTransport
 from berth.pool.resident import Phase, Resident
@@ -141,7 +142,11 @@ class Residency:
                 resident.memory = self._measured[resident.alias] = transport.memory_bytes()
                 await self._make_room(resident, resident.memory, measured=True)
             options = resident.spec.options
-            batcher = Batcher(transport.send, options.max_batch_size, options.max_wait_ms / 1000)
+            batcher = Batcher(
+                _counting(transport.send, resident.alias),
+                options.max_batch_size,
+                options.max_wait_ms / 1000,
+            )
             if not resident.ready(transport, batcher, self._clock.now()):
                 raise errors.ModelLoadFailed(f"Model '{resident.alias}' crashed as it loaded.")
         except BaseException as exc:
@@ -150,6 +155,9 @@ class Residency:
                 raise
             return
         seconds = round(time.perf_counter() - started, 3)
+        metrics.model_loads.labels(resident.alias, "loaded").inc()
+        metrics.model_load_seconds.labels(resident.alias).observe(seconds)
+        metrics.model_memory.labels(resident.alias, resident.device).set(resident.memory)
         self._log(
             "model loaded",
             "pool.loaded",
@@ -175,6 +183,7 @@ class Residency:
         if isinstance(exc, asyncio.CancelledError):
             exc = errors.PoolClosed(f"Loading '{resident.alias}' stopped: the pool closed.")
         resident.load_failed(exc)
+        metrics.model_loads.labels(resident.alias, "failed").inc()
         self._log("model load failed", "pool.load_failed", resident, error=str(exc))
 
     def _transport(self, resident: Resident, path: Path | None) -> Transport:
@@ -277,6 +286,7 @@ class Residency:
             self._drop(resident)
             resident.gone()
             self._on_change()
+            _forget(resident, reason)
         self._log("model unloaded", "pool.unloaded", resident, reason=reason, freed=memory)
 
     def _crashed(self, resident: Resident, crash: errors.ModelCrashed) -> None:
@@ -284,6 +294,7 @@ class Residency:
             resident.batcher.fail_queued(crash)
         self._drop(resident)
         resident.load_failed(crash)
+        _forget(resident, "crash")
         self._on_change()
 
     def _drop(self, resident: Resident) -> None:
@@ -301,3 +312,21 @@ class Residency:
                 **fields,
             },
         )
+
+
+def _counting(send: Callable[[Batch], None], alias: str) -> Callable[[Batch], None]:
+    """``send``, observing each batch's size in ``berth_batch_size``."""
+    sizes = metrics.batch_size.labels(alias)
+
+    def counted(batch: Batch) -> None:
+        sizes.observe(len(batch.items))
+        send(batch)
+
+    return counted
+
+
+def _forget(resident: Resident, reason: str) -> None:
+    """Count an unload and drop the model's memory gauge."""
+    metrics.model_evictions.labels(resident.alias, reason).inc()
+    with contextlib.suppress(KeyError):
+        metrics.model_memory.remove(resident.alias, resident.device)
