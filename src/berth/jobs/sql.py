@@ -15,6 +15,7 @@ import sqlalchemy as sa
 from berth import errors
 from berth.clock import Clock, SystemClock
 from berth.ids import new_id
+from berth.jobs import registry, stats
 from berth.jobs.database import Database, SqlDialect
 from berth.jobs.model import (
     JOB_ID_PREFIX,
@@ -33,15 +34,12 @@ from berth.jobs.model import (
     WorkerInfo,
     queued_event,
 )
-from berth.jobs.rows import event_from_row, job_from_row, worker_from_row
-from berth.jobs.schema import job_events, jobs, workers
+from berth.jobs.rows import event_from_row, job_from_row
+from berth.jobs.schema import job_events, jobs
+from berth.jobs.statements import EXPRESSIONS, INSERT_EVENT, RUNNING, finished, held_update
 
 T = TypeVar("T")
 Values = dict[str, Any]
-RUNNING = JobStatus.RUNNING.value
-INSERT_EVENT = job_events.insert()
-EXPRESSIONS: dict[str, Any] = {"attempts": jobs.c.attempts - 1}
-"""Values computed in SQL by ``_update_held`` (a release gives the attempt back)."""
 
 
 class SqlJobStore:
@@ -59,7 +57,6 @@ class SqlJobStore:
         self._dialect = dialect
         self._db = Database(dialect, url, upgrade=upgrade)
         self._clock = clock or SystemClock()
-        self._statements: dict[tuple[str, ...], sa.Update] = {}
         self._insert = dialect.insert(jobs).returning(*jobs.c)
         self._insert_once = (
             dialect.insert(jobs)
@@ -135,7 +132,7 @@ class SqlJobStore:
         params.update(
             h_id=lease.job_id, h_worker=lease.worker_id, h_attempt=lease.attempt, h_now=self._now()
         )
-        statement = self._held_statement(tuple(values))
+        statement = held_update(tuple(values))
         row = conn.execute(statement, params).first()
         if row is None:
             self._get(conn, lease.job_id)
@@ -146,35 +143,6 @@ class SqlJobStore:
         job = job_from_row(row._mapping)
         self._log_events(conn, [(job, event, data)])
         return job
-
-    def _held_statement(self, keys: tuple[str, ...]) -> sa.Update:
-        """The UPDATE for a held job setting ``keys``, built once and reused (it is hot)."""
-        statement = self._statements.get(keys)
-        if statement is None:
-            assignments: dict[str, Any] = {
-                key: EXPRESSIONS.get(key, sa.bindparam(f"v_{key}")) for key in keys
-            }
-            statement = (
-                jobs.update()
-                .where(
-                    jobs.c.id == sa.bindparam("h_id"),
-                    jobs.c.status == RUNNING,
-                    jobs.c.worker_id == sa.bindparam("h_worker"),
-                    jobs.c.attempts == sa.bindparam("h_attempt"),
-                )
-                .values(
-                    updated_at=sa.bindparam("h_now"),
-                    last_event=jobs.c.last_event + 1,
-                    **assignments,
-                )
-                .returning(*jobs.c)
-            )
-            self._statements[keys] = statement
-        return statement
-
-    @staticmethod
-    def _finished(**values: Any) -> Values:
-        return {"worker_id": None, "lease_expires_at": None, "cancel_requested": False, **values}
 
     # -- callers ---------------------------------------------------------------------------
 
@@ -286,44 +254,18 @@ class SqlJobStore:
         return self._get(conn, job_id), False
 
     async def counts(self) -> dict[tuple[JobStatus, str], int]:
-        statement = sa.select(jobs.c.status, jobs.c.kind, sa.func.count()).group_by(
-            jobs.c.status, jobs.c.kind
-        )
-        rows = await self._tx(lambda conn: conn.execute(statement).all())
-        return {(JobStatus(status), kind): count for status, kind, count in rows}
+        return await self._tx(stats.counts)
 
     async def queue_position(self, job_id: str) -> int | None:
-        def count(conn: sa.Connection) -> int | None:
-            job = self._get(conn, job_id)
-            if job.status is not JobStatus.QUEUED:
-                return None
-            ahead = sa.or_(
-                jobs.c.priority > job.priority,
-                sa.and_(jobs.c.priority == job.priority, jobs.c.id < job.id),
-            )
-            statement = sa.select(sa.func.count()).where(
-                jobs.c.status == JobStatus.QUEUED.value, jobs.c.run_after <= self._now(), ahead
-            )
-            return int(conn.execute(statement).scalar_one())
-
-        return await self._tx(count)
+        return await self._tx(
+            lambda conn: stats.position(conn, self._get(conn, job_id), self._now())
+        )
 
     async def count_unfinished(self, owner: str) -> int:
-        statement = sa.select(sa.func.count()).where(
-            jobs.c.owner == owner,
-            jobs.c.status.in_([JobStatus.QUEUED.value, JobStatus.RUNNING.value]),
-        )
-        return int(await self._tx(lambda conn: conn.execute(statement).scalar_one()))
+        return await self._tx(lambda conn: stats.unfinished(conn, owner))
 
     async def recent_durations(self, kind: str, limit: int = 50) -> list[float]:
-        statement = (
-            sa.select(jobs.c.finished_at - jobs.c.started_at)
-            .where(jobs.c.kind == kind, jobs.c.status == JobStatus.SUCCEEDED.value)
-            .order_by(jobs.c.finished_at.desc())
-            .limit(limit)
-        )
-        rows = await self._tx(lambda conn: conn.execute(statement).scalars().all())
-        return [float(value) for value in rows]
+        return await self._tx(lambda conn: stats.durations(conn, kind, limit))
 
     # -- workers ---------------------------------------------------------------------------
 
@@ -418,11 +360,7 @@ class SqlJobStore:
                 for job_id, attempt, cancel in conn.execute(statement)
                 if attempts[job_id] == attempt
             }
-        conn.execute(
-            workers.update()
-            .where(workers.c.id == worker_id)
-            .values(heartbeat_at=now, running=len(held))
-        )
+        registry.beat(conn, worker_id, now, len(held))
         return Heartbeat(
             lost=frozenset(job_ids - held.keys()),
             cancel_requested=frozenset(job_id for job_id, cancel in held.items() if cancel),
@@ -446,7 +384,7 @@ class SqlJobStore:
 
     async def succeed(self, lease: Lease, result: JsonValue) -> Job:
         def finish(conn: sa.Connection) -> Job:
-            values = self._finished(
+            values = finished(
                 status=JobStatus.SUCCEEDED.value,
                 result=result,
                 error=None,
@@ -460,18 +398,18 @@ class SqlJobStore:
         data: dict[str, Any] = {"error": error.type, "message": error.message}
         if retry_at is None:
             event = EventType.FAILED
-            values = self._finished(
+            values = finished(
                 status=JobStatus.FAILED.value, error=error.to_json(), finished_at=self._now()
             )
         else:
             event, data["run_after"] = EventType.RETRYING, retry_at
-            values = self._finished(
+            values = finished(
                 status=JobStatus.QUEUED.value, error=error.to_json(), run_after=retry_at
             )
         return await self._tx(lambda conn: self._update_held(conn, lease, values, event, data))
 
     async def mark_cancelled(self, lease: Lease, reason: str) -> Job:
-        values = self._finished(status=JobStatus.CANCELLED.value, finished_at=self._now())
+        values = finished(status=JobStatus.CANCELLED.value, finished_at=self._now())
         return await self._tx(
             lambda conn: self._update_held(
                 conn, lease, values, EventType.CANCELLED, {"reason": reason}
@@ -479,7 +417,7 @@ class SqlJobStore:
         )
 
     async def release(self, lease: Lease, reason: str) -> Job:
-        values = self._finished(
+        values = finished(
             status=JobStatus.QUEUED.value, attempts=EXPRESSIONS["attempts"], run_after=self._now()
         )
 
@@ -513,7 +451,7 @@ class SqlJobStore:
         reaped = self._update(
             conn,
             jobs.c.id.in_([row.id for row in expired]),
-            self._finished(
+            finished(
                 status=sa.case((retry, JobStatus.QUEUED.value), else_=JobStatus.FAILED.value),
                 finished_at=sa.case((retry, None), else_=now),
                 run_after=now,
@@ -536,46 +474,21 @@ class SqlJobStore:
 
     async def forget_workers(self, silent_for: float) -> list[str]:
         cutoff = self._now() - silent_for
-        statement = workers.delete().where(workers.c.heartbeat_at < cutoff).returning(workers.c.id)
-        gone = await self._tx(lambda conn: [row.id for row in conn.execute(statement)])
-        return sorted(gone)
+        return await self._tx(lambda conn: registry.forget_silent(conn, cutoff))
 
     async def register_worker(self, worker: WorkerInfo) -> None:
-        def register(conn: sa.Connection) -> None:
-            conn.execute(workers.delete().where(workers.c.id == worker.id))
-            conn.execute(
-                workers.insert().values(
-                    id=worker.id,
-                    host=worker.host,
-                    pid=worker.pid,
-                    started_at=worker.started_at,
-                    heartbeat_at=worker.heartbeat_at,
-                    concurrency=worker.concurrency,
-                    running=worker.running,
-                    models=[dict(model) for model in worker.models],
-                )
-            )
-
-        await self._tx(register)
+        await self._tx(lambda conn: registry.register(conn, worker))
 
     async def report_models(
         self, worker_id: str, models: Sequence[Mapping[str, JsonValue]]
     ) -> None:
-        statement = (
-            workers.update()
-            .where(workers.c.id == worker_id)
-            .values(models=[dict(model) for model in models])
-        )
-        await self._tx(lambda conn: conn.execute(statement))
+        await self._tx(lambda conn: registry.report_models(conn, worker_id, models))
 
     async def deregister_worker(self, worker_id: str) -> None:
-        await self._tx(lambda conn: conn.execute(workers.delete().where(workers.c.id == worker_id)))
+        await self._tx(lambda conn: registry.deregister(conn, worker_id))
 
     async def workers(self) -> list[WorkerInfo]:
-        rows = await self._tx(
-            lambda conn: conn.execute(sa.select(workers).order_by(workers.c.id)).all()
-        )
-        return [worker_from_row(row._mapping) for row in rows]
+        return await self._tx(registry.listed)
 
     async def wait_for_work(self, timeout: float) -> bool:
         if not self._db.is_open:
