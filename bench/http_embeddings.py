@@ -5,7 +5,7 @@ request at 1, 8, 32 and 64 connections. The same model called directly in this p
 the baseline. Prints a table, the targets, and one JSON object with every figure as its last
 line. Run it from the repository root::
 
-    .venv/bin/python bench/http_embeddings.py            # the full run (about 8 minutes)
+    .venv/bin/python bench/http_embeddings.py            # the full run (about 7 minutes)
     .venv/bin/python bench/http_embeddings.py --quick    # a smoke run (about 4 minutes)
 
 ``bench/http_embeddings.py _litserve ...`` is the entry point of the LitServe peer.

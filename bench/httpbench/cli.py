@@ -19,6 +19,7 @@ from typing import Any
 from bench.queuebench.machine import describe, load_average
 
 from . import infinity_env, inprocess, launches
+from .contention import Patience
 from .corpus import write_bodies
 from .errors import SetupFailed
 from .inprocess import Baseline, Effort
@@ -65,6 +66,7 @@ def _parser() -> argparse.ArgumentParser:
     add("--systems", default=",".join(LAUNCHES), help="which servers to run")
     add("--tries", type=int, default=3, help="runs at most per window while disturbed")
     add("--max-other-cores", type=float, default=0.25, help="outside load that disturbs")
+    add("--quiet-wait", type=float, default=20.0, help="seconds to wait for quiet per try")
     add("--litserve-batch-timeout-ms", type=float, default=5.0, help="LitServe batch_timeout")
     add("--timeout", type=float, default=2400.0, help="seconds for the run; later systems skip")
     return parser
@@ -77,18 +79,17 @@ def _names(text: str) -> tuple[str, ...]:
 def plan_from(args: argparse.Namespace) -> Plan:
     """The plan the flags describe."""
     quick: bool = args.quick
+    patience = Patience(args.tries, args.max_other_cores, args.quiet_wait)
     pace = Pace(
         concurrencies=tuple(int(n) for n in _names(args.concurrency)),
         warmup_s=args.warmup if args.warmup is not None else (1.0 if quick else 2.0),
         duration_s=args.duration if args.duration is not None else (3.0 if quick else 10.0),
-        tries=args.tries,
-        max_other_cores=args.max_other_cores,
+        patience=patience,
     )
     effort = Effort(
         latency_s=3.0 if quick else 10.0,
         batch_s=1.0 if quick else 3.0,
-        tries=args.tries,
-        max_other_cores=args.max_other_cores,
+        patience=patience,
     )
     return Plan(
         systems=_names(args.systems),

@@ -19,6 +19,7 @@ from typing import TypeVar
 import psutil
 
 T = TypeVar("T")
+QUIET_SAMPLE_S = 1.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,11 +62,36 @@ class Meter:
         return Share(max(0.0, busy - own) / wall, steal / wall)
 
 
-def least_disturbed(attempt: Callable[[], T], tries: int, limit: float) -> tuple[T, Share]:
-    """Run ``attempt`` until a try has at most ``limit`` cores of outside load, at most
-    ``tries`` times; the least disturbed try and its share."""
+@dataclass(frozen=True, slots=True)
+class Patience:
+    """How hard to look for an undisturbed window."""
+
+    tries: int
+    """Runs at most per window while outside load disturbs it."""
+    max_other_cores: float
+    """Outside load (in cores) above which a window counts as disturbed."""
+    quiet_wait_s: float
+    """Seconds to wait, before each try, for the outside load to drop below the limit."""
+
+
+def wait_for_quiet(limit: float, seconds: float) -> None:
+    """Return once a one-second sample shows at most ``limit`` cores of outside load, or after
+    ``seconds``."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        meter = Meter()
+        time.sleep(QUIET_SAMPLE_S)
+        if meter.share().other_cores <= limit:
+            return
+
+
+def least_disturbed(attempt: Callable[[], T], patience: Patience) -> tuple[T, Share]:
+    """Run ``attempt`` until a try has at most ``patience.max_other_cores`` of outside load,
+    at most ``patience.tries`` times; the least disturbed try and its share."""
+    limit = patience.max_other_cores
     tried: list[tuple[T, Share]] = []
-    while len(tried) < max(1, tries):
+    while len(tried) < max(1, patience.tries):
+        wait_for_quiet(limit, patience.quiet_wait_s)
         meter = Meter()
         value = attempt()
         tried.append((value, meter.share()))

@@ -10,7 +10,7 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from .contention import Share, least_disturbed
+from .contention import Patience, Share, least_disturbed
 from .corpus import model_dir, sentences
 
 BATCH_SIZES = (1, 8, 16, 32, 64, 128)
@@ -22,8 +22,7 @@ class Effort:
 
     latency_s: float
     batch_s: float
-    tries: int
-    max_other_cores: float
+    patience: Patience
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,9 +87,7 @@ def _sweep(model: Any, effort: Effort) -> tuple[dict[int, float], dict[str, Shar
     rates, shares = {}, {}
     for size in BATCH_SIZES:
         attempt = functools.partial(_throughput, model, size, effort.batch_s)
-        rates[size], shares[f"batch {size}"] = least_disturbed(
-            attempt, effort.tries, effort.max_other_cores
-        )
+        rates[size], shares[f"batch {size}"] = least_disturbed(attempt, effort.patience)
     return rates, shares
 
 
@@ -107,7 +104,7 @@ def measure(effort: Effort) -> Baseline:
     """Load the model, time single-sentence calls, then sweep the batch sizes."""
     model = _load_model()
     attempt = functools.partial(_batch1_latencies, model, effort.latency_s)
-    latencies, latency_share = least_disturbed(attempt, effort.tries, effort.max_other_cores)
+    latencies, latency_share = least_disturbed(attempt, effort.patience)
     rates, shares = _sweep(model, effort)
     del model
     gc.collect()

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from .client import embed_once
-from .contention import least_disturbed
+from .contention import Patience, least_disturbed
 from .errors import BenchError
 from .launches import EMBEDDINGS_PATH
 from .loadgen import Load, run_wrk
@@ -26,10 +26,7 @@ class Pace:
     concurrencies: tuple[int, ...]
     warmup_s: float
     duration_s: float
-    tries: int
-    """Runs at most per window while other work disturbs it."""
-    max_other_cores: float
-    """Outside load (in cores) above which a window counts as disturbed."""
+    patience: Patience
 
 
 @dataclass(slots=True)
@@ -59,8 +56,7 @@ def _drive(trial: Trial, url: str, bodies: Path, pace: Pace) -> None:
         run_wrk(url, EMBEDDINGS_PATH, bodies, connections, pace.warmup_s, warmup=True)
         load, share = least_disturbed(
             functools.partial(run_wrk, url, EMBEDDINGS_PATH, bodies, connections, pace.duration_s),
-            pace.tries,
-            pace.max_other_cores,
+            pace.patience,
         )
         load = replace(
             load, other_cores=share.other_cores, steal_cores=share.steal_cores, tries=share.tries
@@ -86,7 +82,7 @@ def measure(launch: Launch, bodies: Path, pace: Pace, log_dir: Path) -> Trial:
             trial.first_request_s = embed_once(launch.base_url + EMBEDDINGS_PATH)
             _drive(trial, launch.base_url, bodies, pace)
             trial.loaded_rss = server.rss_bytes()
-    except BenchError as exc:
+    except (BenchError, OSError) as exc:
         trial.error = f"{type(exc).__name__}: {exc}"
         _say(f"  {launch.name} failed: {trial.error}")
     return trial
