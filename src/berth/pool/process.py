@@ -22,8 +22,8 @@ from berth import errors
 from berth.pool import child
 from berth.pool import device as devices
 from berth.pool.batcher import Batch
-from berth.pool.transport import InFlight, OnExit, consume, load_failed
-from berth.pool.wire import LoadFailed, LoadOrder, LoadReport, Message, Ready
+from berth.pool.transport import InFlight, OnExit, consume, route
+from berth.pool.wire import LoadOrder, LoadReport, Message
 
 log = logging.getLogger(__name__)
 STOP_SECONDS = 30.0
@@ -194,18 +194,7 @@ class ProcessTransport:
             loop.call_soon_threadsafe(self._pipe_closed)
 
     def _receive(self, message: Message) -> None:
-        if isinstance(message, Ready | LoadFailed):
-            self._loaded_with(message)
-        else:
-            self._in_flight.handle(message)
-
-    def _loaded_with(self, message: Ready | LoadFailed) -> None:
-        if self._loaded is None or self._loaded.done():
-            return
-        if isinstance(message, Ready):
-            self._loaded.set_result(message.report)
-        else:
-            self._loaded.set_exception(load_failed(self._order, message.error))
+        route(message, self._loaded, self._order, self._in_flight)
 
     def _pipe_closed(self) -> None:
         """The pipe closed: the process ended. Unasked, that is a crash."""

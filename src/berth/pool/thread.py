@@ -12,8 +12,8 @@ import contextlib
 from berth import errors
 from berth.pool.batcher import Batch
 from berth.pool.runnerthread import RunnerThread
-from berth.pool.transport import InFlight, consume, load_failed
-from berth.pool.wire import LoadFailed, LoadOrder, LoadReport, Message, Ready
+from berth.pool.transport import InFlight, consume, route
+from berth.pool.wire import LoadOrder, LoadReport, Message
 
 JOIN_SECONDS = 30.0
 
@@ -77,15 +77,4 @@ class ThreadTransport:
         )
 
     def _receive(self, message: Message) -> None:
-        if isinstance(message, Ready | LoadFailed):
-            self._loaded_with(message)
-        else:
-            self._in_flight.handle(message)
-
-    def _loaded_with(self, message: Ready | LoadFailed) -> None:
-        if self._loaded is None or self._loaded.done():
-            return
-        if isinstance(message, Ready):
-            self._loaded.set_result(message.report)
-        else:
-            self._loaded.set_exception(load_failed(self._order, message.error))
+        route(message, self._loaded, self._order, self._in_flight)

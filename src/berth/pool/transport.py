@@ -14,7 +14,17 @@ from typing import Any, Protocol
 
 from berth import errors
 from berth.pool.batcher import Batch
-from berth.pool.wire import Chunk, Done, Failed, LoadOrder, LoadReport, Work
+from berth.pool.wire import (
+    Chunk,
+    Done,
+    Failed,
+    LoadFailed,
+    LoadOrder,
+    LoadReport,
+    Message,
+    Ready,
+    Work,
+)
 
 OnExit = Callable[[errors.ModelCrashed], None]
 """Called (on the event loop) when a model's process dies without being asked to."""
@@ -105,3 +115,19 @@ def load_failed(order: LoadOrder, error: BaseException) -> errors.ModelLoadFaile
         f"{order.device}: {type(error).__name__}: {error}. Check its files (source "
         f"{spec.source}) and its options in the catalog."
     )
+
+
+def route(
+    message: Message,
+    loaded: asyncio.Future[LoadReport] | None,
+    order: LoadOrder,
+    in_flight: InFlight,
+) -> None:
+    """Hand a message from a model to whoever waits for it: the load, or a batch."""
+    if not isinstance(message, Ready | LoadFailed):
+        in_flight.handle(message)
+    elif loaded is not None and not loaded.done():
+        if isinstance(message, Ready):
+            loaded.set_result(message.report)
+        else:
+            loaded.set_exception(load_failed(order, message.error))

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import StreamingResponse
+from pydantic import BaseModel
 
 from berth import errors
 from berth.api.auth import allow_model, caller
@@ -82,6 +83,23 @@ async def started(
     return rest()
 
 
+async def generation_frames(
+    chunks: AsyncIterator[TextDelta | Generation],
+    *,
+    text: Callable[[str], BaseModel],
+    finish: Callable[[str], BaseModel],
+    usage: Callable[[Usage], BaseModel] | None,
+) -> AsyncIterator[str]:
+    """The JSON of each streamed chunk: text pieces, the finish, and (if asked) the usage."""
+    async for piece in chunks:
+        if isinstance(piece, TextDelta):
+            yield text(piece.text).model_dump_json()
+            continue
+        yield finish(piece.finish_reason).model_dump_json()
+        if usage is not None:
+            yield usage(usage_of(piece)).model_dump_json()
+
+
 @router.post("/v1/chat/completions", response_model=ChatResponse)
 async def chat_completions(body: ChatRequest, request: Request) -> Any:
     """A chat completion; with ``stream`` an SSE stream of chunks ending in ``[DONE]``."""
@@ -106,22 +124,19 @@ async def chat_completions(body: ChatRequest, request: Request) -> Any:
         choice = ChatChunkChoice(index=0, delta=delta, finish_reason=finish)
         return ChatChunk(id=reply_id, created=created, model=body.model, choices=[choice])
 
+    def usage_chunk(usage: Usage) -> ChatChunk:
+        return ChatChunk(id=reply_id, created=created, model=body.model, choices=[], usage=usage)
+
     async def frames() -> AsyncIterator[str]:
         yield chunk(Delta(role="assistant", content="")).model_dump_json()
-        async for piece in chunks:
-            if isinstance(piece, TextDelta):
-                yield chunk(Delta(content=piece.text)).model_dump_json()
-                continue
-            yield chunk(Delta(), piece.finish_reason).model_dump_json()
-            if include_usage:
-                last = ChatChunk(
-                    id=reply_id,
-                    created=created,
-                    model=body.model,
-                    choices=[],
-                    usage=usage_of(piece),
-                )
-                yield last.model_dump_json()
+        pieces = generation_frames(
+            chunks,
+            text=lambda text: chunk(Delta(content=text)),
+            finish=lambda reason: chunk(Delta(), reason),
+            usage=usage_chunk if include_usage else None,
+        )
+        async for frame in pieces:
+            yield frame
 
     return StreamingResponse(openai_stream(frames()), media_type="text/event-stream")
 
@@ -148,20 +163,15 @@ async def completions(body: CompletionRequest, request: Request) -> Any:
         choice = CompletionChoice(index=0, text=text, finish_reason=finish)
         return CompletionResponse(id=reply_id, created=created, model=body.model, choices=[choice])
 
-    async def frames() -> AsyncIterator[str]:
-        async for piece in chunks:
-            if isinstance(piece, TextDelta):
-                yield chunk(piece.text).model_dump_json()
-                continue
-            yield chunk("", piece.finish_reason).model_dump_json()
-            if include_usage:
-                last = CompletionResponse(
-                    id=reply_id,
-                    created=created,
-                    model=body.model,
-                    choices=[],
-                    usage=usage_of(piece),
-                )
-                yield last.model_dump_json()
+    def usage_chunk(usage: Usage) -> CompletionResponse:
+        return CompletionResponse(
+            id=reply_id, created=created, model=body.model, choices=[], usage=usage
+        )
 
-    return StreamingResponse(openai_stream(frames()), media_type="text/event-stream")
+    frames = generation_frames(
+        chunks,
+        text=chunk,
+        finish=lambda reason: chunk("", reason),
+        usage=usage_chunk if include_usage else None,
+    )
+    return StreamingResponse(openai_stream(frames), media_type="text/event-stream")
