@@ -12,6 +12,7 @@ import pytest
 
 from berth import errors
 from berth.pool.pool import ModelPool
+from berth.runners.generation import GenerationRequest
 from tests.pools import make_pool, spec
 
 pytestmark = pytest.mark.integration
@@ -47,6 +48,19 @@ async def test_a_model_runs_and_streams_in_its_own_process() -> None:
         assert model["transport"] == "process"
         assert model["pid"] != os.getpid()
         assert psutil.Process(model["pid"]).parent().pid == os.getpid()
+
+
+async def test_a_stream_cancelled_by_its_caller_frees_the_model_process() -> None:
+    words = " ".join(f"w{i}" for i in range(2000))
+    options = {"chunk_delay_ms": 5}
+    async with make_pool([spec("m", transport="process", runner_options=options)]) as pool:
+        request = GenerationRequest(prompt=words)
+        chunks = pool.stream("m", request)
+        got = [await anext(chunks) for _ in range(3)]
+        await chunks.aclose()  # type: ignore[attr-defined]
+        assert [g.text for g in got] == ["w0", " w1", " w2"]
+        # Had the model gone on, this would wait behind the 2000 words (10 s).
+        assert await asyncio.wait_for(pool.run("m", ["next"]), 5) == ["next"]
 
 
 async def test_a_killed_model_fails_its_work_in_flight_and_loads_again() -> None:

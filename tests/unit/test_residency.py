@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import socket
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -233,6 +233,63 @@ async def test_streams_come_chunk_by_chunk() -> None:
         assert both == [["one", "two"], ["three"]]
         with pytest.raises(errors.InvalidRequest, match="'plain' cannot stream"):
             await collect(pool.stream("plain", "x"))
+
+
+class TickingRunner:
+    """Streams numbered ticks per input until told to stop; records how far each got."""
+
+    made: dict[str, int] = {}
+
+    def load(self, spec: ModelSpec, path: Path | None, device: str) -> None:
+        pass
+
+    def run(self, batch: Sequence[Any]) -> list[Any]:
+        return list(batch)
+
+    def stream(
+        self, batch: Sequence[Any], cancelled: Any = lambda index: False
+    ) -> Iterator[tuple[int, Any]]:
+        for tick in range(500):
+            live = [i for i in range(len(batch)) if not cancelled(i)]
+            for index in live:
+                TickingRunner.made[batch[index]] = tick + 1
+                yield index, tick
+            time.sleep(0.002)
+
+    def memory_bytes(self) -> int | None:
+        return 10
+
+    def close(self) -> None:
+        pass
+
+
+TICKING = RunnerType("ticking", TickingRunner, frozenset(Task), "ticks", streaming=True)
+
+
+async def test_a_caller_that_stops_listening_stops_its_inputs_work() -> None:
+    TickingRunner.made = {}
+    async with make_pool([spec("t", runner="ticking")], extra=[TICKING]) as pool:
+
+        async def first(text: str, count: int) -> list[Any]:
+            chunks = pool.stream("t", text)
+            got = [await anext(chunks) for _ in range(count)]
+            await chunks.aclose()  # type: ignore[attr-defined]
+            return got
+
+        async def whole(text: str) -> list[Any]:
+            return await collect(pool.stream("t", text))
+
+        short, full = await asyncio.gather(first("short", 3), whole("long"))
+        assert short == [0, 1, 2]
+        assert full == list(range(500))
+        # The batch went on for "long"; "short" stopped within a few ticks of its caller leaving.
+        assert TickingRunner.made["long"] == 500
+        assert TickingRunner.made["short"] < 50
+
+        # When every input of a batch is cancelled, the runner's iterator is closed.
+        assert await first("alone", 2) == [0, 1]
+        assert TickingRunner.made["alone"] < 50
+        assert await pool.run("t", ["after"]) == ["after"]
 
 
 async def collect(chunks: Any) -> list[Any]:

@@ -9,7 +9,20 @@ from berth.api import problems
 from berth.api.auth import require
 from berth.api.limits import BodyLimit
 from berth.api.observe import RequestMetrics, RequestTracing
-from berth.api.routers import admin, chat, embeddings, health, jobs, metrics, models
+from berth.api.routers import (
+    admin,
+    audio,
+    chat,
+    embeddings,
+    health,
+    images,
+    jobs,
+    metrics,
+    models,
+    ocr,
+    speech,
+    vad,
+)
 from berth.api.runtime import Runtime
 
 
@@ -29,6 +42,11 @@ def create_app(runtime: Runtime) -> FastAPI:
     app.include_router(models.router, dependencies=infer)
     app.include_router(embeddings.router, dependencies=infer)
     app.include_router(chat.router, dependencies=infer)
+    app.include_router(images.router, dependencies=infer)
+    app.include_router(audio.router, dependencies=infer)
+    app.include_router(speech.router, dependencies=infer)
+    app.include_router(vad.router, dependencies=infer)
+    app.include_router(ocr.router, dependencies=infer)
     app.include_router(admin.router, dependencies=[Depends(require("admin"))])
     app.include_router(metrics.router)
     app.add_middleware(BodyLimit, max_bytes=runtime.berth.settings.max_request_bytes)

@@ -82,13 +82,16 @@ class _Failure:
 class StreamRequest:
     """One caller's streamed item: iterate :meth:`chunks` for its chunks, in order."""
 
-    __slots__ = ("_queue", "done", "items", "seq", "taken")
+    __slots__ = ("_queue", "batch", "done", "items", "position", "seq", "taken")
 
     def __init__(self, item: Any, seq: int) -> None:
         self.items = (item,)
         self.seq = seq
         self.taken = 0
         self.done = False
+        self.batch: Batch | None = None
+        """The batch it went to the model in, and its place there."""
+        self.position = 0
         self._queue: asyncio.Queue[Any] = asyncio.Queue()
 
     @property
@@ -113,8 +116,13 @@ class StreamRequest:
         self._close(_Failure(error))
 
     def cancel(self) -> None:
-        """The caller stopped listening: drop what still comes."""
+        """The caller stopped listening: drop what still comes, and tell the model to stop
+        working on it if it has started."""
+        if self.done:
+            return
         self.done = True
+        if self.batch is not None:
+            self.batch.cancel(self.position)
 
     def _close(self, last: object) -> None:
         if not self.done:
@@ -135,7 +143,7 @@ AnyRequest = Request | StreamRequest
 class Batch:
     """Items from one or more requests, run together. The transport calls back into it."""
 
-    __slots__ = ("_on_done", "items", "parts", "stream")
+    __slots__ = ("_on_done", "items", "on_cancel", "parts", "stream")
 
     def __init__(self, stream: bool, on_done: Callable[[Batch], None]) -> None:
         self.stream = stream
@@ -143,9 +151,13 @@ class Batch:
         self.parts: list[tuple[AnyRequest, int, int]] = []
         """``(request, first item of it in this batch, how many)`` in batch order."""
         self._on_done = on_done
+        self.on_cancel: Callable[[int], None] | None = None
+        """Set by the transport that runs the batch: tells the model an input's caller left."""
 
     def add(self, request: AnyRequest, count: int) -> None:
         start = request.taken
+        if isinstance(request, StreamRequest):
+            request.batch, request.position = self, len(self.items)
         self.parts.append((request, start, count))
         self.items.extend(request.items[start : start + count])
         request.taken += count
@@ -168,6 +180,11 @@ class Batch:
                 request.deliver(start, outputs[position : position + count])
                 position += count
         self._on_done(self)
+
+    def cancel(self, position: int) -> None:
+        """The caller of the streamed input at ``position`` stopped listening."""
+        if self.on_cancel is not None:
+            self.on_cancel(position)
 
     def chunk(self, index: int, value: Any) -> None:
         """A streamed chunk for item ``index`` (stream batches take one item per request)."""

@@ -22,7 +22,7 @@ from multiprocessing.connection import Connection
 from berth import errors
 from berth.models import offline
 from berth.pool.runnerthread import RunnerThread
-from berth.pool.wire import Chunk, Done, Failed, LoadFailed, LoadOrder, Message, Work
+from berth.pool.wire import Cancel, Chunk, Done, Failed, LoadFailed, LoadOrder, Message, Work
 
 STOP = None
 """What the parent sends to ask the model process to finish its work and exit."""
@@ -42,15 +42,18 @@ def main(conn: Connection, order: LoadOrder) -> None:
     runner.start()
     try:
         while (work := _receive(conn)) is not STOP:
-            runner.submit(work)
+            if isinstance(work, Cancel):
+                runner.cancel(work)
+            else:
+                runner.submit(work)
     finally:
         runner.stop()
         runner.join()
 
 
-def _receive(conn: Connection) -> Work | None:
+def _receive(conn: Connection) -> Work | Cancel | None:
     try:
-        work: Work | None = conn.recv()
+        work: Work | Cancel | None = conn.recv()
     except (EOFError, OSError):
         return STOP
     return work

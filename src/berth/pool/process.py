@@ -23,7 +23,7 @@ from berth.pool import child
 from berth.pool import device as devices
 from berth.pool.batcher import Batch
 from berth.pool.transport import InFlight, OnExit, consume, route
-from berth.pool.wire import LoadOrder, LoadReport, Message
+from berth.pool.wire import Cancel, LoadOrder, LoadReport, Message
 
 log = logging.getLogger(__name__)
 STOP_SECONDS = 30.0
@@ -104,7 +104,7 @@ class ProcessTransport:
         if self._crash is not None or self._conn is None or self._closing:
             batch.fail(self._crash or errors.PoolClosed(f"Model '{self._alias}' is unloaded."))
             return
-        work = self._in_flight.add(batch)
+        work = self._in_flight.add(batch, self._cancel)
         try:
             payload = pickle.dumps(work, protocol=pickle.HIGHEST_PROTOCOL)
         except Exception as exc:
@@ -112,6 +112,11 @@ class ProcessTransport:
             return
         with contextlib.suppress(OSError):
             self._conn.send_bytes(payload)
+
+    def _cancel(self, message: Cancel) -> None:
+        if self._conn is not None and not self._closing:
+            with contextlib.suppress(OSError):
+                self._conn.send_bytes(pickle.dumps(message, protocol=pickle.HIGHEST_PROTOCOL))
 
     def memory_bytes(self) -> int:
         report, pid = self._report, self.pid

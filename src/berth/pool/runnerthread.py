@@ -19,6 +19,7 @@ from collections.abc import Callable
 from berth.models.offline import NetworkGuard
 from berth.pool import device as devices
 from berth.pool.wire import (
+    Cancel,
     Chunk,
     Done,
     Failed,
@@ -42,6 +43,9 @@ class RunnerThread:
         self._order = order
         self._emit = emit
         self._work: queue.SimpleQueue[Work | None] = queue.SimpleQueue()
+        self._cancelled: set[tuple[int, int]] = set()
+        """``(batch id, position)`` of streamed inputs whose callers left (any thread adds;
+        set operations are atomic under the GIL)."""
         self._thread = threading.Thread(
             target=self._main, name=f"berth-model-{order.spec.alias}", daemon=True
         )
@@ -51,6 +55,10 @@ class RunnerThread:
 
     def submit(self, work: Work) -> None:
         self._work.put(work)
+
+    def cancel(self, message: Cancel) -> None:
+        """A streamed input's caller left: its runner may stop working on it."""
+        self._cancelled.add((message.batch_id, message.position))
 
     def stop(self) -> None:
         """Close the runner once the work queued before this call is done."""
@@ -119,6 +127,21 @@ class RunnerThread:
     def _stream(self, runner: Runner, work: Work) -> None:
         if not isinstance(runner, StreamingRunner):
             raise TypeError(f"the runner of '{self._order.spec.alias}' cannot stream")
-        for index, value in runner.stream(work.items):
-            self._emit(Chunk(work.batch_id, index, value))
-        self._emit(Done(work.batch_id, None))
+        batch_id, size = work.batch_id, len(work.items)
+
+        def cancelled(index: int) -> bool:
+            return (batch_id, index) in self._cancelled
+
+        chunks = runner.stream(work.items, cancelled)
+        try:
+            for index, value in chunks:
+                if not cancelled(index):
+                    self._emit(Chunk(batch_id, index, value))
+                elif all(cancelled(i) for i in range(size)):
+                    break
+        finally:
+            close = getattr(chunks, "close", None)
+            if close is not None:
+                close()
+            self._cancelled.difference_update({(batch_id, i) for i in range(size)})
+        self._emit(Done(batch_id, None))

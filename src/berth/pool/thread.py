@@ -54,7 +54,7 @@ class ThreadTransport:
         if self._thread is None:
             batch.fail(errors.PoolClosed(f"Model '{self._order.spec.alias}' is not loaded."))
             return
-        self._thread.submit(self._in_flight.add(batch))
+        self._thread.submit(self._in_flight.add(batch, self._thread.cancel))
 
     def memory_bytes(self) -> int:
         report = self._report

@@ -15,6 +15,7 @@ from typing import Any, Protocol
 from berth import errors
 from berth.pool.batcher import Batch
 from berth.pool.wire import (
+    Cancel,
     Chunk,
     Done,
     Failed,
@@ -65,10 +66,18 @@ class InFlight:
     def __len__(self) -> int:
         return len(self._batches)
 
-    def add(self, batch: Batch) -> Work:
-        """Track ``batch``; the work message to send for it."""
+    def add(self, batch: Batch, cancel: Callable[[Cancel], None] | None = None) -> Work:
+        """Track ``batch``; the work message to send for it. ``cancel`` sends the runner word
+        that a streamed input's caller left."""
         batch_id = next(self._ids)
         self._batches[batch_id] = batch
+        if cancel is not None and batch.stream:
+
+            def cancelled(position: int) -> None:
+                if batch_id in self._batches:
+                    cancel(Cancel(batch_id, position))
+
+            batch.on_cancel = cancelled
         return Work(batch_id, batch.stream, batch.items)
 
     def handle(self, message: Done | Failed | Chunk) -> None:

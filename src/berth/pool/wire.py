@@ -47,6 +47,13 @@ class Work(NamedTuple):
     items: Sequence[Any]
 
 
+class Cancel(NamedTuple):
+    """Pool to runner: the caller of one input of a streamed batch has gone away."""
+
+    batch_id: int
+    position: int
+
+
 class Ready(NamedTuple):
     """Runner to pool: the model is loaded."""
 

@@ -37,13 +37,30 @@ class Runner(Protocol):
         ...
 
 
+Cancelled = Callable[[int], bool]
+"""Asks whether the caller of the input at an index in a streamed batch has gone away."""
+
+
+def never_cancelled(index: int) -> bool:
+    """The ``cancelled`` of a stream nobody can cancel (direct calls, tests)."""
+    return False
+
+
 @runtime_checkable
 class StreamingRunner(Runner, Protocol):
-    """A runner that can yield partial outputs (tokens, audio chunks) as they are made."""
+    """A runner that can yield partial outputs (tokens, audio chunks, progress) as they are
+    made."""
 
-    def stream(self, batch: Sequence[Any]) -> Iterator[tuple[int, Any]]:
+    def stream(
+        self, batch: Sequence[Any], cancelled: Cancelled = never_cancelled
+    ) -> Iterator[tuple[int, Any]]:
         """Yield ``(index in batch, chunk)`` pairs; an input's stream ends when the iterator
-        ends or when a chunk for it says so (runner-specific)."""
+        ends or when a chunk for it says so (runner-specific).
+
+        ``cancelled(index)`` turns true once that input's caller stopped listening: skip its
+        remaining work (stop generating its tokens). Chunks for it are dropped anyway, and
+        once every input of the batch is cancelled the pool closes the iterator at its next
+        yield."""
         ...
 
 

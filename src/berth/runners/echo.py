@@ -20,6 +20,7 @@ import numpy as np
 
 from berth import errors
 from berth.models.spec import ModelSpec
+from berth.runners.contract import Cancelled, never_cancelled
 from berth.runners.embedding import Embedded, EmbedInput
 from berth.runners.generation import (
     FinishReason,
@@ -33,6 +34,7 @@ OPTIONS = {
     "dimensions": "Return a float32 unit vector of this many dimensions per input (default 0: "
     "return the input).",
     "delay_ms": "Sleep this long per batch, to stand in for a model's work (default 0).",
+    "chunk_delay_ms": "Sleep this long before each streamed chunk (default 0).",
     "memory_bytes": "Report this many bytes as the model's memory (default: let the pool measure).",
     "fail_on": "Fail the whole batch when an input's text equals this string.",
 }
@@ -105,15 +107,24 @@ class EchoRunner:
         self._work(batch)
         return [self._answer(item) for item in batch]
 
-    def stream(self, batch: Sequence[Any]) -> Iterator[tuple[int, Any]]:
+    def stream(
+        self, batch: Sequence[Any], cancelled: Cancelled = never_cancelled
+    ) -> Iterator[tuple[int, Any]]:
         self._work(batch)
         for index, item in enumerate(batch):
+            if cancelled(index):
+                continue
             words = text_of(item).split()
             if not isinstance(item, GenerationRequest):
-                yield from ((index, word) for word in words)
+                for word in words:
+                    self._pause()
+                    yield index, word
                 continue
             pieces, done = generate(item)
             for piece in pieces:
+                if cancelled(index):
+                    break
+                self._pause()
                 yield index, TextDelta(piece)
             yield index, dataclasses.replace(done, text="")
 
@@ -134,6 +145,11 @@ class EchoRunner:
 
     def close(self) -> None:
         self._options = {}
+
+    def _pause(self) -> None:
+        delay = float(self._options.get("chunk_delay_ms", 0)) / 1000
+        if delay > 0:
+            time.sleep(delay)
 
     def _work(self, batch: Sequence[Any]) -> None:
         fail_on = self._options.get("fail_on")

@@ -1,0 +1,7 @@
+"""Text-to-image: ``POST /v1/images/generations``."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+router = APIRouter()

@@ -1,0 +1,9 @@
+"""The job kind ``vad``: speech segments of audio files."""
+
+from __future__ import annotations
+
+from berth.hookspecs import Registry
+
+
+def register(registry: Registry) -> None:
+    """Register the kind."""
