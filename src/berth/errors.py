@@ -37,6 +37,9 @@
     │   └── ApiKeyNameTaken         an active key already has that name
     ├── PluginError                 a plugin failed to load or registered something wrong
     └── InvalidRequest              a caller's input cannot be used (shape, range, format)
+        ├── MediaTooLarge           an uploaded file is too big or too long
+        ├── UnsupportedMedia        an uploaded file's format cannot be read
+        └── ContextTooLong          a prompt does not fit the model's context
 
 Raise them with a message that says what happened and what to do; keep the cause with
 ``raise ... from exc``.
@@ -201,3 +204,15 @@ class PluginError(BerthError):
 
 class InvalidRequest(BerthError):
     """The request is invalid."""
+
+
+class MediaTooLarge(InvalidRequest):
+    """An uploaded file is over the size or length Berth accepts. Send a smaller one."""
+
+
+class UnsupportedMedia(InvalidRequest):
+    """An uploaded file is not in a format Berth can read."""
+
+
+class ContextTooLong(InvalidRequest):
+    """The prompt does not fit the model's context. Shorten it or lower max_tokens."""

@@ -29,6 +29,8 @@ STATUS: tuple[tuple[type[errors.BerthError], int, str], ...] = (
     (errors.UnknownArtifact, 404, "not_found_error"),
     (errors.UnknownKind, 400, "invalid_request_error"),
     (errors.InvalidJobInput, 400, "invalid_request_error"),
+    (errors.MediaTooLarge, 413, "invalid_request_error"),
+    (errors.UnsupportedMedia, 415, "invalid_request_error"),
     (errors.InvalidRequest, 400, "invalid_request_error"),
     (errors.MemoryBudgetExceeded, 503, "server_overloaded"),
     (errors.ModelLoading, 503, "model_loading"),

@@ -72,6 +72,13 @@ class InferenceService:
                 f"Model '{alias}' is still loading. Try again in a few seconds."
             ) from None
 
+    async def prepare(self, alias: str, tasks: frozenset[Task]) -> ModelSpec:
+        """The catalog entry of ``alias``, checked to do one of ``tasks``, once the model is
+        loaded (see ``_loaded``). The start of every call into a model."""
+        spec = self.model(alias, tasks)
+        await self._loaded(alias)
+        return spec
+
     def models(self) -> list[ModelSpec]:
         return self.catalog.specs()
 
