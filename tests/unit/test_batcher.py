@@ -13,6 +13,7 @@ import pytest
 
 from berth import errors
 from berth.models.spec import ModelSpec, Task
+from berth.pool.batcher import Batch, Batcher
 from berth.pool.pool import ModelPool
 from berth.runners.contract import RunnerType
 from tests.pools import make_pool, spec
@@ -180,3 +181,22 @@ async def test_empty_requests_need_no_model() -> None:
     pool = make_pool([])
     async with pool:
         assert await pool.run("missing", []) == []
+
+
+async def test_an_exception_as_an_output_fails_only_its_request() -> None:
+    sent: list[Batch] = []
+    batcher = Batcher(sent.append, max_items=8, max_wait=0.05)
+    good, bad = batcher.run(["a"]), batcher.run(["b"])
+    streamed = batcher.stream("c")
+    await asyncio.sleep(0.01)
+    [run_batch] = [b for b in sent if not b.stream]
+    run_batch.finish(["A", errors.ContextTooLong("'b' is too long")])
+    assert await good == ["A"]
+    with pytest.raises(errors.ContextTooLong, match="'b' is too long"):
+        await bad
+    while not any(b.stream for b in sent):
+        await asyncio.sleep(0.01)
+    [stream_batch] = [b for b in sent if b.stream]
+    stream_batch.chunk(0, errors.ContextTooLong("'c' is too long"))
+    with pytest.raises(errors.ContextTooLong, match="'c' is too long"):
+        [chunk async for chunk in streamed.chunks()]

@@ -54,6 +54,10 @@ class Request:
         return self.future.done()
 
     def deliver(self, start: int, outputs: Sequence[Any]) -> None:
+        for output in outputs:
+            if isinstance(output, BaseException):
+                self.fail(output)
+                return
         self.outputs[start : start + len(outputs)] = outputs
         self.left -= len(outputs)
         if self.left == 0 and not self.future.done():
@@ -106,7 +110,9 @@ class StreamRequest:
         self.fail(errors.ModelError("The runner returned outputs for a streamed request."))
 
     def chunk(self, value: Any) -> None:
-        if not self.done:
+        if isinstance(value, BaseException):
+            self.fail(value)
+        elif not self.done:
             self._queue.put_nowait(value)
 
     def end(self) -> None:

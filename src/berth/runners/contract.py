@@ -25,7 +25,9 @@ class Runner(Protocol):
         ...
 
     def run(self, batch: Sequence[Any]) -> list[Any]:
-        """One output per input, in order. Raise to fail the whole batch."""
+        """One output per input, in order. Raise to fail the whole batch; return an exception
+        instance as an input's output to fail only that input's request (a prompt too long
+        for the context, say)."""
         ...
 
     def memory_bytes(self) -> int | None:
@@ -56,6 +58,8 @@ class StreamingRunner(Runner, Protocol):
     ) -> Iterator[tuple[int, Any]]:
         """Yield ``(index in batch, chunk)`` pairs; an input's stream ends when the iterator
         ends or when a chunk for it says so (runner-specific).
+
+        A chunk that is an exception instance fails that input's stream alone.
 
         ``cancelled(index)`` turns true once that input's caller stopped listening: skip its
         remaining work (stop generating its tokens). Chunks for it are dropped anyway, and
