@@ -65,6 +65,9 @@ class Settings(BaseSettings):
     max_request_bytes: PositiveInt = Field(
         default=25 * 1024 * 1024, description="Largest request body the API accepts."
     )
+    max_audio_seconds: PositiveFloat = Field(
+        default=2 * 3600, description="Longest audio upload (seconds) the API transcribes."
+    )
     tracing: bool = Field(default=False, description="Export traces with OTLP over HTTP.")
     otlp_endpoint: str = Field(
         default="http://127.0.0.1:4318/v1/traces", description="Where traces are sent."

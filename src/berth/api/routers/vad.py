@@ -2,6 +2,57 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from typing import Annotated
 
-router = APIRouter()
+from fastapi import APIRouter, File, Form, Request, UploadFile
+from pydantic import BaseModel
+
+from berth.api.auth import allow_model, caller
+from berth.api.routers.audio import service
+from berth.services.audio import DEFAULT_VAD
+
+router = APIRouter(tags=["audio"])
+
+
+class SpeechSpan(BaseModel):
+    """Speech from ``start`` to ``end``, in seconds from the start of the upload."""
+
+    start: float
+    end: float
+
+
+class VadResponse(BaseModel):
+    """Where the speech is."""
+
+    model: str
+    duration: float
+    speech_seconds: float
+    spans: list[SpeechSpan]
+
+
+@router.post("/v1/audio/vad", response_model=VadResponse)
+async def detect_speech(
+    request: Request,
+    file: Annotated[UploadFile, File(description="The audio: WAV, FLAC, OGG or MP3.")],
+    model: Annotated[str, Form(description="A voice activity model's alias.")] = DEFAULT_VAD,
+    threshold: Annotated[float, Form(gt=0, lt=1, description="Speech probability.")] = 0.5,
+    min_speech_ms: Annotated[int, Form(ge=0, le=60_000)] = 250,
+    min_silence_ms: Annotated[int, Form(ge=0, le=60_000)] = 100,
+) -> VadResponse:
+    """The spans of speech in an audio file."""
+    request.state.model = model
+    allow_model(caller(request), model)
+    found = await service(request).speech(
+        model,
+        await file.read(),
+        threshold=threshold,
+        min_speech_ms=min_speech_ms,
+        min_silence_ms=min_silence_ms,
+        name=f"The file '{file.filename or 'upload'}'",
+    )
+    return VadResponse(
+        model=model,
+        duration=round(found.duration, 3),
+        speech_seconds=round(found.speech_seconds, 3),
+        spans=[SpeechSpan(start=s.start, end=s.end) for s in found.spans],
+    )
