@@ -18,6 +18,8 @@ FinishReason = Literal["stop", "length"]
 class ChatMessage:
     role: str
     content: str
+    images: tuple[bytes, ...] = ()
+    """Encoded images (PNG, JPEG, ...) the message shows, before its text; for vision models."""
 
 
 @dataclass(frozen=True)

@@ -30,17 +30,20 @@ from berth.api.schemas.openai import (
 )
 from berth.api.sse import openai_stream
 from berth.ids import new_id
+from berth.media.images import checked_image
 from berth.runners.generation import ChatMessage, Generation, GenerationRequest, TextDelta
 
 router = APIRouter(tags=["openai"])
 
 
 def text_of(message: Message) -> str:
-    """A message's text; image parts need a vision model (see the runners' issue)."""
+    """A message's text (its image parts go to ``images_of``)."""
     if message.content is None or isinstance(message.content, str):
         return message.content or ""
     texts = []
     for part in message.content:
+        if part.type == "image_url":
+            continue
         if part.type != "text":
             raise errors.InvalidRequest(
                 f"Message parts of type '{part.type}' need a model that reads them; "
@@ -48,6 +51,22 @@ def text_of(message: Message) -> str:
             )
         texts.append(part.text or "")
     return "".join(texts)
+
+
+async def images_of(message: Message) -> tuple[bytes, ...]:
+    """The encoded images of a message's ``image_url`` parts, each checked to decode."""
+    if message.content is None or isinstance(message.content, str):
+        return ()
+    images = []
+    for part in message.content:
+        if part.type == "image_url":
+            url = (part.image_url or {}).get("url")
+            if not isinstance(url, str):
+                raise errors.InvalidRequest(
+                    'An image_url part needs {"image_url": {"url": "data:image/png;base64,..."}}.'
+                )
+            images.append(await checked_image(url))
+    return tuple(images)
 
 
 def generation_request(body: GenerationOptions, **what: Any) -> GenerationRequest:
@@ -105,7 +124,7 @@ async def chat_completions(body: ChatRequest, request: Request) -> Any:
     """A chat completion; with ``stream`` an SSE stream of chunks ending in ``[DONE]``."""
     request.state.model = body.model
     allow_model(caller(request), body.model)
-    messages = tuple(ChatMessage(m.role, text_of(m)) for m in body.messages)
+    messages = tuple([ChatMessage(m.role, text_of(m), await images_of(m)) for m in body.messages])
     job = generation_request(body, messages=messages)
     reply_id, created = f"chatcmpl-{new_id()}", int(time.time())
     service = inference(request)

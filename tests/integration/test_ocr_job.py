@@ -1,0 +1,115 @@
+"""The ``ocr`` job kind through a dispatcher, a memory store and the rapidocr model."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import pytest_asyncio
+
+from berth import errors
+from berth.jobs.dispatcher import Dispatcher, DispatcherConfig
+from berth.jobs.memory import MemoryJobStore
+from berth.jobs.model import Job, JobStatus, NewJob
+from berth.jobs.outputs import job_dir
+from berth.kinds import ocr
+from berth.models.cache import ModelCache
+from berth.models.catalog import Catalog
+from berth.plugins import PluginRegistry, discover
+from berth.pool.pool import ModelPool
+from berth.settings import Settings
+from tests.images import render_lines, squeeze
+
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
+
+
+class Harness:
+    def __init__(self, store: MemoryJobStore, config: DispatcherConfig) -> None:
+        self.store = store
+        self.config = config
+
+    async def run(self, data: Any) -> Job:
+        job_id = (await self.store.submit(NewJob("ocr", data))).job.id
+        async with asyncio.timeout(120):
+            while not (job := await self.store.get(job_id)).status.terminal:
+                await asyncio.sleep(0.05)
+        return job
+
+    def artifact(self, job: Job, name: str) -> str:
+        return (job_dir(self.config.outputs_dir, job) / name).read_text()
+
+
+@pytest_asyncio.fixture
+async def harness(tmp_path: Path) -> AsyncIterator[Harness]:
+    settings = Settings(home=tmp_path)
+    runners = discover().runners
+    catalog, cache = Catalog.load(settings, runners), ModelCache(settings)
+    registry = PluginRegistry()
+    ocr.register(registry)
+    config = DispatcherConfig(
+        outputs_dir=tmp_path / "outputs", home=tmp_path, poll_seconds=0.05, retry_base_seconds=0.05
+    )
+    async with (
+        ModelPool(settings, catalog.get, cache.path_for, runners) as pool,
+        MemoryJobStore() as store,
+        Dispatcher(store, registry.kinds, config, models=pool),
+    ):
+        yield Harness(store, config)
+
+
+@pytest.mark.asyncio
+async def test_each_file_gets_a_json_and_a_text_artifact(harness: Harness, tmp_path: Path) -> None:
+    (tmp_path / "scans").mkdir()
+    (tmp_path / "scans" / "first page.png").write_bytes(render_lines(["Lighthouse"]))
+    (tmp_path / "second.jpg").write_bytes(render_lines(["Anchor", "Rope"], fmt="JPEG"))
+    job = await harness.run({"files": ["scans/first page.png", str(tmp_path / "second.jpg")]})
+    assert job.status is JobStatus.SUCCEEDED, job.error
+    assert job.progress == 1.0
+    assert job.result is not None and job.result["model"] == "rapidocr"
+    assert job.result["count"] == 2
+    first, second = job.result["files"]
+    assert first["json"] == "001-first_page.json" and second["text"] == "002-second.txt"
+    assert (first["lines"], second["lines"]) == (1, 2)
+    assert sorted(a.name for a in job.artifacts) == [
+        "001-first_page.json",
+        "001-first_page.txt",
+        "002-second.json",
+        "002-second.txt",
+    ]
+    document = json.loads(harness.artifact(job, "002-second.json"))
+    assert [squeeze(line["text"]) for line in document["lines"]] == ["anchor", "rope"]
+    assert (
+        document["file"] == str(tmp_path / "second.jpg") and len(document["lines"][0]["box"]) == 4
+    )
+    assert squeeze(harness.artifact(job, "001-first_page.txt")) == "lighthouse"
+
+
+@pytest.mark.asyncio
+async def test_a_missing_or_broken_file_fails_the_job_clearly(
+    harness: Harness, tmp_path: Path
+) -> None:
+    job = await harness.run({"files": ["nowhere.png"]})
+    assert job.status is JobStatus.FAILED and job.error is not None
+    assert (
+        job.error.type == "InvalidJobInput" and "does not exist on this worker" in job.error.message
+    )
+    (tmp_path / "broken.png").write_bytes(b"\x89PNG not really")
+    job = await harness.run({"files": ["broken.png"]})
+    assert job.status is JobStatus.FAILED and job.error is not None
+    assert job.error.type == "InvalidJobInput"
+    assert "broken.png" in job.error.message and "not an image" in job.error.message
+    assert job.attempts == 1
+
+
+def test_the_input_is_a_list_of_files() -> None:
+    registry = PluginRegistry()
+    ocr.register(registry)
+    kind = registry.kind("ocr")
+    assert kind.parse({"files": ["a.png"]}).files == ["a.png"]
+    for bad in ({}, {"files": []}, {"files": "a.png"}, {"files": ["a"], "other": 1}):
+        with pytest.raises(errors.InvalidJobInput, match="Invalid input for job kind 'ocr'"):
+            kind.parse(bad)
