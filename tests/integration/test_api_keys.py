@@ -80,6 +80,20 @@ async def test_loopback_needs_no_key(api: Api) -> None:
     assert job.owner is None
 
 
+async def test_keyless_loopback_refuses_changes_that_other_sites_ask_a_browser_for(
+    api: Api,
+) -> None:
+    async with api.client() as client:
+        for headers in ({"Origin": "https://evil.example"}, {"Sec-Fetch-Site": "cross-site"}):
+            refused = await client.post("/v1/jobs", json=ECHO, headers=headers)
+            assert_error(refused, 403, "permission_error", "Cross-site request refused")
+        # Reading is fine, and so is the server's own origin.
+        assert (await client.get("/v1/jobs", headers={"Origin": "https://evil.example"})).is_success
+        own = await client.post("/v1/jobs", json=ECHO, headers={"Origin": "http://test"})
+        assert own.status_code == 201
+    assert len(await api.berth.jobs.list_jobs()) == 1
+
+
 async def test_others_need_a_key_but_health_stays_open(api: Api) -> None:
     async with api.client(REMOTE) as client:
         for response in (await client.get("/v1/jobs"), await client.post("/v1/jobs", json=ECHO)):

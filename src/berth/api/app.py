@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import Depends, FastAPI
 
-from berth import __version__
+from berth import __version__, web
 from berth.api import problems
 from berth.api.auth import require
 from berth.api.limits import BodyLimit
@@ -49,6 +49,7 @@ def create_app(runtime: Runtime) -> FastAPI:
     app.include_router(ocr.router, dependencies=infer)
     app.include_router(admin.router, dependencies=[Depends(require("admin"))])
     app.include_router(metrics.router)
+    web.install(app, runtime)
     app.add_middleware(BodyLimit, max_bytes=runtime.berth.settings.max_request_bytes)
     app.add_middleware(RequestMetrics)
     app.add_middleware(RequestTracing)

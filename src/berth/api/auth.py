@@ -21,6 +21,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from berth import errors
 from berth.api.runtime import runtime
+from berth.api.session import check_unsafe, session_key, session_of
 from berth.keys.model import ApiKey, Scope
 from berth.services.keys import KeyService
 
@@ -44,6 +45,26 @@ def is_loopback(host: str | None) -> bool:
     return address.is_loopback
 
 
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+
+def refuse_cross_site(request: Request) -> None:
+    """Refuse a change a browser makes on behalf of another site. Keyless loopback access
+    must not let any web page open in a browser on this machine submit or cancel jobs: a
+    browser says where a request comes from (``Origin``, ``Sec-Fetch-Site``); programs that
+    send neither (the openai client, curl) are not affected."""
+    if request.method in SAFE_METHODS:
+        return
+    site = request.headers.get("sec-fetch-site")
+    origin = request.headers.get("origin")
+    own = f"{request.url.scheme}://{request.url.netloc}"
+    if site == "cross-site" or (origin is not None and origin != own):
+        raise errors.PermissionDenied(
+            f"Cross-site request refused: a page from {origin or 'another site'} cannot change "
+            "anything in Berth without an API key. Use Berth's own pages, or send a key."
+        )
+
+
 def _secret(request: Request, credentials: HTTPAuthorizationCredentials | None) -> str | None:
     """The key sent with the request, None if none; a malformed header is refused."""
     if credentials is not None:
@@ -64,12 +85,19 @@ class Require:
     async def __call__(self, request: Request, credentials: Credentials) -> ApiKey | None:
         rt = runtime(request)
         secret = _secret(request, credentials)
-        if secret is None:
+        session = session_of(request) if secret is None else None
+        if session is not None:
+            check_unsafe(request, session)  # a cookie is ambient: changes need the CSRF token
+        if secret is not None:
+            key = await rt.keys.authenticate(secret)
+        elif session is not None and session.key_id is not None:
+            key = await session_key(rt.keys, session)
+        else:
             host = request.client.host if request.client else None
             if not rt.berth.settings.require_keys and is_loopback(host):
+                refuse_cross_site(request)
                 return None
             raise errors.NotAuthenticated()
-        key = await rt.keys.authenticate(secret)
         request.state.api_key = key
         await rt.keys.admit(key)
         KeyService.check_scope(key, self.scope)

@@ -1,0 +1,27 @@
+"""Berth's web UI: pages rendered on the server over the same services as the HTTP API.
+
+:func:`install` adds its routes to the API app; the pages' scripts call the API itself (its
+JSON endpoints and event streams), authenticated by the session cookie (see
+:mod:`berth.api.session`).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from fastapi import FastAPI
+from fastapi.staticfiles import StaticFiles
+
+from berth.api.runtime import Runtime
+from berth.api.session import SessionSigner
+from berth.web import dashboard, jobs, login, models, playground
+
+STATIC = Path(__file__).parent / "static"
+
+
+def install(app: FastAPI, runtime: Runtime) -> None:
+    """Serve the UI from ``app``: pages at ``/``, files at ``/ui/static``."""
+    app.state.sessions = SessionSigner.for_home(runtime.berth.settings.home)
+    for module in (dashboard, jobs, login, models, playground):
+        app.include_router(module.router)
+    app.mount("/ui/static", StaticFiles(directory=STATIC), name="ui-static")
