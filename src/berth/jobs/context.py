@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import mimetypes
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -24,6 +24,11 @@ class ModelAccess(Protocol):
 
     async def run(self, alias: str, items: Sequence[Any]) -> list[Any]:
         """One output per item from the model ``alias``, batched with other callers."""
+        ...
+
+    def stream(self, alias: str, item: Any) -> AsyncIterator[Any]:
+        """The chunks (tokens, progress) a streaming model makes for ``item``; closing the
+        iterator stops the model's work on it."""
         ...
 
 

@@ -23,7 +23,7 @@ from berth.jobs.context import JobContext
 from berth.jobs.kind import JobKind
 from berth.runners import images
 from berth.runners.images import ImageRequest, Progress
-from berth.services.images import Streams, draw
+from berth.services.images import draw
 
 DEFAULT_MODEL = "sdxl-turbo"
 Side = Field(
@@ -59,8 +59,6 @@ async def image(ctx: JobContext, params: ImageParams) -> dict[str, Any]:
     """Draw the images through the model pool and save them as PNG artifacts."""
     alias = ctx.job.model or DEFAULT_MODEL
     models = ctx.models
-    if not isinstance(models, Streams):
-        raise errors.BerthError("Image jobs need a model pool that streams denoising steps.")
 
     async def on_step(step: Progress) -> None:
         ctx.check_cancelled()

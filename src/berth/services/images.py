@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import asyncio
 import random
-from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncGenerator, Awaitable, Callable
 from dataclasses import asdict, replace
-from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
+from typing import TYPE_CHECKING
 
 from berth import errors
 from berth.jobs.model import Job, JobStatus, JsonValue
@@ -18,6 +18,7 @@ from berth.models.spec import Task
 from berth.runners.images import GeneratedImages, ImageRequest, Progress, check
 
 if TYPE_CHECKING:
+    from berth.jobs.context import ModelAccess
     from berth.services.inference import InferenceService
     from berth.services.jobs import JobService
 
@@ -27,15 +28,8 @@ SEED_RANGE = 2**32
 OnProgress = Callable[[Progress], Awaitable[None]]
 
 
-@runtime_checkable
-class Streams(Protocol):
-    """A model pool that streams (the pool does)."""
-
-    def stream(self, alias: str, item: Any) -> AsyncIterator[Any]: ...
-
-
 async def draw(
-    models: Streams, alias: str, request: ImageRequest, on_progress: OnProgress | None = None
+    models: ModelAccess, alias: str, request: ImageRequest, on_progress: OnProgress | None = None
 ) -> GeneratedImages:
     """Draw ``request`` with the model ``alias``, passing each denoising step to
     ``on_progress``. Leaving early (an error, a cancelled task, ``on_progress`` raising) closes
