@@ -93,6 +93,18 @@ class InferenceService:
             )
         return spec
 
+    def generation_model(self, alias: str, request: GenerationRequest) -> ModelSpec:
+        """The catalog entry of a text model, or of a vision model if messages show images."""
+        spec = self.model(alias, GENERATION_TASKS)
+        images = any(m.images for m in request.messages)
+        if images and spec.task is not Task.VISION and spec.runner != "echo":
+            fitting = sorted(s.alias for s in self.catalog.specs() if s.task is Task.VISION)
+            raise errors.InvalidRequest(
+                f"Model '{alias}' is a {spec.task} model and cannot read images. Send "
+                f"text only, or use a vision model: {', '.join(fitting) or 'none yet'}."
+            )
+        return spec
+
     async def embed(self, alias: str, inputs: Sequence[str | Sequence[int]]) -> Embeddings:
         """One vector per input (text or token ids), with the tokens the model read."""
         self.model(alias, EMBEDDING_TASKS)
@@ -113,7 +125,7 @@ class InferenceService:
 
     async def generate(self, alias: str, request: GenerationRequest) -> Generation:
         """The whole generation at once."""
-        self.model(alias, GENERATION_TASKS)
+        self.generation_model(alias, request)
         await self._loaded(alias)
         [output] = await self.pool.run(alias, [request])
         if not isinstance(output, Generation):
@@ -124,12 +136,14 @@ class InferenceService:
         self, alias: str, request: GenerationRequest
     ) -> AsyncIterator[TextDelta | Generation]:
         """Text as it is made, then a :class:`Generation` with the finish reason and counts."""
-        self.model(alias, GENERATION_TASKS)
+        self.generation_model(alias, request)
         await self._loaded(alias)
         async for chunk in self.pool.stream(alias, request):
             if not isinstance(chunk, TextDelta | Generation):
                 raise errors.ModelError(f"Model '{alias}' streamed something other than text.")
             yield chunk
+            if isinstance(chunk, Generation):
+                return  # this request is done even while others in its batch go on
 
 
 def _observe(task: asyncio.Task[None]) -> None:

@@ -1,0 +1,79 @@
+"""Runs the benchmark and prints the table and the final JSON line."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import tempfile
+import time
+from pathlib import Path
+
+from bench.queuebench.machine import berth_revision
+
+from . import served
+from .direct import Direct
+from .workload import build
+
+TARGET = 0.9
+
+
+def _args(argv: list[str]) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="bench/llm.py", description=__doc__)
+    parser.add_argument("--max-tokens", type=int, default=64, help="tokens per stream")
+    parser.add_argument("--rounds", type=int, default=3, help="rounds per row (best kept)")
+    parser.add_argument("--streams", type=int, nargs="+", default=[1, 8])
+    return parser.parse_args(argv)
+
+
+def run(argv: list[str]) -> int:
+    args = _args(argv)
+    out = Path("bench/out/llm") / time.strftime("%Y%m%d-%H%M%S")
+    out.mkdir(parents=True, exist_ok=True)
+    work = build(Path(tempfile.gettempdir()) / "berth-bench-lm-256x4", args.max_tokens)
+    load_before = os.getloadavg()[0]
+    direct = Direct(work)
+    rows: dict[str, dict[str, dict[str, float]]] = {"direct": {}, "berth": {}}
+    for streams in args.streams:
+        direct.row(streams, 1)
+        rows["direct"][str(streams)] = direct.row(streams, args.rounds)
+    with served.berth(work, out) as server:
+        served.warm(server, work)
+        for streams in args.streams:
+            rows["berth"][str(streams)] = served.row(server, work, streams, args.rounds)
+    ratios = {
+        s: rows["berth"][s]["tokens_per_s"] / rows["direct"][s]["tokens_per_s"]
+        for s in rows["berth"]
+    }
+    _table(rows, ratios)
+    print(
+        json.dumps(
+            {
+                "rows": rows,
+                "ratios": ratios,
+                "target": TARGET,
+                "met": all(r >= TARGET for r in ratios.values()),
+                "settings": vars(args) | {"hidden": work.hidden, "layers": work.layers},
+                "direct_at_8": "one batched generate of 8 prompts (left-padded)",
+                "machine": {"cpus": os.cpu_count(), "python": platform.python_version()},
+                "load_average": [load_before, os.getloadavg()[0]],
+                "berth_revision": berth_revision(),
+            }
+        )
+    )
+    return 0
+
+
+def _table(rows: dict[str, dict[str, dict[str, float]]], ratios: dict[str, float]) -> None:
+    print(f"{'side':8} {'streams':>7} {'tokens/s':>9} {'ttft ms':>8} {'x direct':>8}")
+    print("-" * 44)
+    for side, by_streams in rows.items():
+        for streams, figures in by_streams.items():
+            ratio = f"{ratios[streams]:.2f}" if side == "berth" else "-"
+            print(
+                f"{side:8} {streams:>7} {figures['tokens_per_s']:9.1f} "
+                f"{figures['ttft_ms']:8.1f} {ratio:>8}"
+            )
+    print("direct: HF generate in-process (1 stream: one prompt at a time; 8: one batched")
+    print("generate of 8 prompts); berth: streamed /v1/completions through berth serve")

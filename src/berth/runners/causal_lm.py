@@ -1,0 +1,230 @@
+"""The ``transformers`` runner: chat and completions with a causal language model.
+
+Inputs are :class:`GenerationRequest` items. Chat requests go through the tokenizer's chat
+template; completions are tokenized as they are. A batch is generated together, token by
+token with a KV cache (see :mod:`berth.runners.decoding`); each request keeps its own
+sampling, seed, token limit and stop sequences, streams its text as it is made and finishes
+on its own. A request that does not fit the model's context fails alone, with
+:class:`~berth.errors.ContextTooLong`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import gc
+from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+from berth import errors
+from berth.models.spec import ModelSpec, Task
+from berth.runners.contract import Cancelled, never_cancelled
+from berth.runners.decoding import Chunk, Decoder, Slot
+from berth.runners.detokenizer import Detokenizer
+from berth.runners.generation import Generation, GenerationRequest
+from berth.runners.sampling import Sampler
+
+OPTIONS = {
+    "max_tokens": "Tokens a request may generate when it sets no max_tokens (default 256; "
+    "never more than the context leaves).",
+    "context_length": "Tokens the model reads at most, prompt and reply together (default: "
+    "the model's max_position_embeddings).",
+    "ignore_eos": "Go on past the end-of-sequence token until max_tokens or a stop sequence "
+    "(default false; for benchmarks).",
+}
+DEFAULT_MAX_TOKENS = 256
+
+
+class CausalLMRunner:
+    """One causal LM and its tokenizer on one device."""
+
+    def __init__(self) -> None:
+        self._model: Any = None
+        self._tokenizer: Any = None
+        self._decoder: Decoder | None = None
+        self._alias = ""
+        self._device = "cpu"
+        self._max_tokens = DEFAULT_MAX_TOKENS
+        self._context = 0
+
+    def load(self, spec: ModelSpec, path: Path | None, device: str) -> None:
+        self._alias, self._device = spec.alias, device
+        path, options = self._checked(spec, path)
+        import transformers
+        from transformers import AutoModelForCausalLM, AutoTokenizer
+
+        quiet: Callable[[], None] = transformers.utils.logging.disable_progress_bar
+        quiet()
+        tokenizer: Any = AutoTokenizer.from_pretrained(path, local_files_only=True)
+        if spec.task is Task.CHAT and not getattr(tokenizer, "chat_template", None):
+            raise errors.ModelLoadFailed(
+                f"Model '{spec.alias}' is a chat model, but its tokenizer has no chat template. "
+                "Use a model that ships one (tokenizer_config.json or chat_template.jinja), or "
+                "make the catalog entry a 'complete' model."
+            )
+        model: Any = AutoModelForCausalLM.from_pretrained(
+            path, local_files_only=True, dtype=_dtype(spec.options.dtype, device)
+        )
+        self._model, self._tokenizer = model.to(device).eval(), tokenizer
+        self._context = int(options.get("context_length") or _context_of(model.config))
+        self._max_tokens = int(options.get("max_tokens", DEFAULT_MAX_TOKENS))
+        ends = frozenset() if options.get("ignore_eos") else _end_ids(model, tokenizer)
+        pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else min(ends, default=0)
+        self._decoder = Decoder(self._model, ends, int(pad), device)
+
+    def _checked(self, spec: ModelSpec, path: Path | None) -> tuple[Path, dict[str, Any]]:
+        """The model's folder and runner options, checked."""
+        if path is None:
+            raise errors.ModelLoadFailed(
+                f"Model '{spec.alias}' has no files: the transformers runner loads a model "
+                "directory. Give the catalog entry a source."
+            )
+        options = dict(spec.options.runner_options)
+        unknown = set(options) - OPTIONS.keys()
+        if unknown:
+            raise errors.ModelLoadFailed(
+                f"Model '{spec.alias}': the transformers runner has no option(s) "
+                f"{', '.join(sorted(unknown))}. Known options: {', '.join(sorted(OPTIONS))}."
+            )
+        return path, options
+
+    def run(self, batch: Sequence[Any]) -> list[Any]:
+        outputs: list[Any] = [None] * len(batch)
+        for index, chunk in self._generate(batch, never_cancelled):
+            if isinstance(chunk, Generation | BaseException):
+                outputs[index] = chunk
+        return outputs
+
+    def stream(
+        self, batch: Sequence[Any], cancelled: Cancelled = never_cancelled
+    ) -> Iterator[tuple[int, Any]]:
+        for index, chunk in self._generate(batch, cancelled):
+            yield (
+                index,
+                dataclasses.replace(chunk, text="") if isinstance(chunk, Generation) else chunk,
+            )
+
+    def _generate(
+        self, batch: Sequence[Any], cancelled: Cancelled
+    ) -> Iterator[tuple[int, Chunk | BaseException]]:
+        if self._decoder is None:
+            raise errors.ModelError("The transformers runner has no model loaded.")
+        slots = []
+        for index, item in enumerate(batch):
+            try:
+                slots.append(self._slot(index, item))
+            except errors.InvalidRequest as exc:
+                yield index, exc
+        yield from self._decoder.generate(slots, cancelled)
+
+    def _slot(self, index: int, item: Any) -> Slot:
+        if not isinstance(item, GenerationRequest):
+            raise errors.InvalidRequest(
+                f"The transformers runner takes generation requests, not {type(item).__name__}."
+            )
+        prompt = self._prompt_ids(item)
+        limit = self._limit(len(prompt), item.max_tokens)
+        tokenizer = self._tokenizer
+
+        def decode(ids: Sequence[int]) -> str:
+            return str(tokenizer.decode(list(ids), skip_special_tokens=True))
+
+        return Slot(
+            index=index,
+            prompt=prompt,
+            limit=limit,
+            sampler=Sampler(item.temperature, item.top_p, item.seed, self._device),
+            text=Detokenizer(decode, item.stop),
+            whole=decode,
+            stops=item.stop,
+        )
+
+    def _prompt_ids(self, item: GenerationRequest) -> list[int]:
+        tokenizer = self._tokenizer
+        if item.is_chat:
+            if not getattr(tokenizer, "chat_template", None):
+                raise errors.InvalidRequest(
+                    f"Model '{self._alias}' has no chat template, so it cannot chat. Send it a "
+                    "prompt through /v1/completions instead."
+                )
+            messages = [{"role": m.role, "content": m.content} for m in item.messages]
+            text = tokenizer.apply_chat_template(
+                messages, add_generation_prompt=True, tokenize=False
+            )
+            ids = tokenizer(text, add_special_tokens=False, verbose=False)["input_ids"]
+        else:
+            ids = tokenizer(item.prompt or "", verbose=False)["input_ids"]
+        if not ids:
+            if tokenizer.bos_token_id is None:
+                raise errors.InvalidRequest(
+                    f"The prompt is empty and model '{self._alias}' has no start token to "
+                    "begin from. Send some text."
+                )
+            ids = [tokenizer.bos_token_id]
+        return [int(token) for token in ids]
+
+    def _limit(self, prompt: int, asked: int | None) -> int:
+        """How many tokens a request may make; ContextTooLong if it cannot fit."""
+        room = self._context - prompt
+        if room < 1:
+            raise errors.ContextTooLong(
+                f"The prompt is {prompt} tokens long, but model '{self._alias}' reads at most "
+                f"{self._context} tokens, prompt and reply together. Shorten the prompt to "
+                f"fewer than {self._context} tokens."
+            )
+        if asked is not None and asked > room:
+            raise errors.ContextTooLong(
+                f"The prompt is {prompt} tokens long and max_tokens asks for {asked} more: "
+                f"{prompt + asked} tokens, past the {self._context} that model '{self._alias}' "
+                f"reads. Shorten the prompt or set max_tokens to {room} or less."
+            )
+        return asked if asked is not None else min(self._max_tokens, room)
+
+    def memory_bytes(self) -> int | None:
+        if self._model is None or not self._device.startswith("cuda"):
+            return None
+        tensors = [*self._model.parameters(), *self._model.buffers()]
+        return sum(int(t.numel()) * int(t.element_size()) for t in tensors)
+
+    def close(self) -> None:
+        self._model = self._tokenizer = self._decoder = None
+        gc.collect()
+        if self._device.startswith("cuda"):
+            import torch
+
+            torch.cuda.empty_cache()
+
+
+def _dtype(name: str, device: str) -> Any:
+    """The torch dtype to load in: as asked, or for "auto" float32 on CPU (half precision is
+    slow there) and the checkpoint's own dtype on a GPU."""
+    import torch
+
+    if name == "auto":
+        return torch.float32 if device == "cpu" else "auto"
+    return getattr(torch, name)
+
+
+def _context_of(config: Any) -> int:
+    for name in ("max_position_embeddings", "n_positions", "max_sequence_length", "seq_length"):
+        value = getattr(config, name, None)
+        if isinstance(value, int) and value > 0:
+            return value
+    text = getattr(config, "text_config", None)
+    if text is not None and text is not config:
+        return _context_of(text)
+    raise errors.ModelLoadFailed(
+        "The model's config does not say how long its context is. Set the runner option "
+        "context_length in its catalog entry."
+    )
+
+
+def _end_ids(model: Any, tokenizer: Any) -> frozenset[int]:
+    """The tokens that end a generation: the generation config's and the tokenizer's EOS."""
+    found: set[int] = set()
+    for value in (getattr(model.generation_config, "eos_token_id", None), tokenizer.eos_token_id):
+        if isinstance(value, int):
+            found.add(value)
+        elif isinstance(value, list | tuple):
+            found.update(int(v) for v in value)
+    return frozenset(found)
