@@ -5,8 +5,10 @@ Policy, chosen so that a lone request never waits and a busy model never idles:
 * An idle model takes a request at once. The batch closes when the event loop has run the
   callbacks that were ready (so requests made in the same instant join it), bounded by
   ``max_batch_size`` items and ``max_wait_ms``.
-* While a batch runs, the next one gathers. It goes when the running one ends, or at once
-  when it is full (a full batch cannot grow, so it waits in the model's queue instead, and the
+* While a batch runs, the next one gathers. It goes when the running one ends, in the same
+  callback that hands out the answers (its requests have waited a whole batch, so it takes no
+  gathering turn and the model is not left waiting while the answers go out), or at once when
+  it is full (a full batch cannot grow, so it waits in the model's queue instead, and the
   model starts it without a round trip). At most two batches are in the model at a time.
 
 A request may hold more items than a batch; it then spans batches. Every request resolves
@@ -303,4 +305,6 @@ class Batcher:
 
     def _finished(self, batch: Batch) -> None:
         self._in_flight -= 1
+        if self._in_flight == 0 and self._queued and not self._gathering:
+            self._dispatch()
         self._schedule()

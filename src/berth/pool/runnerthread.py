@@ -4,6 +4,11 @@ The same code serves both transports: in a model process it reports over the pip
 thread transport it reports to the event loop. Every call into the runner (load, run,
 stream, memory_bytes, close) happens on this one thread, under a network guard of the
 thread when Berth is offline (a model process also has one for the whole process).
+
+A :class:`~berth.runners.contract.StagedRunner` gets a second, preparing thread (guarded the
+same way): it takes the queued work in order and calls ``prepare`` on each batch, so batch
+N+1 is tokenized while batch N runs on the model; the runner thread then calls
+``run_prepared``. Streamed batches pass through it unprepared, in their place.
 """
 
 from __future__ import annotations
@@ -15,6 +20,7 @@ import queue
 import threading
 import time
 from collections.abc import Callable
+from typing import Any, NamedTuple
 
 from berth.models.offline import NetworkGuard
 from berth.pool import device as devices
@@ -30,10 +36,21 @@ from berth.pool.wire import (
     Ready,
     Work,
 )
-from berth.runners.contract import Runner, StreamingRunner
+from berth.runners.contract import Runner, StagedRunner, StreamingRunner
 
 log = logging.getLogger(__name__)
 Emit = Callable[[Message], None]
+
+
+class _Unprepared(NamedTuple):
+    """A batch whose ``prepare`` raised: it fails without reaching the model."""
+
+    error: Exception
+
+
+Prepared = tuple[Work, Any]
+"""A work item with what ``prepare`` made of it (None for a stream, :class:`_Unprepared`
+when it raised)."""
 
 
 class RunnerThread:
@@ -69,9 +86,11 @@ class RunnerThread:
         self._thread.join(timeout)
         return not self._thread.is_alive()
 
+    def _guard(self) -> contextlib.AbstractContextManager[object]:
+        return NetworkGuard(scope="thread") if self._order.offline else contextlib.nullcontext()
+
     def _main(self) -> None:
-        guard = NetworkGuard(scope="thread") if self._order.offline else contextlib.nullcontext()
-        with guard:
+        with self._guard():
             self._serve()
 
     def _serve(self) -> None:
@@ -79,10 +98,51 @@ class RunnerThread:
         if runner is None:
             return
         try:
-            while (work := self._work.get()) is not None:
-                self._do(runner, work)
+            if isinstance(runner, StagedRunner):
+                self._serve_staged(runner)
+            else:
+                while (work := self._work.get()) is not None:
+                    self._do(runner, work)
         finally:
             self._close(runner)
+
+    def _serve_staged(self, runner: StagedRunner) -> None:
+        ready: queue.Queue[Prepared | None] = queue.Queue(maxsize=1)
+        preparer = threading.Thread(
+            target=self._prepare_all,
+            args=(runner, ready),
+            name=f"berth-prepare-{self._order.spec.alias}",
+            daemon=True,
+        )
+        preparer.start()
+        while (item := ready.get()) is not None:
+            work, prepared = item
+            if work.stream:
+                self._do(runner, work)
+            elif isinstance(prepared, _Unprepared):
+                self._emit(Failed(work.batch_id, prepared.error))
+            else:
+                self._run_prepared(runner, work, prepared)
+        preparer.join()
+
+    def _prepare_all(self, runner: StagedRunner, ready: queue.Queue[Prepared | None]) -> None:
+        """The preparing thread: queued work, prepared in order, to the runner thread."""
+        with self._guard():
+            while (work := self._work.get()) is not None:
+                prepared: Any = None
+                if not work.stream:
+                    try:
+                        prepared = runner.prepare(work.items)
+                    except Exception as exc:
+                        prepared = _Unprepared(exc)
+                ready.put((work, prepared))
+        ready.put(None)
+
+    def _run_prepared(self, runner: StagedRunner, work: Work, prepared: Any) -> None:
+        try:
+            self._emit(Done(work.batch_id, runner.run_prepared(prepared)))
+        except Exception as exc:
+            self._emit(Failed(work.batch_id, exc))
 
     def _close(self, runner: Runner) -> None:
         try:

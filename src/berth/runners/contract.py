@@ -68,6 +68,27 @@ class StreamingRunner(Runner, Protocol):
         ...
 
 
+@runtime_checkable
+class StagedRunner(Runner, Protocol):
+    """A runner that splits a batch's work into a CPU stage and a model stage.
+
+    The pool calls ``prepare`` for the next batch on a second thread while the model runs the
+    current one (``run_prepared``), so pre-processing (tokenizing, decoding, resizing) never
+    leaves the model waiting. ``run(batch)`` must equal ``run_prepared(prepare(batch))``: the
+    pool uses ``run`` where there is nothing to overlap. ``prepare`` may run at the same time
+    as ``run_prepared`` of another batch, so the two must not share state that either changes.
+    """
+
+    def prepare(self, batch: Sequence[Any]) -> Any:
+        """Pre-process a batch; whatever it returns goes to ``run_prepared``. Raise to fail
+        the whole batch."""
+        ...
+
+    def run_prepared(self, prepared: Any) -> list[Any]:
+        """One output per input of the prepared batch, as :meth:`Runner.run` gives them."""
+        ...
+
+
 @dataclass(frozen=True)
 class RunnerType:
     """A runner plugin: its name in the catalog, the tasks it serves, how to make one."""

@@ -4,11 +4,17 @@ Inputs are strings (answered with float32 numpy vectors) or :class:`EmbedInput` 
 or token ids; answered with :class:`Embedded`, which adds the count of tokens the model read).
 The library is imported in :meth:`SentenceTransformerRunner.load`, inside the model process,
 so registering the runner costs the server nothing.
+
+It is a staged runner: :meth:`~SentenceTransformerRunner.prepare` tokenizes a batch (once,
+also for the token counts) while the model runs the previous one, and
+:meth:`~SentenceTransformerRunner.run_prepared` runs the forward pass under
+``torch.inference_mode``, as ``SentenceTransformer.encode`` would for one batch.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +29,19 @@ OPTIONS = {
 DTYPES = {"float32", "float16", "bfloat16"}
 
 
+@dataclass(frozen=True)
+class Tokenized:
+    """A batch as :meth:`SentenceTransformerRunner.prepare` leaves it."""
+
+    texts: list[str]
+    features: dict[str, Any] | None
+    """The model's inputs (token ids, attention mask), or None where ``encode`` must run."""
+    counts: list[int] | None
+    """Tokens per input, if any input asked for them (an :class:`EmbedInput`)."""
+    embedded: list[bool]
+    """Which inputs are answered with :class:`Embedded` rather than a bare vector."""
+
+
 class SentenceTransformerRunner:
     """Turns a batch of strings into float32 numpy vectors, one per string."""
 
@@ -30,6 +49,9 @@ class SentenceTransformerRunner:
         self._model: Any = None
         self._normalize = False
         self._device = "cpu"
+        self._direct = False
+        """Whether a batch can be tokenized and run by hand: the model has no default prompt
+        or truncated dimension that only ``encode`` applies."""
 
     def load(self, spec: ModelSpec, path: Path | None, device: str) -> None:
         if path is None:
@@ -55,27 +77,66 @@ class SentenceTransformerRunner:
         self._model.eval()
         self._normalize = bool(spec.options.runner_options.get("normalize", False))
         self._device = device
+        self._direct = (
+            getattr(self._model, "default_prompt_name", None) is None
+            and getattr(self._model, "truncate_dim", None) is None
+        )
 
     def run(self, batch: Sequence[Any]) -> list[Any]:
+        return self.run_prepared(self.prepare(batch))
+
+    def prepare(self, batch: Sequence[Any]) -> Tokenized:
+        """Tokenize the batch (on the pool's preparing thread)."""
         if self._model is None:
             raise errors.ModelError("The sentence-transformers runner has no model loaded.")
         texts = [self._text(item) for item in batch]
-        vectors = self._model.encode(
-            texts,
-            batch_size=max(len(texts), 1),
-            convert_to_numpy=True,
-            normalize_embeddings=self._normalize,
-            show_progress_bar=False,
-        ).astype("float32", copy=False)
-        if not any(isinstance(item, EmbedInput) for item in batch):
+        embedded = [isinstance(item, EmbedInput) for item in batch]
+        features = self._tokenize(texts) if texts and (self._direct or any(embedded)) else None
+        counts = None
+        if features is not None and any(embedded):
+            counts = [int(n) for n in features["attention_mask"].sum(dim=1).tolist()]
+        return Tokenized(texts, features if self._direct else None, counts, embedded)
+
+    def run_prepared(self, prepared: Tokenized) -> list[Any]:
+        """The forward pass: one float32 vector (or :class:`Embedded`) per input."""
+        if self._model is None:
+            raise errors.ModelError("The sentence-transformers runner has no model loaded.")
+        if not prepared.texts:
+            return []
+        vectors = self._forward(prepared)
+        if prepared.counts is None:
             return list(vectors)
-        # sentence-transformers 6 renamed tokenize() to preprocess(); older ones lack it.
-        encode = getattr(self._model, "preprocess", None) or self._model.tokenize
-        counts = encode(texts)["attention_mask"].sum(dim=1).tolist()
         return [
-            Embedded(vector, int(count)) if isinstance(item, EmbedInput) else vector
-            for item, vector, count in zip(batch, vectors, counts, strict=True)
+            Embedded(vector, count) if wanted else vector
+            for wanted, vector, count in zip(
+                prepared.embedded, vectors, prepared.counts, strict=True
+            )
         ]
+
+    def _tokenize(self, texts: list[str]) -> dict[str, Any]:
+        # sentence-transformers 6 renamed tokenize() to preprocess(); older ones lack it.
+        tokenize = getattr(self._model, "preprocess", None) or self._model.tokenize
+        features: dict[str, Any] = tokenize(texts)
+        return features
+
+    def _forward(self, prepared: Tokenized) -> Any:
+        if prepared.features is None:
+            return self._model.encode(
+                prepared.texts,
+                batch_size=len(prepared.texts),
+                convert_to_numpy=True,
+                normalize_embeddings=self._normalize,
+                show_progress_bar=False,
+            ).astype("float32", copy=False)
+        import torch
+        from sentence_transformers.util import batch_to_device
+
+        with torch.inference_mode():
+            features = batch_to_device(prepared.features, self._model.device)
+            vectors = self._model(features)["sentence_embedding"]
+            if self._normalize:
+                vectors = torch.nn.functional.normalize(vectors, p=2, dim=1)
+            return vectors.float().cpu().numpy()
 
     def _text(self, item: Any) -> str:
         if isinstance(item, str):
