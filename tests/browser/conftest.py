@@ -68,14 +68,14 @@ transport = "thread"
 SERIOUS = {"serious", "critical"}
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def hub() -> Iterator[HubStandIn]:
     with HubStandIn() as stand_in:
         stand_in.add_repo("acme/tiny", FILES)
         yield stand_in
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def server(tmp_path_factory: pytest.TempPathFactory, hub: HubStandIn) -> Iterator[LiveServer]:
     diffusion = build_tiny_diffusion(tmp_path_factory.mktemp("tiny-sd"))
     home = tmp_path_factory.mktemp("browser") / "home"
@@ -86,7 +86,7 @@ def server(tmp_path_factory: pytest.TempPathFactory, hub: HubStandIn) -> Iterato
         yield running
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def browser() -> Iterator[Browser]:
     if not Path(CHROMIUM).exists():
         pytest.fail(f"{CHROMIUM} is missing: scripts/test installs Debian's chromium package.")
