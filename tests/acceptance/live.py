@@ -88,3 +88,15 @@ def stop(server: LiveServer) -> None:
         except subprocess.TimeoutExpired:
             server.process.kill()
             server.process.wait()
+
+
+def create_key(server: LiveServer, name: str, scopes: str) -> str:
+    """A real API key, made with the CLI in the server's home (keys are checked when sent)."""
+    made = subprocess.run(
+        [sys.executable, "-m", "berth", "keys", "create", "--name", name, "--scopes", scopes],
+        env={**os.environ, "BERTH_HOME": str(server.home)},
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return made.stdout.strip()

@@ -5,9 +5,6 @@ from __future__ import annotations
 
 import base64
 import io
-import os
-import subprocess
-import sys
 from collections.abc import Iterator
 from typing import Literal
 
@@ -16,7 +13,7 @@ import openai
 import pytest
 from PIL import Image
 
-from tests.acceptance.live import LiveServer, live_server
+from tests.acceptance.live import LiveServer, create_key, live_server
 from tests.tiny.diffusion import build_tiny_diffusion
 
 pytestmark = [pytest.mark.acceptance, pytest.mark.slow]
@@ -46,15 +43,7 @@ max_batch_size = 2
 
 @pytest.fixture(scope="module")
 def secret(server: LiveServer) -> str:
-    command = ["keys", "create", "--name", "images", "--scopes", "infer,jobs"]
-    made = subprocess.run(
-        [sys.executable, "-m", "berth", *command],
-        env={**os.environ, "BERTH_HOME": str(server.home)},
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    return made.stdout.strip()
+    return create_key(server, "images", "infer,jobs")
 
 
 @pytest.fixture(scope="module")

@@ -3,15 +3,12 @@ driven by the official ``openai`` client."""
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from collections.abc import Iterator
 
 import openai
 import pytest
 
-from tests.acceptance.live import LiveServer, live_server
+from tests.acceptance.live import LiveServer, create_key, live_server
 from tests.tiny.causal_lm import CONTEXT, session_causal_lm
 
 pytestmark = [pytest.mark.acceptance, pytest.mark.slow]
@@ -38,14 +35,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
 
 @pytest.fixture(scope="module")
 def client(server: LiveServer) -> Iterator[openai.OpenAI]:
-    made = subprocess.run(
-        [sys.executable, "-m", "berth", "keys", "create", "--name", "llm", "--scopes", "infer"],
-        env={**os.environ, "BERTH_HOME": str(server.home)},
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    secret = made.stdout.strip()
+    secret = create_key(server, "llm", "infer")
     with openai.OpenAI(
         base_url=f"{server.url}/v1", api_key=secret, max_retries=0, timeout=120
     ) as opened:

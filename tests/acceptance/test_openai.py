@@ -4,9 +4,6 @@ from __future__ import annotations
 
 import base64
 import json
-import os
-import subprocess
-import sys
 from collections.abc import Iterator
 from importlib import resources
 from pathlib import Path
@@ -17,7 +14,7 @@ import numpy as np
 import openai
 import pytest
 
-from tests.acceptance.live import LiveServer, live_server
+from tests.acceptance.live import LiveServer, create_key, live_server
 
 pytestmark = [pytest.mark.acceptance, pytest.mark.slow]
 MINILM = "all-minilm-l6-v2"
@@ -33,25 +30,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
 
 @pytest.fixture(scope="module")
 def secret(server: LiveServer) -> str:
-    """A real API key, made with the CLI in the server's home (keys are checked when sent)."""
-    made = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "berth",
-            "keys",
-            "create",
-            "--name",
-            "tests",
-            "--scopes",
-            "infer,jobs",
-        ],
-        env={**os.environ, "BERTH_HOME": str(server.home)},
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    return made.stdout.strip()
+    return create_key(server, "tests", "infer,jobs")
 
 
 @pytest.fixture(scope="module")

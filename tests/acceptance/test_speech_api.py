@@ -4,9 +4,6 @@ client and httpx against ``berth serve``."""
 from __future__ import annotations
 
 import io
-import os
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -18,7 +15,7 @@ import pytest
 import soundfile
 
 from berth.media.encode import audio_formats
-from tests.acceptance.live import LiveServer, live_server
+from tests.acceptance.live import LiveServer, create_key, live_server
 from tests.tiny.vits import SAMPLE_RATE, build_tiny_vits
 
 pytestmark = [pytest.mark.acceptance, pytest.mark.slow]
@@ -41,25 +38,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
 
 @pytest.fixture(scope="module")
 def secret(server: LiveServer) -> str:
-    """A real API key, made with the CLI in the server's home."""
-    made = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "berth",
-            "keys",
-            "create",
-            "--name",
-            "tts",
-            "--scopes",
-            "infer,jobs",
-        ],
-        env={**os.environ, "BERTH_HOME": str(server.home)},
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    return made.stdout.strip()
+    return create_key(server, "tts", "infer,jobs")
 
 
 @pytest.fixture(scope="module")

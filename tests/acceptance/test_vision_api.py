@@ -4,9 +4,6 @@ with the official ``openai`` client against a tiny LLaVA from a user catalog."""
 from __future__ import annotations
 
 import base64
-import os
-import subprocess
-import sys
 from collections.abc import Iterator
 from typing import Any
 
@@ -14,7 +11,7 @@ import httpx
 import openai
 import pytest
 
-from tests.acceptance.live import LiveServer, live_server
+from tests.acceptance.live import LiveServer, create_key, live_server
 from tests.images import render_lines, squeeze
 from tests.tiny.vlm import build_tiny_vlm
 
@@ -38,15 +35,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
 
 @pytest.fixture(scope="module")
 def secret(server: LiveServer) -> str:
-    """A real API key, made with the CLI in the server's home (keys are checked when sent)."""
-    made = subprocess.run(
-        [sys.executable, "-m", "berth", "keys", "create", "--name", "vision", "--scopes", "infer"],
-        env={**os.environ, "BERTH_HOME": str(server.home)},
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    return made.stdout.strip()
+    return create_key(server, "vision", "infer")
 
 
 @pytest.fixture(scope="module")
