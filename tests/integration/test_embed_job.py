@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import json
 from collections.abc import AsyncIterator
@@ -15,33 +14,24 @@ import pytest
 from berth import errors
 from berth.jobs.dispatcher import Dispatcher, DispatcherConfig
 from berth.jobs.memory import MemoryJobStore
-from berth.jobs.model import Job, JobStatus, NewJob
-from berth.jobs.outputs import job_dir
+from berth.jobs.model import Job, JobStatus
 from berth.kinds import embed
 from berth.plugins import PluginRegistry
 from berth.pool.pool import ModelPool
 from berth.runners.echo import vector_of
+from tests.jobharness import JobHarness
 from tests.pools import make_pool, spec
 
 pytestmark = pytest.mark.integration
 
 
-class Harness:
+class Harness(JobHarness):
     """A store, a dispatcher with the embed kind, and a pool."""
 
-    def __init__(self, store: MemoryJobStore, config: DispatcherConfig) -> None:
-        self.store = store
-        self.config = config
-
-    async def run(self, data: Any, model: str | None = "vec") -> Job:
-        job_id = (await self.store.submit(NewJob("embed", data, model=model))).job.id
-        async with asyncio.timeout(60):
-            while not (job := await self.store.get(job_id)).status.terminal:
-                await asyncio.sleep(0.02)
-        return job
+    kind, model = "embed", "vec"
 
     def artifact(self, job: Job) -> np.ndarray[Any, Any]:
-        return np.load(job_dir(self.config.outputs_dir, job) / "embeddings.npy")
+        return np.load(self.path(job, "embeddings.npy"))
 
 
 def embed_config(home: Path) -> DispatcherConfig:

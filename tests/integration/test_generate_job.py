@@ -3,7 +3,6 @@ causal LM."""
 
 from __future__ import annotations
 
-import asyncio
 import json
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -14,8 +13,7 @@ import pytest
 from berth import errors
 from berth.jobs.dispatcher import Dispatcher, DispatcherConfig
 from berth.jobs.memory import MemoryJobStore
-from berth.jobs.model import Job, JobStatus, NewJob
-from berth.jobs.outputs import job_dir
+from berth.jobs.model import Job, JobStatus
 from berth.kinds import generate
 from berth.models.spec import ModelSpec
 from berth.plugins import PluginRegistry
@@ -23,6 +21,7 @@ from berth.pool.pool import ModelPool
 from berth.runners.causal_lm import CausalLMRunner
 from berth.runners.generation import ChatMessage, GenerationRequest
 from berth.settings import Settings
+from tests.jobharness import JobHarness
 from tests.pools import catalog, runners
 from tests.tiny.causal_lm import CONTEXT, session_causal_lm
 
@@ -30,20 +29,11 @@ pytestmark = pytest.mark.integration
 ALIAS = "tiny-lm"
 
 
-class Harness:
-    def __init__(self, store: MemoryJobStore, config: DispatcherConfig) -> None:
-        self.store = store
-        self.config = config
-
-    async def run(self, data: Any, model: str | None = ALIAS) -> Job:
-        job_id = (await self.store.submit(NewJob("generate", data, model=model))).job.id
-        async with asyncio.timeout(120):
-            while not (job := await self.store.get(job_id)).status.terminal:
-                await asyncio.sleep(0.02)
-        return job
+class Harness(JobHarness):
+    kind, model = "generate", ALIAS
 
     def lines(self, job: Job) -> list[dict[str, Any]]:
-        text = (job_dir(self.config.outputs_dir, job) / "generations.jsonl").read_text()
+        text = self.path(job, "generations.jsonl").read_text()
         return [json.loads(line) for line in text.splitlines()]
 
 

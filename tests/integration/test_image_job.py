@@ -17,40 +17,29 @@ from PIL import Image
 from berth import errors
 from berth.jobs.dispatcher import Dispatcher, DispatcherConfig
 from berth.jobs.memory import MemoryJobStore
-from berth.jobs.model import EventType, Job, JobStatus, NewJob
-from berth.jobs.outputs import job_dir
+from berth.jobs.model import EventType, Job, JobStatus
 from berth.kinds import image
 from berth.models.cache import ModelCache
 from berth.plugins import PluginRegistry
 from berth.pool.pool import ModelPool
 from berth.settings import Settings
 from tests.integration.test_diffusion import ALIAS, tiny_spec
+from tests.jobharness import JobHarness
 from tests.pools import catalog, runners
 from tests.tiny.diffusion import build_tiny_diffusion
 
 pytestmark = [pytest.mark.integration, pytest.mark.asyncio(loop_scope="module")]
 
 
-class Harness:
-    def __init__(self, store: MemoryJobStore, config: DispatcherConfig) -> None:
-        self.store = store
-        self.config = config
-
-    async def submit(self, data: Any) -> str:
-        return (await self.store.submit(NewJob("image", data, model=ALIAS))).job.id
-
-    async def finished(self, job_id: str) -> Job:
-        async with asyncio.timeout(120):
-            while not (job := await self.store.get(job_id)).status.terminal:
-                await asyncio.sleep(0.05)
-        return job
+class Harness(JobHarness):
+    kind, model = "image", ALIAS
 
     async def steps_reported(self, job_id: str) -> list[str]:
         events = await self.store.events(job_id)
         return [str(e.data["message"]) for e in events if e.type is EventType.PROGRESS]
 
     def file(self, job: Job, name: str) -> bytes:
-        return (job_dir(self.config.outputs_dir, job) / name).read_bytes()
+        return self.path(job, name).read_bytes()
 
 
 @pytest_asyncio.fixture(scope="module", loop_scope="module")

@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 import pytest_asyncio
@@ -14,8 +12,7 @@ import pytest_asyncio
 from berth import errors
 from berth.jobs.dispatcher import Dispatcher, DispatcherConfig
 from berth.jobs.memory import MemoryJobStore
-from berth.jobs.model import Job, JobStatus, NewJob
-from berth.jobs.outputs import job_dir
+from berth.jobs.model import Job, JobStatus
 from berth.kinds import ocr
 from berth.models.cache import ModelCache
 from berth.models.catalog import Catalog
@@ -23,24 +20,16 @@ from berth.plugins import PluginRegistry, discover
 from berth.pool.pool import ModelPool
 from berth.settings import Settings
 from tests.images import render_lines, squeeze
+from tests.jobharness import JobHarness
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 
-class Harness:
-    def __init__(self, store: MemoryJobStore, config: DispatcherConfig) -> None:
-        self.store = store
-        self.config = config
-
-    async def run(self, data: Any) -> Job:
-        job_id = (await self.store.submit(NewJob("ocr", data))).job.id
-        async with asyncio.timeout(120):
-            while not (job := await self.store.get(job_id)).status.terminal:
-                await asyncio.sleep(0.05)
-        return job
+class Harness(JobHarness):
+    kind = "ocr"
 
     def artifact(self, job: Job, name: str) -> str:
-        return (job_dir(self.config.outputs_dir, job) / name).read_text()
+        return self.path(job, name).read_text()
 
 
 @pytest_asyncio.fixture

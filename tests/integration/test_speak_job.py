@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import io
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -14,31 +13,22 @@ import soundfile
 from berth import errors
 from berth.jobs.dispatcher import Dispatcher, DispatcherConfig
 from berth.jobs.memory import MemoryJobStore
-from berth.jobs.model import EventType, Job, JobStatus, NewJob
-from berth.jobs.outputs import job_dir
+from berth.jobs.model import EventType, Job, JobStatus
 from berth.kinds import speak
 from berth.plugins import PluginRegistry
+from tests.jobharness import JobHarness
 from tests.pools import make_pool, spec
 
 pytestmark = pytest.mark.integration
 
 
-class Harness:
+class Harness(JobHarness):
     """A store, a dispatcher with the speak kind, and a pool with an espeak-ng model."""
 
-    def __init__(self, store: MemoryJobStore, config: DispatcherConfig) -> None:
-        self.store = store
-        self.config = config
-
-    async def run(self, data: Any, model: str | None = "espeak-ng") -> Job:
-        job_id = (await self.store.submit(NewJob("speak", data, model=model))).job.id
-        async with asyncio.timeout(60):
-            while not (job := await self.store.get(job_id)).status.terminal:
-                await asyncio.sleep(0.02)
-        return job
+    kind, model = "speak", "espeak-ng"
 
     def artifact(self, job: Job, name: str) -> bytes:
-        return (job_dir(self.config.outputs_dir, job) / name).read_bytes()
+        return self.path(job, name).read_bytes()
 
 
 @pytest.fixture
