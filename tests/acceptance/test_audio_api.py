@@ -4,9 +4,6 @@ client (a tiny Whisper model from the user catalog) and ``/v1/audio/vad`` with h
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -15,7 +12,7 @@ import openai
 import pytest
 
 from berth.media.audio import encode_wav
-from tests.acceptance.live import LiveServer, live_server
+from tests.acceptance.live import LiveServer, create_key, live_server
 from tests.integration.test_vad import TOLERANCE, speech_with_pauses
 from tests.tiny.whisper import write_whisper
 
@@ -39,14 +36,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
 
 @pytest.fixture(scope="module")
 def client(server: LiveServer) -> openai.OpenAI:
-    made = subprocess.run(
-        [sys.executable, "-m", "berth", "keys", "create", "--name", "audio", "--scopes", "infer"],
-        env={**os.environ, "BERTH_HOME": str(server.home)},
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    secret = made.stdout.strip()
+    secret = create_key(server, "audio", "infer")
     return openai.OpenAI(base_url=f"{server.url}/v1", api_key=secret, max_retries=0, timeout=120)
 
 
@@ -138,7 +128,7 @@ def test_too_big_and_wrong_model_and_format(client: openai.OpenAI, server: LiveS
 def test_vad_endpoint_finds_espeak_speech(server: LiveServer, talk: Path) -> None:
     answer = httpx.post(
         f"{server.url}/v1/audio/vad",
-        data={"min_silence_ms": "300"},
+        data={"min_silence_ms": "700"},
         files={"file": ("talk.wav", talk.read_bytes(), "audio/wav")},
         timeout=120,
     )

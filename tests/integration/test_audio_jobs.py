@@ -3,7 +3,6 @@ holding a tiny Whisper model and Silero VAD."""
 
 from __future__ import annotations
 
-import asyncio
 import json
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -14,8 +13,7 @@ import pytest
 
 from berth.jobs.dispatcher import Dispatcher, DispatcherConfig
 from berth.jobs.memory import MemoryJobStore
-from berth.jobs.model import Job, JobStatus, NewJob
-from berth.jobs.outputs import job_dir
+from berth.jobs.model import Job, JobStatus
 from berth.kinds import transcribe, vad
 from berth.media.audio import encode_wav
 from berth.models.cache import ModelCache
@@ -25,25 +23,15 @@ from berth.plugins import PluginRegistry, discover
 from berth.pool.pool import ModelPool
 from berth.settings import Settings
 from tests.integration.test_vad import TOLERANCE, speech_with_pauses
+from tests.jobharness import JobHarness
 from tests.tiny.whisper import write_whisper
 
 pytestmark = pytest.mark.integration
 
 
-class Harness:
-    def __init__(self, store: MemoryJobStore, config: DispatcherConfig) -> None:
-        self.store = store
-        self.config = config
-
-    async def run(self, kind: str, data: Any, model: str) -> Job:
-        job_id = (await self.store.submit(NewJob(kind, data, model=model))).job.id
-        async with asyncio.timeout(120):
-            while not (job := await self.store.get(job_id)).status.terminal:
-                await asyncio.sleep(0.05)
-        return job
-
+class Harness(JobHarness):
     def artifact(self, job: Job, name: str) -> str:
-        return (job_dir(self.config.outputs_dir, job) / name).read_text()
+        return self.path(job, name).read_text()
 
 
 @pytest.fixture
@@ -92,7 +80,7 @@ async def test_transcribe_writes_json_and_subtitles_per_file(
     harness: Harness, tmp_path: Path
 ) -> None:
     talk, _ = write_audio(tmp_path)
-    job = await harness.run("transcribe", {"files": [str(talk), "quiet.wav"]}, "tiny-whisper")
+    job = await harness.run({"files": [str(talk), "quiet.wav"]}, "tiny-whisper", "transcribe")
     assert job.status is JobStatus.SUCCEEDED, job.error
     assert job.progress == 1.0
     assert job.result is not None and job.result["model"] == "tiny-whisper"
@@ -111,7 +99,7 @@ async def test_transcribe_with_vad_keeps_the_recordings_clock(
 ) -> None:
     _, truth = write_audio(tmp_path)
     data = {"files": ["talk.wav", "quiet.wav"], "vad": "silero-vad", "formats": ["vtt", "json"]}
-    job = await harness.run("transcribe", data, "tiny-whisper")
+    job = await harness.run(data, "tiny-whisper", "transcribe")
     assert job.status is JobStatus.SUCCEEDED, job.error
     spoken = json.loads(harness.artifact(job, "001-talk.json"))
     assert spoken["segments"][0]["start"] == pytest.approx(truth[0].start, abs=TOLERANCE)
@@ -122,8 +110,8 @@ async def test_transcribe_with_vad_keeps_the_recordings_clock(
 
 async def test_vad_writes_the_spans_of_every_file(harness: Harness, tmp_path: Path) -> None:
     _, truth = write_audio(tmp_path)
-    data = {"files": ["talk.wav", "quiet.wav"], "min_silence_ms": 300}
-    job = await harness.run("vad", data, "silero-vad")
+    data = {"files": ["talk.wav", "quiet.wav"], "min_silence_ms": 700}
+    job = await harness.run(data, "silero-vad", "vad")
     assert job.status is JobStatus.SUCCEEDED, job.error
     assert job.result is not None and job.result["artifact"] == "spans.json"
     assert [f["spans"] for f in job.result["files"]] == [2, 0]
@@ -150,7 +138,7 @@ async def test_a_file_that_cannot_be_used_fails_the_job_for_good(
     if content is not None:
         (tmp_path / name).write_bytes(content)
     for kind, model in (("transcribe", "tiny-whisper"), ("vad", "silero-vad")):
-        job = await harness.run(kind, {"files": [name]}, model)
+        job = await harness.run({"files": [name]}, model, kind)
         assert job.status is JobStatus.FAILED
         assert job.error is not None and job.error.type == "InvalidJobInput"
         assert message in job.error.message

@@ -62,7 +62,7 @@ async def pool(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[ModelP
 
 async def test_finds_two_phrases_between_silences(pool: ModelPool) -> None:
     audio, truth = speech_with_pauses()
-    [found] = await pool.run(ALIAS, [VadRequest(audio, min_silence_ms=300)])
+    [found] = await pool.run(ALIAS, [VadRequest(audio, min_silence_ms=700)])
     assert isinstance(found, SpeechSpans)
     assert found.duration == pytest.approx(len(audio) / SAMPLE_RATE)
     assert len(found.spans) == 2, found.spans
@@ -98,7 +98,7 @@ async def test_requests_batched_together_match_one_by_one(pool: ModelPool) -> No
 async def test_other_sample_rates_are_resampled(pool: ModelPool) -> None:
     samples, rate = synthesize(PHRASES[1])
     padded = np.concatenate([np.zeros(rate, np.float32), samples])
-    [found] = await pool.run(ALIAS, [VadRequest(padded, sample_rate=rate, min_silence_ms=300)])
+    [found] = await pool.run(ALIAS, [VadRequest(padded, sample_rate=rate, min_silence_ms=700)])
     [span] = found.spans
     assert span.start == pytest.approx(1.0, abs=TOLERANCE)
     assert found.duration == pytest.approx(len(padded) / rate, abs=1e-3)
