@@ -18,7 +18,7 @@ from typing import Any
 
 from berth import errors
 from berth.models.spec import ModelSpec, Task
-from berth.runners.contract import Cancelled, never_cancelled
+from berth.runners.contract import Cancelled, check_options, never_cancelled
 from berth.runners.decoding import Chunk, Decoder, Slot
 from berth.runners.detokenizer import Detokenizer
 from berth.runners.generation import Generation, GenerationRequest
@@ -80,12 +80,7 @@ class CausalLMRunner:
                 "directory. Give the catalog entry a source."
             )
         options = dict(spec.options.runner_options)
-        unknown = set(options) - OPTIONS.keys()
-        if unknown:
-            raise errors.ModelLoadFailed(
-                f"Model '{spec.alias}': the transformers runner has no option(s) "
-                f"{', '.join(sorted(unknown))}. Known options: {', '.join(sorted(OPTIONS))}."
-            )
+        check_options(spec, "transformers", OPTIONS)
         return path, options
 
     def run(self, batch: Sequence[Any]) -> list[Any]:

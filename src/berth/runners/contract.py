@@ -8,11 +8,12 @@ boundary, so they must be picklable (plain data, numpy arrays, bytes).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
+from berth import errors
 from berth.models.spec import ModelSpec, Task
 
 
@@ -100,3 +101,14 @@ class RunnerType:
     streaming: bool = False
     options: dict[str, Any] = field(default_factory=dict)
     """Documentation of the ``runner_options`` it accepts: name -> description."""
+
+
+def check_options(spec: ModelSpec, runner: str, known: Mapping[str, str]) -> None:
+    """Refuse a catalog entry whose ``runner_options`` the runner does not know (at load, so
+    a typo is a clear load error rather than an option silently ignored)."""
+    unknown = set(spec.options.runner_options) - known.keys()
+    if unknown:
+        raise errors.ModelLoadFailed(
+            f"Model '{spec.alias}': the {runner} runner has no option(s) "
+            f"{', '.join(sorted(unknown))}. Known options: {', '.join(sorted(known))}."
+        )

@@ -26,7 +26,7 @@ from typing import Any
 
 from berth import errors
 from berth.models.spec import ModelSpec
-from berth.runners.contract import Cancelled, never_cancelled
+from berth.runners.contract import Cancelled, check_options, never_cancelled
 from berth.runners.images import (
     SIDE_STEP,
     GeneratedImages,
@@ -112,12 +112,7 @@ class DiffusionRunner:
                 f"Model '{spec.alias}' has no files: the diffusers runner loads a pipeline "
                 "folder (with model_index.json). Give the catalog entry a source."
             )
-        unknown = set(spec.options.runner_options) - OPTIONS.keys()
-        if unknown:
-            raise errors.ModelLoadFailed(
-                f"Model '{spec.alias}': the diffusers runner has no option(s) "
-                f"{', '.join(sorted(unknown))}. Known options: {', '.join(sorted(OPTIONS))}."
-            )
+        check_options(spec, "diffusers", OPTIONS)
         self._options = dict(spec.options.runner_options)
         self._pipe = self._open(spec, path, device)
         self._device = device

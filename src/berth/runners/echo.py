@@ -20,7 +20,7 @@ import numpy as np
 
 from berth import errors
 from berth.models.spec import ModelSpec
-from berth.runners.contract import Cancelled, never_cancelled
+from berth.runners.contract import Cancelled, check_options, never_cancelled
 from berth.runners.embedding import Embedded, EmbedInput
 from berth.runners.generation import (
     FinishReason,
@@ -95,12 +95,7 @@ class EchoRunner:
         self._options: dict[str, Any] = {}
 
     def load(self, spec: ModelSpec, path: Path | None, device: str) -> None:
-        unknown = set(spec.options.runner_options) - OPTIONS.keys()
-        if unknown:
-            raise errors.ModelLoadFailed(
-                f"Model '{spec.alias}': the echo runner has no option(s) "
-                f"{', '.join(sorted(unknown))}. Known options: {', '.join(sorted(OPTIONS))}."
-            )
+        check_options(spec, "echo", OPTIONS)
         self._options = dict(spec.options.runner_options)
 
     def run(self, batch: Sequence[Any]) -> list[Any]:

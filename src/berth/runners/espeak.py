@@ -19,6 +19,7 @@ import numpy as np
 
 from berth import errors
 from berth.models.spec import ModelSpec
+from berth.runners.contract import check_options
 from berth.runners.speech import Speech, SpeechRequest
 
 _AUDIO_OUTPUT_SYNCHRONOUS = 2
@@ -139,12 +140,7 @@ class EspeakRunner:
         self._default_voice = "en"
 
     def load(self, spec: ModelSpec, path: Path | None, device: str) -> None:
-        unknown = set(spec.options.runner_options) - OPTIONS.keys()
-        if unknown:
-            raise errors.ModelLoadFailed(
-                f"Model '{spec.alias}': the espeak-ng runner has no option(s) "
-                f"{', '.join(sorted(unknown))}. Known options: {', '.join(sorted(OPTIONS))}."
-            )
+        check_options(spec, "espeak-ng", OPTIONS)
         self._default_voice = str(spec.options.runner_options.get("voice", "en"))
         try:
             synthesize("", self._default_voice)

@@ -15,6 +15,7 @@ import numpy as np
 
 from berth import errors
 from berth.models.spec import ModelSpec
+from berth.runners.contract import check_options
 from berth.runners.espeak import OPENAI_VOICES
 from berth.runners.speech import Speech, SpeechRequest
 
@@ -40,12 +41,7 @@ class NeuralTtsRunner:
                 f"Model '{spec.alias}' has no files: the transformers-tts runner loads a model "
                 "directory. Give the catalog entry a source."
             )
-        unknown = set(spec.options.runner_options) - OPTIONS.keys()
-        if unknown:
-            raise errors.ModelLoadFailed(
-                f"Model '{spec.alias}': the transformers-tts runner has no option(s) "
-                f"{', '.join(sorted(unknown))}. Known options: {', '.join(sorted(OPTIONS))}."
-            )
+        check_options(spec, "transformers-tts", OPTIONS)
         import transformers
         from transformers import AutoTokenizer, VitsModel
 

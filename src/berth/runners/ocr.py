@@ -21,6 +21,7 @@ from PIL import Image
 from berth import errors
 from berth.media.images import decode_image
 from berth.models.spec import ModelSpec
+from berth.runners.contract import check_options
 
 OPTIONS = {
     "min_confidence": "Drop lines read with less confidence than this (default 0.5).",
@@ -101,12 +102,7 @@ class RapidOcrRunner:
                 f"{', '.join(MODEL_FILES.values())}."
             )
         options = spec.options.runner_options
-        unknown = set(options) - OPTIONS.keys()
-        if unknown:
-            raise errors.ModelLoadFailed(
-                f"Model '{spec.alias}': the rapidocr runner has no option(s) "
-                f"{', '.join(sorted(unknown))}. Known options: {', '.join(sorted(OPTIONS))}."
-            )
+        check_options(spec, "rapidocr", OPTIONS)
         missing = [name for name in MODEL_FILES.values() if not (path / name).is_file()]
         if missing:
             raise errors.ModelLoadFailed(

@@ -20,6 +20,7 @@ from typing import Any
 
 from berth import errors
 from berth.models.spec import ModelSpec
+from berth.runners.contract import check_options
 from berth.runners.embedding import Embedded, EmbedInput
 
 OPTIONS = {
@@ -59,12 +60,7 @@ class SentenceTransformerRunner:
                 f"Model '{spec.alias}' has no files: the sentence-transformers runner loads a "
                 "model directory. Give the catalog entry a source."
             )
-        unknown = set(spec.options.runner_options) - OPTIONS.keys()
-        if unknown:
-            raise errors.ModelLoadFailed(
-                f"Model '{spec.alias}': the sentence-transformers runner has no option(s) "
-                f"{', '.join(sorted(unknown))}. Known options: {', '.join(sorted(OPTIONS))}."
-            )
+        check_options(spec, "sentence-transformers", OPTIONS)
         import transformers
         from sentence_transformers import SentenceTransformer
 

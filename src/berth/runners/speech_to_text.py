@@ -17,6 +17,7 @@ from typing import Any, Protocol
 
 from berth import errors
 from berth.models.spec import ModelSpec
+from berth.runners.contract import check_options
 from berth.runners.transcripts import (
     SAMPLE_RATE,
     Samples,
@@ -205,12 +206,7 @@ class SpeechToTextRunner:
         self._device = "cpu"
 
     def load(self, spec: ModelSpec, path: Path | None, device: str) -> None:
-        unknown = set(spec.options.runner_options) - OPTIONS.keys()
-        if unknown:
-            raise errors.ModelLoadFailed(
-                f"Model '{spec.alias}': the transformers-asr runner has no option(s) "
-                f"{', '.join(sorted(unknown))}. Known options: {', '.join(sorted(OPTIONS))}."
-            )
+        check_options(spec, "transformers-asr", OPTIONS)
         if path is None:
             raise errors.ModelLoadFailed(
                 f"Model '{spec.alias}' has no files: the transformers-asr runner loads a model "

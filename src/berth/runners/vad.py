@@ -18,6 +18,7 @@ import numpy as np
 from berth import errors
 from berth.media.audio import resample
 from berth.models.spec import ModelSpec
+from berth.runners.contract import check_options
 from berth.runners.transcripts import SAMPLE_RATE, Span, SpeechSpans, VadRequest
 
 WINDOW = 512
@@ -83,12 +84,7 @@ class SileroVadRunner:
         self._session: Any = None
 
     def load(self, spec: ModelSpec, path: Path | None, device: str) -> None:
-        unknown = set(spec.options.runner_options) - OPTIONS.keys()
-        if unknown:
-            raise errors.ModelLoadFailed(
-                f"Model '{spec.alias}': the silero-vad runner has no option(s) "
-                f"{', '.join(sorted(unknown))}. Known options: {', '.join(sorted(OPTIONS))}."
-            )
+        check_options(spec, "silero-vad", OPTIONS)
         model = None if path is None else path / MODEL_FILE
         if model is None or not model.is_file():
             raise errors.ModelLoadFailed(

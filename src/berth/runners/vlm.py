@@ -23,7 +23,7 @@ from typing import Any
 from berth import errors
 from berth.media.images import decode_image
 from berth.models.spec import ModelSpec
-from berth.runners.contract import Cancelled, never_cancelled
+from berth.runners.contract import Cancelled, check_options, never_cancelled
 from berth.runners.generation import (
     ChatMessage,
     FinishReason,
@@ -119,12 +119,7 @@ class VisionLanguageRunner:
                 "directory. Give the catalog entry a source."
             )
         options = spec.options.runner_options
-        unknown = set(options) - OPTIONS.keys()
-        if unknown:
-            raise errors.ModelLoadFailed(
-                f"Model '{spec.alias}': the transformers-vlm runner has no option(s) "
-                f"{', '.join(sorted(unknown))}. Known options: {', '.join(sorted(OPTIONS))}."
-            )
+        check_options(spec, "transformers-vlm", OPTIONS)
         import transformers
 
         quiet: Callable[[], None] = transformers.utils.logging.disable_progress_bar
