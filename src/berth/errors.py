@@ -152,6 +152,10 @@ class ModelLoading(ModelError):
     """The model is still loading. Try again in a few seconds."""
 
 
+class QueueFull(ModelError):
+    """Too many requests wait for the model already. Try again in a few seconds."""
+
+
 class MemoryBudgetExceeded(ModelError):
     """Loading the model would exceed the device's memory budget."""
 

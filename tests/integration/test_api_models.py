@@ -3,9 +3,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -33,6 +35,16 @@ source = "none:"
 [models.slow-echo.options]
 transport = "thread"
 runner_options = {delay_ms = 0}
+
+[models.busy-echo]
+task = "chat"
+runner = "echo"
+source = "none:"
+[models.busy-echo.options]
+transport = "thread"
+max_batch_size = 1
+max_queue = 1
+runner_options = {delay_ms = 300}
 """
 
 
@@ -78,6 +90,30 @@ async def test_a_cold_model_answers_503_while_it_loads(client: httpx.AsyncClient
     second = await client.post("/v1/chat/completions", json=body)
     assert second.status_code == 200
     assert second.json()["choices"][0]["message"]["content"] == "hi"
+
+
+async def test_a_full_queue_answers_503_and_the_queued_requests_are_answered(
+    client: httpx.AsyncClient,
+) -> None:
+    await client.post("/v1/models/busy-echo/load")
+
+    def chat(text: str) -> Any:
+        body = {"model": "busy-echo", "messages": [{"role": "user", "content": text}]}
+        return client.post("/v1/chat/completions", json=body)
+
+    # One runs, one waits in the model's own queue, one waits for the model (max_queue 1).
+    held = []
+    for n in range(3):
+        held.append(asyncio.create_task(chat(f"held {n}")))
+        await asyncio.sleep(0.05)
+    refused = await chat("one too many")
+    assert refused.status_code == 503 and refused.headers["retry-after"] == "5"
+    error = refused.json()["error"]
+    assert error["type"] == "server_overloaded" and "max_queue" in error["message"]
+    answers = await asyncio.gather(*held)
+    assert [a.json()["choices"][0]["message"]["content"] for a in answers] == [
+        f"held {n}" for n in range(3)
+    ]
 
 
 async def test_pull_runs_as_a_job(client: httpx.AsyncClient, hub: HubStandIn) -> None:

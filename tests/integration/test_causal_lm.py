@@ -17,6 +17,7 @@ from berth import errors
 from berth.models.spec import ModelSpec
 from berth.pool.pool import ModelPool
 from berth.runners.causal_lm import CausalLMRunner
+from berth.runners.contract import END, pairs
 from berth.runners.generation import ChatMessage, Generation, GenerationRequest, TextDelta
 from berth.settings import Settings
 from tests.pools import catalog, runners
@@ -64,7 +65,7 @@ def streamed(
 ) -> dict[int, list[Any]]:
     chunks: dict[int, list[Any]] = {}
     stream = runner.stream(batch) if cancelled is None else runner.stream(batch, cancelled)
-    for index, chunk in stream:
+    for index, chunk in pairs(stream):
         chunks.setdefault(index, []).append(chunk)
     return chunks
 
@@ -108,6 +109,24 @@ def test_streamed_pieces_come_in_order_and_join_to_the_whole_text(
         assert isinstance(last, Generation) and last.text == ""
         assert "".join(piece.text for piece in pieces) == whole[index].text
         assert last.completion_tokens == whole[index].completion_tokens == 10 + 3 * index
+
+
+def test_each_decoding_step_streams_as_one_list(runner: CausalLMRunner) -> None:
+    """The pool sends each yielded list as one message, so a step's tokens for the whole batch
+    travel together: at most one list per forward pass, each request at most once in it."""
+    limits = [6, 9, 12]
+    batch = [
+        greedy(prompt, max_tokens=limit) for prompt, limit in zip(PROMPTS, limits, strict=False)
+    ]
+    steps = list(runner.stream(batch))
+    assert all(isinstance(step, list) and step for step in steps)
+    assert len(steps) <= max(limits)
+    for step in steps:
+        indices = [index for index, chunk in step if isinstance(chunk, TextDelta)]
+        assert len(indices) == len(set(indices))
+    assert max(len({index for index, _ in step}) for step in steps) > 1
+    ends = [index for index, chunk in pairs(steps) if isinstance(chunk, Generation)]
+    assert ends == [0, 1, 2]
 
 
 def test_a_batch_gives_what_each_prompt_gives_alone(runner: CausalLMRunner) -> None:
@@ -209,7 +228,7 @@ def test_a_cancelled_request_stops_and_the_rest_of_its_batch_completes(
 
     batch = [greedy("Hello world", max_tokens=30), greedy("The quick brown fox", max_tokens=30)]
     chunks: dict[int, list[Any]] = {}
-    for index, chunk in runner.stream(batch, cancelled):
+    for index, chunk in pairs(runner.stream(batch, cancelled)):
         chunks.setdefault(index, []).append(chunk)
         seen[index] = seen.get(index, 0) + 1
         if index == 0 and seen[index] == 2:
@@ -217,6 +236,79 @@ def test_a_cancelled_request_stops_and_the_rest_of_its_batch_completes(
     assert len(chunks[0]) == 2 and all(isinstance(c, TextDelta) for c in chunks[0])
     assert isinstance(chunks[1][-1], Generation)
     assert chunks[1][-1].completion_tokens == 30
+
+
+def continuous(
+    runner: CausalLMRunner,
+    arrivals: dict[int, list[GenerationRequest]],
+    cancel: dict[int, int] | None = None,
+) -> tuple[dict[int, list[Any]], list[int]]:
+    """Drive ``stream_continuous``: ``arrivals[n]`` are offered at the n-th call of ``take``;
+    ``cancel[key] = n`` cancels ``key`` once n steps went out. The chunks per key (END
+    included) and the rooms the runner asked for."""
+    offered: list[tuple[int, GenerationRequest]] = []
+    keys = iter(range(1000))
+    calls, rooms = 0, []
+    left: set[int] = set()
+
+    def take(room: int) -> list[tuple[int, Any]]:
+        nonlocal calls
+        rooms.append(room)
+        offered.extend((next(keys), request) for request in arrivals.get(calls, []))
+        calls += 1
+        given, offered[:] = offered[:room], offered[room:]
+        return given
+
+    chunks: dict[int, list[Any]] = {}
+    for steps, step in enumerate(runner.stream_continuous(take, left.__contains__), start=1):
+        assert isinstance(step, list)
+        for key, chunk in step:
+            chunks.setdefault(key, []).append(chunk)
+        left.update(key for key, at in (cancel or {}).items() if at <= steps)
+    return chunks, rooms
+
+
+def test_requests_that_join_a_running_batch_give_what_they_give_alone(
+    runner: CausalLMRunner,
+) -> None:
+    """Continuous batching: requests join between steps, each after its own prefill, with a
+    prompt shorter and one longer than the running batch's; the results match each alone."""
+    first = greedy("Hello world", max_tokens=20)
+    longer = greedy("The quick brown fox jumps over the lazy dog again and again", max_tokens=8)
+    shorter = greedy("Hi", max_tokens=12)
+    alone = [runner.run([request])[0] for request in (first, longer, shorter)]
+    chunks, rooms = continuous(runner, {0: [first], 3: [longer], 6: [shorter]})
+    assert rooms[3] == rooms[0] - 1 and rooms[6] == rooms[0] - 2
+    for key, expected in enumerate(alone):
+        *pieces, done, end = chunks[key]
+        assert end is END
+        assert "".join(piece.text for piece in pieces) == expected.text
+        assert done == expected
+
+
+def test_a_full_batch_takes_no_more_and_a_joined_request_can_be_cancelled(
+    model_dir: Path,
+) -> None:
+    small = CausalLMRunner()
+    small.load(lm_spec(model_dir, max_batch_size=2), model_dir, "cpu")
+    try:
+        requests = [greedy(prompt, max_tokens=6) for prompt in PROMPTS[:3]]
+        chunks, rooms = continuous(small, {0: requests}, cancel={1: 2})
+    finally:
+        small.close()
+    assert max(rooms) <= 2
+    assert all(chunks[key][-1] is END for key in range(3))
+    assert isinstance(chunks[0][-2], Generation) and isinstance(chunks[2][-2], Generation)
+    assert not any(isinstance(chunk, Generation) for chunk in chunks[1])
+    assert len([c for c in chunks[1] if isinstance(c, TextDelta)]) <= 2
+
+
+def test_a_request_refused_while_joining_fails_alone(runner: CausalLMRunner) -> None:
+    chunks, _ = continuous(
+        runner, {0: [greedy("Hello", max_tokens=5)], 2: [greedy("Hello world " * CONTEXT)]}
+    )
+    assert isinstance(chunks[1][0], errors.ContextTooLong) and chunks[1][1] is END
+    assert isinstance(chunks[0][-2], Generation) and chunks[0][-2].completion_tokens == 5
 
 
 def test_a_chat_model_needs_a_chat_template(model_dir: Path, tmp_path: Path) -> None:
@@ -262,11 +354,42 @@ async def test_the_pool_streams_what_the_runner_makes(
     for chunks, done in zip(streams, expected, strict=True):
         *pieces, last = chunks
         assert "".join(piece.text for piece in pieces) == done.text
-        assert last == Generation("", "length", done.prompt_tokens, 9)
+        assert last == done and (done.finish_reason, done.completion_tokens) == ("length", 9)
     whole = await asyncio.gather(*(pool.run("tiny-lm", [request]) for request in batch))
     assert [outputs[0] for outputs in whole] == expected
     [model] = pool.describe()
     assert model["transport"] == "process" and model["device"] == "cpu"
+
+
+@in_module_loop
+async def test_in_the_pool_a_request_joins_a_stream_that_is_under_way(
+    pool: ModelPool, runner: CausalLMRunner
+) -> None:
+    """A request made while another streams starts within a few steps, not after it, and a
+    whole (unstreamed) call waits its turn and is answered too."""
+    long_one, late = greedy("Hello world", max_tokens=110), greedy("Numbers like 12", max_tokens=6)
+    [expected_late] = runner.run([late])
+    order: list[str] = []
+    started = asyncio.Event()
+
+    async def first() -> None:
+        async for chunk in pool.stream("tiny-lm", long_one):
+            started.set()
+            if isinstance(chunk, Generation):
+                order.append("long ends")
+
+    async def second() -> list[Any]:
+        await started.wait()
+        chunks = await collect(pool, late)
+        order.append("late ends")
+        return chunks
+
+    _, late_chunks, [whole] = await asyncio.gather(
+        first(), second(), pool.run("tiny-lm", [greedy("The quick brown fox", max_tokens=4)])
+    )
+    assert order == ["late ends", "long ends"]
+    assert "".join(c.text for c in late_chunks[:-1]) == expected_late.text
+    assert isinstance(whole, Generation) and whole.completion_tokens == 4
 
 
 @in_module_loop

@@ -6,16 +6,42 @@ import asyncio
 import os
 import signal
 import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
 
 import psutil
 import pytest
 
 from berth import errors
+from berth.models.spec import ModelSpec, Task
 from berth.pool.pool import ModelPool
+from berth.runners.contract import RunnerType
 from berth.runners.generation import GenerationRequest
 from tests.pools import make_pool, spec
 
 pytestmark = pytest.mark.integration
+
+
+class ThreadsRunner:
+    """Answers every input with the math threads its model process was given."""
+
+    concurrent = True
+
+    def load(self, spec: ModelSpec, path: Path | None, device: str) -> None:
+        pass
+
+    def run(self, batch: Sequence[Any]) -> list[Any]:
+        return [os.environ.get("OMP_NUM_THREADS") for _ in batch]
+
+    def memory_bytes(self) -> int | None:
+        return 0
+
+    def close(self) -> None:
+        pass
+
+
+THREADS = RunnerType("threads", ThreadsRunner, frozenset(Task), "reports its math threads")
 
 
 def pid_of(pool: ModelPool, alias: str) -> int:
@@ -61,6 +87,19 @@ async def test_a_stream_cancelled_by_its_caller_frees_the_model_process() -> Non
         assert [g.text for g in got] == ["w0", " w1", " w2"]
         # Had the model gone on, this would wait behind the 2000 words (10 s).
         assert await asyncio.wait_for(pool.run("m", ["next"]), 5) == ["next"]
+
+
+async def test_a_model_process_splits_its_cores_between_its_workers() -> None:
+    models = [
+        spec("split", runner="threads", transport="process", workers=2),
+        spec("set", runner="threads", transport="process", workers=2, cpu_threads=3),
+        spec("plain", runner="threads", transport="process"),
+    ]
+    async with make_pool(models, extra=[THREADS]) as pool:
+        cores = os.cpu_count() or 1
+        assert await pool.run("split", ["x"]) == [str(max(1, cores // 2))]
+        assert await pool.run("set", ["x"]) == ["3"]
+        assert await pool.run("plain", ["x"]) == [os.environ.get("OMP_NUM_THREADS")]
 
 
 async def test_a_killed_model_fails_its_work_in_flight_and_loads_again() -> None:

@@ -50,6 +50,27 @@ class RecordingRunner:
 RECORDING = RunnerType("recording", RecordingRunner, frozenset(Task), "records batches")
 
 
+class ConcurrentRunner(RecordingRunner):
+    """A recording runner that may run several batches at once; notes how many did."""
+
+    concurrent = True
+    running = 0
+    peak = 0
+
+    def run(self, batch: Sequence[Any]) -> list[Any]:
+        with self.lock:
+            ConcurrentRunner.running += 1
+            ConcurrentRunner.peak = max(ConcurrentRunner.peak, ConcurrentRunner.running)
+        try:
+            return super().run(batch)
+        finally:
+            with self.lock:
+                ConcurrentRunner.running -= 1
+
+
+CONCURRENT = RunnerType("concurrent", ConcurrentRunner, frozenset(Task), "runs batches at once")
+
+
 @pytest.fixture
 def batches() -> list[list[Any]]:
     RecordingRunner.batches = []
@@ -104,6 +125,51 @@ async def test_calls_made_while_a_batch_runs_form_the_next_batch(
     assert await first == ["out:first"]
     assert [await task for task in later] == [["out:a"], ["out:b"], ["out:c"]]
     assert batches == [["first"], ["a", "b", "c"]]
+
+
+@pytest.mark.parametrize(
+    "pool",
+    [{"max_batch_size": 1, "max_queue": 2, "runner_options": {"delay_ms": 200}}],
+    indirect=True,
+)
+async def test_past_max_queue_a_request_is_refused_and_the_queued_ones_go_on(
+    pool: ModelPool, batches: list[list[Any]]
+) -> None:
+    running = asyncio.create_task(pool.run("m", ["running"]))
+    await asyncio.sleep(0.05)
+    # One more goes into the model's own queue (two batches at a time), then two wait here.
+    names = ("q1", "q2", "q3")
+    queued = [asyncio.create_task(pool.run("m", [name])) for name in names]
+    await asyncio.sleep(0)
+    with pytest.raises(errors.QueueFull, match="2 requests are waiting"):
+        await pool.run("m", ["refused"])
+    assert await running == ["out:running"]
+    assert [await task for task in queued] == [[f"out:{name}"] for name in names]
+    assert await pool.run("m", ["later"]) == ["out:later"]
+    assert ["refused"] not in batches
+
+
+async def test_workers_run_batches_at_once(batches: list[list[Any]]) -> None:
+    ConcurrentRunner.peak = 0
+    options = {"max_batch_size": 2, "workers": 2, "runner_options": {"delay_ms": 150}}
+    pool = make_pool([spec("m", runner="concurrent", **options)], extra=[CONCURRENT])
+    async with pool:
+        await pool.load("m")
+        first = asyncio.create_task(pool.run("m", ["a"]))
+        await asyncio.sleep(0.03)
+        # A worker is free: the next request goes at once, not after the running batch.
+        rest = await asyncio.gather(*(pool.run("m", [name]) for name in "bcde"))
+        assert await first == ["out:a"]
+    assert rest == [[f"out:{name}"] for name in "bcde"]
+    assert ConcurrentRunner.peak == 2
+    assert batches[:2] == [["a"], ["b", "c"]]
+
+
+async def test_workers_need_a_runner_that_allows_them() -> None:
+    pool = make_pool([spec("m", runner="recording", workers=2)], extra=[RECORDING])
+    async with pool:
+        with pytest.raises(errors.ModelLoadFailed, match="runs one batch at a time"):
+            await pool.load("m")
 
 
 @pytest.mark.parametrize("pool", [{"max_batch_size": 3}], indirect=True)

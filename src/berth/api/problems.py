@@ -33,6 +33,7 @@ STATUS: tuple[tuple[type[errors.BerthError], int, str], ...] = (
     (errors.UnsupportedMedia, 415, "invalid_request_error"),
     (errors.InvalidRequest, 400, "invalid_request_error"),
     (errors.MemoryBudgetExceeded, 503, "server_overloaded"),
+    (errors.QueueFull, 503, "server_overloaded"),
     (errors.ModelLoading, 503, "model_loading"),
     (errors.ModelNotCached, 409, "model_not_available"),
     (errors.PluginError, 409, "model_not_available"),

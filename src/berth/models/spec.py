@@ -126,6 +126,26 @@ class ModelOptions(BaseModel):
     max_wait_ms: float = Field(
         default=5.0, ge=0, le=10_000, description="Longest a request waits for a batch to fill."
     )
+    workers: int = Field(
+        default=1,
+        ge=1,
+        le=64,
+        description="Batches the model runs at once, each on its own thread, for runners that "
+        "allow it (on CPU a small model often gains from 2, with the cores split between them).",
+    )
+    cpu_threads: int | None = Field(
+        default=None,
+        ge=1,
+        le=4096,
+        description="Threads the model's process uses for its math (OpenMP/MKL; default: the "
+        "cores, split between the workers). Process transport only.",
+    )
+    max_queue: int = Field(
+        default=1024,
+        ge=1,
+        le=1_000_000,
+        description="Requests that may wait for the model at once; more get 503 (queue full).",
+    )
     keep_alive: float | None = Field(
         default=300.0,
         ge=0,

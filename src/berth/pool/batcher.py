@@ -9,7 +9,13 @@ Policy, chosen so that a lone request never waits and a busy model never idles:
   callback that hands out the answers (its requests have waited a whole batch, so it takes no
   gathering turn and the model is not left waiting while the answers go out), or at once when
   it is full (a full batch cannot grow, so it waits in the model's queue instead, and the
-  model starts it without a round trip). At most two batches are in the model at a time.
+  model starts it without a round trip). At most two batches are in the model at a time (one
+  more than its ``workers``, which run batches at once).
+
+A model whose runner joins streams (continuous batching, see
+:class:`~berth.runners.contract.ContinuousRunner`) gets its streamed requests as they come:
+those made in the same instant go as one batch, without waiting for the batches in the model,
+and the runner takes them in between its steps.
 
 A request may hold more items than a batch; it then spans batches. Every request resolves
 with its own outputs or its own error; a failing batch fails only the requests in it.
@@ -26,7 +32,6 @@ from typing import Any
 
 from berth import errors
 
-MAX_IN_FLIGHT = 2
 _END = object()
 
 
@@ -208,8 +213,26 @@ class Batch:
 class Batcher:
     """Gathers requests for one model and hands batches to ``send`` (see the module doc)."""
 
-    def __init__(self, send: Callable[[Batch], None], max_items: int, max_wait: float) -> None:
+    def __init__(
+        self,
+        send: Callable[[Batch], None],
+        max_items: int,
+        max_wait: float,
+        *,
+        joins: bool = False,
+        max_queue: int = 1_000_000,
+        workers: int = 1,
+        name: str = "the model",
+    ) -> None:
+        self._max_in_flight = workers + 1
         self._send = send
+        self._max_queue = max_queue
+        self._name = name
+        self._joins = joins
+        self._joining: collections.deque[StreamRequest] = collections.deque()
+        """Streamed requests for a joining model, to go out at the end of this loop turn."""
+        self._streaming = 0
+        """Streamed batches sent to a joining model and not ended yet."""
         self._max = max_items
         self._max_wait = max_wait
         self._loop = asyncio.get_running_loop()
@@ -225,14 +248,18 @@ class Batcher:
     @property
     def idle(self) -> bool:
         """Nothing queued and nothing in the model."""
-        return self._queued == 0 and self._in_flight == 0
+        return (
+            self._queued == 0 and self._in_flight == 0 and not self._joining and not self._streaming
+        )
 
     def run(self, items: Sequence[Any]) -> asyncio.Future[list[Any]]:
         """Queue ``items``; the future resolves with their outputs, in order."""
         return self.submit(items).future
 
     def submit(self, items: Sequence[Any]) -> Request:
-        """Queue ``items`` and return their request (its future, and when it was sent)."""
+        """Queue ``items`` and return their request (its future, and when it was sent);
+        QueueFull if ``max_queue`` requests wait already."""
+        self._check_room()
         request = Request(items, self._loop.create_future(), next(self._seq))
         self._runs.append(request)
         self._queued += len(items)
@@ -240,30 +267,64 @@ class Batcher:
         return request
 
     def stream(self, item: Any) -> StreamRequest:
-        """Queue one item to stream."""
+        """Queue one item to stream; QueueFull if ``max_queue`` requests wait already."""
+        self._check_room()
         request = StreamRequest(item, next(self._seq))
+        if self._joins:
+            if not self._joining:
+                self._loop.call_soon(self._send_joining)
+            self._joining.append(request)
+            return request
         self._streams.append(request)
         self._queued += 1
         self._schedule()
         return request
 
+    @property
+    def waiting(self) -> int:
+        """Requests not wholly handed to the model yet."""
+        return len(self._runs) + len(self._streams) + len(self._joining)
+
+    def _check_room(self) -> None:
+        if self.waiting >= self._max_queue:
+            raise errors.QueueFull(
+                f"The queue of {self._name} is full: {self.waiting} requests are waiting "
+                f"(max_queue is {self._max_queue}). Try again in a few seconds, send fewer "
+                "requests at once, or raise max_queue in its catalog entry."
+            )
+
     def fail_queued(self, error: BaseException) -> None:
         """Fail every request still waiting for the model (in-flight batches are the
         transport's to fail)."""
-        for queue in (self._runs, self._streams):
+        for queue in (self._runs, self._streams, self._joining):
             while queue:
                 queue.popleft().fail(error)
         self._queued = 0
 
+    def _send_joining(self) -> None:
+        """Send the streamed requests made during this loop turn to a joining model."""
+        while self._joining:
+            batch = Batch(True, self._stream_ended)
+            while self._joining and len(batch.items) < self._max:
+                request = self._joining.popleft()
+                if not request.closed:
+                    batch.add(request, 1)
+            if batch.items:
+                self._streaming += 1
+                self._send(batch)
+
+    def _stream_ended(self, batch: Batch) -> None:
+        self._streaming -= 1
+
     def _schedule(self) -> None:
         if self._queued == 0 or self._gathering:
             return
-        if self._in_flight == 0:
+        if self._in_flight < self._max_in_flight - 1:  # a worker is free
             self._gathering = True
             self._seen = self._queued
             self._deadline = self._loop.time() + self._max_wait
             self._loop.call_soon(self._gather)
-        elif self._in_flight < MAX_IN_FLIGHT and self._queued >= self._max:
+        elif self._in_flight < self._max_in_flight and self._queued >= self._max:
             self._dispatch()
 
     def _gather(self) -> None:
@@ -305,6 +366,6 @@ class Batcher:
 
     def _finished(self, batch: Batch) -> None:
         self._in_flight -= 1
-        if self._in_flight == 0 and self._queued and not self._gathering:
+        if self._in_flight < self._max_in_flight - 1 and self._queued and not self._gathering:
             self._dispatch()
         self._schedule()

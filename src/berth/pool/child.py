@@ -13,6 +13,7 @@ the pool closes them. SIGKILL still ends it (the pool then reports a crash).
 from __future__ import annotations
 
 import contextlib
+import os
 import pickle
 import signal
 import threading
@@ -22,7 +23,7 @@ from multiprocessing.connection import Connection
 from berth import errors
 from berth.models import offline
 from berth.pool.runnerthread import RunnerThread
-from berth.pool.wire import Cancel, Chunk, Done, Failed, LoadFailed, LoadOrder, Message, Work
+from berth.pool.wire import Cancel, Chunks, Done, Failed, LoadFailed, LoadOrder, Message, Work
 
 STOP = None
 """What the parent sends to ask the model process to finish its work and exit."""
@@ -33,6 +34,11 @@ def main(conn: Connection, order: LoadOrder) -> None:
     for ignored in (signal.SIGINT, signal.SIGTERM):
         signal.signal(ignored, signal.SIG_IGN)
     sender = Sender(conn)
+    threads = math_threads(order)
+    if threads is not None:
+        # Read once by OpenMP/MKL when torch or numpy first loads, which is after this.
+        for name in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
+            os.environ[name] = str(threads)
     try:
         offline.enforce(order.offline)
     except Exception as exc:
@@ -49,6 +55,17 @@ def main(conn: Connection, order: LoadOrder) -> None:
     finally:
         runner.stop()
         runner.join()
+
+
+def math_threads(order: LoadOrder) -> int | None:
+    """The math threads for a model's process: ``cpu_threads`` if set, else for a CPU model
+    with several workers the cores split between them (None leaves the libraries' default)."""
+    options = order.spec.options
+    if options.cpu_threads is not None:
+        return options.cpu_threads
+    if options.workers > 1 and order.device == "cpu":
+        return max(1, (os.cpu_count() or 1) // options.workers)
+    return None
 
 
 def _receive(conn: Connection) -> Work | Cancel | None:
@@ -82,7 +99,7 @@ def _unpicklable(message: Message, exc: Exception) -> Message:
         f"The runner's output cannot be sent back from the model process: {exc}. Runners "
         "must return picklable values (plain data, numpy arrays, bytes)."
     )
-    if isinstance(message, Done | Chunk):
+    if isinstance(message, Done | Chunks):
         return Failed(message.batch_id, error)
     return LoadFailed(error)
 

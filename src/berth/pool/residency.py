@@ -146,6 +146,10 @@ class Residency:
                 _counting(transport.send, resident.alias),
                 options.max_batch_size,
                 options.max_wait_ms / 1000,
+                joins=resident.runner.joins,
+                max_queue=options.max_queue,
+                workers=options.workers,
+                name=f"model '{resident.alias}'",
             )
             if not resident.ready(transport, batcher, self._clock.now()):
                 raise errors.ModelLoadFailed(f"Model '{resident.alias}' crashed as it loaded.")

@@ -5,6 +5,14 @@ thread transport it reports to the event loop. Every call into the runner (load,
 stream, memory_bytes, close) happens on this one thread, under a network guard of the
 thread when Berth is offline (a model process also has one for the whole process).
 
+A :class:`~berth.runners.contract.ContinuousRunner` works continuously: while it streams,
+work queued behind joins it between steps (as the runner has room), so a request that
+arrives mid-stream starts within a step. Work that does not stream joins too: its inputs'
+last chunks are its outputs. The stop waits for the stream to drain.
+
+With the model option ``workers`` above 1 (for runners that say they are ``concurrent``),
+that many threads run batches at once, each taking the next one as it is free.
+
 A :class:`~berth.runners.contract.StagedRunner` gets a second, preparing thread (guarded the
 same way): it takes the queued work in order and calls ``prepare`` on each batch, so batch
 N+1 is tokenized while batch N runs on the model; the runner thread then calls
@@ -13,7 +21,9 @@ N+1 is tokenized while batch N runs on the model; the runner thread then calls
 
 from __future__ import annotations
 
+import collections
 import contextlib
+import itertools
 import logging
 import os
 import queue
@@ -22,11 +32,12 @@ import time
 from collections.abc import Callable
 from typing import Any, NamedTuple
 
+from berth import errors
 from berth.models.offline import NetworkGuard
 from berth.pool import device as devices
 from berth.pool.wire import (
     Cancel,
-    Chunk,
+    Chunks,
     Done,
     Failed,
     LoadFailed,
@@ -36,7 +47,13 @@ from berth.pool.wire import (
     Ready,
     Work,
 )
-from berth.runners.contract import Runner, StagedRunner, StreamingRunner
+from berth.runners.contract import (
+    END,
+    ContinuousRunner,
+    Runner,
+    StagedRunner,
+    StreamingRunner,
+)
 
 log = logging.getLogger(__name__)
 Emit = Callable[[Message], None]
@@ -60,6 +77,9 @@ class RunnerThread:
         self._order = order
         self._emit = emit
         self._work: queue.SimpleQueue[Work | None] = queue.SimpleQueue()
+        self._ahead: collections.deque[Work | None] = collections.deque()
+        """Work taken off the queue during a continuous stream but not admitted to it (the
+        runner thread's own; it comes before anything still queued)."""
         self._cancelled: set[tuple[int, int]] = set()
         """``(batch id, position)`` of streamed inputs whose callers left (any thread adds;
         set operations are atomic under the GIL)."""
@@ -100,14 +120,59 @@ class RunnerThread:
         try:
             if isinstance(runner, StagedRunner):
                 self._serve_staged(runner)
+            elif self._workers > 1:
+                self._together(lambda: self._serve_plain(runner))
             else:
-                while (work := self._work.get()) is not None:
-                    self._do(runner, work)
+                while (work := self._next()) is not None:
+                    if work.stream and isinstance(runner, ContinuousRunner):
+                        _Continuous(self, runner, work).serve()
+                    else:
+                        self._do(runner, work)
         finally:
             self._close(runner)
 
+    @property
+    def _workers(self) -> int:
+        return self._order.spec.options.workers
+
+    def _together(self, target: Callable[[], None]) -> None:
+        """Run ``target`` on this thread and on ``workers - 1`` more, until all return."""
+        alias = self._order.spec.alias
+
+        def guarded() -> None:
+            with self._guard():
+                target()
+
+        others = [
+            threading.Thread(target=guarded, name=f"berth-model-{alias}-{n}", daemon=True)
+            for n in range(1, self._workers)
+        ]
+        for thread in others:
+            thread.start()
+        target()
+        for thread in others:
+            thread.join()
+
+    def _serve_plain(self, runner: Runner) -> None:
+        """One of several workers: queued work, each batch to whichever worker is free."""
+        while (work := self._work.get()) is not None:
+            self._do(runner, work)
+        self._work.put(None)  # the next worker stops too
+
+    def _next(self) -> Work | None:
+        return self._ahead.popleft() if self._ahead else self._work.get()
+
+    def _poll(self) -> Work | _Nothing | None:
+        """The next work if there is some now, without waiting."""
+        if self._ahead:
+            return self._ahead.popleft()
+        try:
+            return self._work.get_nowait()
+        except queue.Empty:
+            return NOTHING
+
     def _serve_staged(self, runner: StagedRunner) -> None:
-        ready: queue.Queue[Prepared | None] = queue.Queue(maxsize=1)
+        ready: queue.Queue[Prepared | None] = queue.Queue(maxsize=self._workers)
         preparer = threading.Thread(
             target=self._prepare_all,
             args=(runner, ready),
@@ -115,14 +180,19 @@ class RunnerThread:
             daemon=True,
         )
         preparer.start()
-        while (item := ready.get()) is not None:
-            work, prepared = item
-            if work.stream:
-                self._do(runner, work)
-            elif isinstance(prepared, _Unprepared):
-                self._emit(Failed(work.batch_id, prepared.error))
-            else:
-                self._run_prepared(runner, work, prepared)
+
+        def consume() -> None:
+            while (item := ready.get()) is not None:
+                work, prepared = item
+                if work.stream:
+                    self._do(runner, work)
+                elif isinstance(prepared, _Unprepared):
+                    self._emit(Failed(work.batch_id, prepared.error))
+                else:
+                    self._run_prepared(runner, work, prepared)
+            ready.put(None)  # the next worker stops too
+
+        self._together(consume)
         preparer.join()
 
     def _prepare_all(self, runner: StagedRunner, ready: queue.Queue[Prepared | None]) -> None:
@@ -160,6 +230,15 @@ class RunnerThread:
         runner: Runner | None = None
         try:
             runner = order.create()
+            workers = order.spec.options.workers
+            if workers > 1 and (
+                not getattr(runner, "concurrent", False) or isinstance(runner, ContinuousRunner)
+            ):
+                raise errors.ModelLoadFailed(
+                    f"Model '{order.spec.alias}' asks for {workers} workers, but the "
+                    f"'{order.spec.runner}' runner runs one batch at a time. Set workers = 1 "
+                    "in its catalog entry."
+                )
             runner.load(order.spec, order.path, order.device)
             report = LoadReport(
                 seconds=time.perf_counter() - started,
@@ -194,9 +273,11 @@ class RunnerThread:
 
         chunks = runner.stream(work.items, cancelled)
         try:
-            for index, value in chunks:
-                if not cancelled(index):
-                    self._emit(Chunk(batch_id, index, value))
+            for item in chunks:
+                pairs = item if isinstance(item, list) else [item]
+                live = [pair for pair in pairs if not cancelled(pair[0])]
+                if live:
+                    self._emit(Chunks(batch_id, live))
                 elif all(cancelled(i) for i in range(size)):
                     break
         finally:
@@ -205,3 +286,142 @@ class RunnerThread:
                 close()
             self._cancelled.difference_update({(batch_id, i) for i in range(size)})
         self._emit(Done(batch_id, None))
+
+
+class _Nothing:
+    """No work is queued right now."""
+
+
+NOTHING = _Nothing()
+
+
+class _Continuous:
+    """One continuous stream: admits queued work as the runner takes it, routes each
+    ``(key, chunk)`` back to the batch and position it came from, and ends each batch once all
+    its inputs have ended (a streamed batch with ``Done(None)``, a whole one with the last
+    chunk of each input as its outputs)."""
+
+    def __init__(self, owner: RunnerThread, runner: ContinuousRunner, first: Work) -> None:
+        self._owner = owner
+        self._runner = runner
+        self._waiting: collections.deque[list[Any]] = collections.deque([[first, 0]])
+        """``[work, next position to admit]`` of streamed work not wholly admitted yet."""
+        self._closed = False
+        """Work that does not stream (or the stop) is next: admit nothing more."""
+        self._keys = itertools.count()
+        self._where: dict[int, tuple[int, int]] = {}
+        """Admitted inputs not ended yet: key -> (batch id, position)."""
+        self._left: dict[int, int] = {}
+        """Batch id -> its inputs not ended yet (admitted or not)."""
+        self._outputs: dict[int, list[Any]] = {}
+        """Batch id -> the outputs so far of a batch that does not stream."""
+
+    def serve(self) -> None:
+        chunks = self._runner.stream_continuous(self._take, self._cancelled)
+        failure: Exception | None = None
+        try:
+            for item in chunks:
+                self._route(item if isinstance(item, list) else [item])
+        except Exception as exc:
+            failure = exc
+        finally:
+            close = getattr(chunks, "close", None)
+            if close is not None:
+                close()
+        partial = {entry[0].batch_id for entry in self._waiting if entry[1] > 0}
+        for batch_id in list(self._left):
+            if failure is not None:
+                self._owner._emit(Failed(batch_id, failure))
+                self._forget(batch_id)
+            elif batch_id in partial:
+                self._owner._emit(
+                    Failed(batch_id, errors.ModelError("The runner stopped taking inputs."))
+                )
+                self._forget(batch_id)
+            else:
+                self._end_batch(batch_id)
+        # Work the runner never took (it ended or failed first) is the next to run.
+        untouched = [entry[0] for entry in self._waiting if entry[1] == 0]
+        self._owner._ahead.extendleft(reversed(untouched))
+
+    def _take(self, room: int) -> list[tuple[int, Any]]:
+        taken: list[tuple[int, Any]] = []
+        while len(taken) < room:
+            if not self._waiting:
+                if self._closed or not self._fetch():
+                    break
+                continue
+            entry = self._waiting[0]
+            work, position = entry
+            entry[1] += 1
+            if entry[1] == len(work.items):
+                self._waiting.popleft()
+            if work.batch_id not in self._left:
+                self._left[work.batch_id] = len(work.items)
+                if not work.stream:
+                    self._outputs[work.batch_id] = [None] * len(work.items)
+            key = next(self._keys)
+            self._where[key] = (work.batch_id, position)
+            if (work.batch_id, position) in self._owner._cancelled:
+                self._ended(key)
+            else:
+                taken.append((key, work.items[position]))
+        return taken
+
+    def _fetch(self) -> bool:
+        """Queue the next work for admission; False if there is none now (or the stop is next:
+        then nothing more is admitted)."""
+        work = self._owner._poll()
+        if isinstance(work, _Nothing):
+            return False
+        if work is None:
+            self._owner._ahead.appendleft(work)
+            self._closed = True
+            return False
+        self._waiting.append([work, 0])
+        return True
+
+    def _cancelled(self, key: int) -> bool:
+        return self._where.get(key) in self._owner._cancelled
+
+    def _route(self, pairs: list[tuple[int, Any]]) -> None:
+        by_batch: dict[int, list[tuple[int, Any]]] = {}
+        ended = []
+        for key, value in pairs:
+            if value is END:
+                ended.append(key)
+                continue
+            place = self._where.get(key)
+            if place is None or place in self._owner._cancelled:
+                continue
+            outputs = self._outputs.get(place[0])
+            if outputs is not None:
+                outputs[place[1]] = value
+            else:
+                by_batch.setdefault(place[0], []).append((place[1], value))
+        for batch_id, chunks in by_batch.items():
+            self._owner._emit(Chunks(batch_id, chunks))
+        for key in ended:
+            self._ended(key)
+
+    def _ended(self, key: int) -> None:
+        place = self._where.pop(key, None)
+        if place is None:
+            return
+        batch_id = place[0]
+        self._left[batch_id] -= 1
+        if self._left[batch_id] == 0:
+            self._end_batch(batch_id)
+
+    def _end_batch(self, batch_id: int) -> None:
+        self._owner._emit(Done(batch_id, self._outputs.get(batch_id)))
+        self._forget(batch_id)
+
+    def _forget(self, batch_id: int) -> None:
+        self._left.pop(batch_id, None)
+        self._outputs.pop(batch_id, None)
+        for key in [k for k, place in self._where.items() if place[0] == batch_id]:
+            del self._where[key]
+        self._owner._cancelled.difference_update(
+            {place for place in list(self._owner._cancelled) if place[0] == batch_id}
+        )

@@ -16,7 +16,7 @@ from berth import errors
 from berth.pool.batcher import Batch
 from berth.pool.wire import (
     Cancel,
-    Chunk,
+    Chunks,
     Done,
     Failed,
     LoadFailed,
@@ -80,12 +80,13 @@ class InFlight:
             batch.on_cancel = cancelled
         return Work(batch_id, batch.stream, batch.items)
 
-    def handle(self, message: Done | Failed | Chunk) -> None:
+    def handle(self, message: Done | Failed | Chunks) -> None:
         """Route one runner message to its batch."""
-        if isinstance(message, Chunk):
+        if isinstance(message, Chunks):
             batch = self._batches.get(message.batch_id)
             if batch is not None:
-                batch.chunk(message.position, message.value)
+                for position, value in message.pairs:
+                    batch.chunk(position, value)
             return
         batch = self._batches.pop(message.batch_id, None)
         if batch is None:

@@ -1,7 +1,8 @@
 """The messages between the pool and a model's runner thread, in a child process or not.
 
 Tuples (``NamedTuple``) keep pickling cheap: one message per batch each way, plus one per
-streamed chunk.
+streamed step (a runner that makes a token for every input of its batch at once sends them
+as one :class:`Chunks`).
 """
 
 from __future__ import annotations
@@ -80,13 +81,13 @@ class Failed(NamedTuple):
     error: BaseException
 
 
-class Chunk(NamedTuple):
-    """Runner to pool: one streamed chunk for the input at ``position`` in a batch."""
+class Chunks(NamedTuple):
+    """Runner to pool: streamed chunks of one batch, as ``(position in batch, chunk)`` pairs
+    in the order the runner made them."""
 
     batch_id: int
-    position: int
-    value: Any
+    pairs: list[tuple[int, Any]]
 
 
-Message = Ready | LoadFailed | Done | Failed | Chunk
+Message = Ready | LoadFailed | Done | Failed | Chunks
 """Everything a runner thread sends."""

@@ -38,6 +38,7 @@ def _lazy(
     description: str,
     *,
     streaming: bool = False,
+    joins: bool = False,
 ) -> None:
     module, _, attr = target.partition(":")
     registry.add_runner(
@@ -47,6 +48,7 @@ def _lazy(
             tasks=frozenset(tasks),
             description=description,
             streaming=streaming,
+            joins=joins,
         )
     )
 
@@ -75,8 +77,9 @@ def register(registry: Registry) -> None:
         "berth.runners.causal_lm:CausalLMRunner",
         {Task.CHAT, Task.COMPLETE},
         "Chat and completions with a transformers causal language model: its chat template, "
-        "sampling, token streaming, batched requests.",
+        "sampling, token streaming, continuous batching (requests join between tokens).",
         streaming=True,
+        joins=True,
     )
     _lazy(
         registry,

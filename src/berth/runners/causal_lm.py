@@ -18,7 +18,15 @@ from typing import Any
 
 from berth import errors
 from berth.models.spec import ModelSpec, Task
-from berth.runners.contract import Cancelled, check_options, never_cancelled
+from berth.runners.contract import (
+    END,
+    Cancelled,
+    EndOfInput,
+    StreamItem,
+    Take,
+    check_options,
+    never_cancelled,
+)
 from berth.runners.decoding import Chunk, Decoder, Slot
 from berth.runners.detokenizer import Detokenizer
 from berth.runners.generation import Generation, GenerationRequest
@@ -46,6 +54,7 @@ class CausalLMRunner:
         self._device = "cpu"
         self._max_tokens = DEFAULT_MAX_TOKENS
         self._context = 0
+        self._capacity = 1
 
     def load(self, spec: ModelSpec, path: Path | None, device: str) -> None:
         self._alias, self._device = spec.alias, device
@@ -68,6 +77,7 @@ class CausalLMRunner:
         self._model, self._tokenizer = model.to(device).eval(), tokenizer
         self._context = int(options.get("context_length") or _context_of(model.config))
         self._max_tokens = int(options.get("max_tokens", DEFAULT_MAX_TOKENS))
+        self._capacity = spec.options.max_batch_size
         ends = frozenset() if options.get("ignore_eos") else _end_ids(model, tokenizer)
         pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else min(ends, default=0)
         self._decoder = Decoder(self._model, ends, int(pad), device)
@@ -85,31 +95,59 @@ class CausalLMRunner:
 
     def run(self, batch: Sequence[Any]) -> list[Any]:
         outputs: list[Any] = [None] * len(batch)
-        for index, chunk in self._generate(batch, never_cancelled):
-            if isinstance(chunk, Generation | BaseException):
-                outputs[index] = chunk
+        for step in self._generate(batch, never_cancelled):
+            for index, chunk in step:
+                if isinstance(chunk, Generation | BaseException):
+                    outputs[index] = chunk
         return outputs
 
     def stream(
         self, batch: Sequence[Any], cancelled: Cancelled = never_cancelled
-    ) -> Iterator[tuple[int, Any]]:
-        for index, chunk in self._generate(batch, cancelled):
-            yield (
-                index,
-                dataclasses.replace(chunk, text="") if isinstance(chunk, Generation) else chunk,
-            )
+    ) -> Iterator[StreamItem]:
+        """One list of chunks per decoding step (the final :class:`Generation` of each request
+        carries its counts and finish reason; its text went out already, piece by piece)."""
+        for step in self._generate(batch, cancelled):
+            if shown := _shown(step):
+                yield shown
+
+    def stream_continuous(self, take: Take, cancelled: Cancelled) -> Iterator[StreamItem]:
+        """Like :meth:`stream`, with requests joining between steps (continuous batching)
+        while fewer than the model's ``max_batch_size`` generate. Each request's final
+        :class:`Generation` carries its whole text (its whole output, for callers that did not
+        stream)."""
+        if self._decoder is None:
+            raise errors.ModelError("The transformers runner has no model loaded.")
+        refused: list[tuple[int, Any]] = []
+
+        def join(room: int) -> list[Slot]:
+            slots = []
+            for key, item in take(room):
+                try:
+                    slots.append(self._slot(key, item))
+                except errors.InvalidRequest as exc:
+                    refused.extend([(key, exc), (key, END)])
+            return slots
+
+        for step in self._decoder.generate([], cancelled, join, self._capacity):
+            yield [*refused, *step]
+            refused.clear()
+        if refused:
+            yield refused
 
     def _generate(
         self, batch: Sequence[Any], cancelled: Cancelled
-    ) -> Iterator[tuple[int, Chunk | BaseException]]:
+    ) -> Iterator[Sequence[tuple[int, Chunk | EndOfInput | BaseException]]]:
         if self._decoder is None:
             raise errors.ModelError("The transformers runner has no model loaded.")
         slots = []
+        refused: list[tuple[int, Chunk | EndOfInput | BaseException]] = []
         for index, item in enumerate(batch):
             try:
                 slots.append(self._slot(index, item))
             except errors.InvalidRequest as exc:
-                yield index, exc
+                refused.append((index, exc))
+        if refused:
+            yield refused
         yield from self._decoder.generate(slots, cancelled)
 
     def _slot(self, index: int, item: Any) -> Slot:
@@ -188,6 +226,17 @@ class CausalLMRunner:
             import torch
 
             torch.cuda.empty_cache()
+
+
+def _without_text(chunk: Any) -> Any:
+    """A streamed chunk as it goes out: a final :class:`Generation` without its text, which
+    went out already, piece by piece."""
+    return dataclasses.replace(chunk, text="") if isinstance(chunk, Generation) else chunk
+
+
+def _shown(step: Sequence[tuple[int, Any]]) -> list[tuple[int, Any]]:
+    """A step's chunks for a plain stream (no end markers)."""
+    return [(index, _without_text(chunk)) for index, chunk in step if chunk is not END]
 
 
 def _dtype(name: str, device: str) -> Any:

@@ -8,10 +8,10 @@ boundary, so they must be picklable (plain data, numpy arrays, bytes).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol, runtime_checkable
+from typing import Any, Final, Protocol, runtime_checkable
 
 from berth import errors
 from berth.models.spec import ModelSpec, Task
@@ -49,6 +49,19 @@ def never_cancelled(index: int) -> bool:
     return False
 
 
+StreamItem = tuple[int, Any] | list[tuple[int, Any]]
+"""What :meth:`StreamingRunner.stream` yields: one ``(index, chunk)`` pair, or a list of them."""
+
+
+def pairs(stream: Iterable[StreamItem]) -> Iterator[tuple[int, Any]]:
+    """A runner's stream as single ``(index, chunk)`` pairs, its steps taken apart."""
+    for item in stream:
+        if isinstance(item, list):
+            yield from item
+        else:
+            yield item
+
+
 @runtime_checkable
 class StreamingRunner(Runner, Protocol):
     """A runner that can yield partial outputs (tokens, audio chunks, progress) as they are
@@ -56,9 +69,13 @@ class StreamingRunner(Runner, Protocol):
 
     def stream(
         self, batch: Sequence[Any], cancelled: Cancelled = never_cancelled
-    ) -> Iterator[tuple[int, Any]]:
+    ) -> Iterator[StreamItem]:
         """Yield ``(index in batch, chunk)`` pairs; an input's stream ends when the iterator
         ends or when a chunk for it says so (runner-specific).
+
+        A runner that makes chunks for several inputs at once (a decoding step makes one token
+        for every input) may yield them as one list of pairs: the pool sends such a list to
+        the callers as one message, which costs far less than one message per pair.
 
         A chunk that is an exception instance fails that input's stream alone.
 
@@ -66,6 +83,41 @@ class StreamingRunner(Runner, Protocol):
         remaining work (stop generating its tokens). Chunks for it are dropped anyway, and
         once every input of the batch is cancelled the pool closes the iterator at its next
         yield."""
+        ...
+
+
+class EndOfInput:
+    """The type of :data:`END`: marks that an input of a continuous stream is finished."""
+
+    def __repr__(self) -> str:
+        return "END"
+
+
+END: Final = EndOfInput()
+"""What a :class:`ContinuousRunner` yields as ``(key, END)`` once an input is finished (after
+its last chunk, or when it dropped the input because its caller left)."""
+
+Take = Callable[[int], list[tuple[int, Any]]]
+"""Asks the pool for up to ``room`` more inputs: ``(key, input)`` pairs, maybe none."""
+
+
+@runtime_checkable
+class ContinuousRunner(StreamingRunner, Protocol):
+    """A streaming runner that takes new inputs between its steps (continuous batching): a
+    request that arrives while others stream joins them at the next step instead of waiting
+    for the whole batch to finish.
+
+    ``stream_continuous`` calls ``take(room)`` whenever it has room (``room`` is at most how
+    many more inputs it can work on at once); ``take`` never blocks. Chunks are yielded as
+    ``(key, chunk)`` pairs, or lists of them, like :meth:`StreamingRunner.stream`, and every
+    input taken ends with ``(key, END)``. The chunk just before END is the input's whole
+    output, as :meth:`Runner.run` gives it (the pool answers requests that did not stream with
+    it). ``cancelled(key)`` says that an input's caller left.
+    The iterator ends when nothing is left to work on and ``take`` gives nothing.
+    """
+
+    def stream_continuous(self, take: Take, cancelled: Cancelled) -> Iterator[StreamItem]:
+        """Stream the inputs ``take`` gives, taking more between steps."""
         ...
 
 
@@ -99,6 +151,9 @@ class RunnerType:
     tasks: frozenset[Task]
     description: str
     streaming: bool = False
+    joins: bool = False
+    """Its runners are :class:`ContinuousRunner`: the pool sends streamed requests to the model
+    as they come, without waiting for the batch in the model to finish."""
     options: dict[str, Any] = field(default_factory=dict)
     """Documentation of the ``runner_options`` it accepts: name -> description."""
 

@@ -13,6 +13,7 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from berth.runners.contract import END, EndOfInput
 from berth.runners.detokenizer import Decode, Detokenizer
 from berth.runners.generation import FinishReason, Generation, TextDelta, cut_at_stop
 from berth.runners.sampling import Sampler
@@ -60,6 +61,10 @@ class Slot:
         return Generation(text, self.finish or "length", len(self.prompt), self.made)
 
 
+Join = Callable[[int], list[Slot]]
+"""Gives up to ``room`` more slots to join a running batch (maybe none)."""
+
+
 class Decoder:
     """Runs batches of :class:`Slot` on one model."""
 
@@ -70,41 +75,89 @@ class Decoder:
         self.device = device
 
     def generate(
-        self, slots: Sequence[Slot], cancelled: Callable[[int], bool]
-    ) -> Iterator[tuple[int, Chunk]]:
-        """Yield ``(slot index, chunk)`` as tokens are made, each slot ending with its
-        :class:`Generation`; stop early for slots whose caller left."""
-        import torch
+        self,
+        slots: Sequence[Slot],
+        cancelled: Callable[[int], bool],
+        join: Join | None = None,
+        capacity: int = 0,
+    ) -> Iterator[list[tuple[int, Chunk | EndOfInput]]]:
+        """Yield each step's ``(slot index, chunk)`` pairs (one list per forward pass), each
+        slot ending with its :class:`Generation` and then ``END`` (also when it is dropped
+        because its caller left).
+
+        With ``join``, slots join between steps while fewer than ``capacity`` run: each gets
+        its own prefill, and its cache is merged into the batch's (continuous batching)."""
+        waiting = list(slots)
+        active: list[Slot] = []
+        batch: _Batch | None = None
+        ends: list[tuple[int, Chunk | EndOfInput]] = []
+        while True:
+            room = capacity - len(active) - len(waiting)
+            if join is not None and room > 0 and (batch is None or batch.joinable):
+                waiting.extend(join(room))
+            step, ends = ends, []
+            live = [slot for slot in waiting if not cancelled(slot.index)]
+            step.extend((slot.index, END) for slot in waiting if cancelled(slot.index))
+            waiting = []
+            if live:
+                batch = self._admit(batch, live)
+                active.extend(live)
+            if not active:
+                if step:
+                    yield step
+                return
+            assert batch is not None
+            keep = self._pick(batch, active, cancelled, step)
+            yield step
+            # A caller may have left while the step went out: drop it before the next pass.
+            ends = [(active[row].index, END) for row in keep if cancelled(active[row].index)]
+            keep = [row for row in keep if not cancelled(active[row].index)]
+            if len(keep) < len(active):
+                active = [active[row] for row in keep]
+                batch = batch.select(keep, self.device) if keep else None
+            if batch is not None:
+                self._next(batch, [slot.last for slot in active])
+
+    def _pick(
+        self,
+        batch: _Batch,
+        active: list[Slot],
+        cancelled: Callable[[int], bool],
+        step: list[tuple[int, Chunk | EndOfInput]],
+    ) -> list[int]:
+        """Each row's next token, its text into ``step``; the rows that go on."""
+        keep: list[int] = []
+        greedy = batch.scores.argmax(dim=-1).tolist()
+        for row, slot in enumerate(active):
+            if cancelled(slot.index):
+                step.append((slot.index, END))
+                continue
+            token = greedy[row] if slot.sampler.greedy else slot.sampler.pick(batch.scores[row])
+            step.extend((slot.index, chunk) for chunk in slot.take(token, token in self.end_ids))
+            if slot.finish is None:
+                keep.append(row)
+            else:
+                step.append((slot.index, END))
+        return keep
+
+    def _admit(self, batch: _Batch | None, slots: Sequence[Slot]) -> _Batch:
+        """Prefill ``slots`` and add them to ``batch`` (a new batch if there is none)."""
         from transformers import DynamicCache
 
-        active = [slot for slot in slots if not cancelled(slot.index)]
-        if not active:
-            return
         cache = DynamicCache(config=self.model.config)
-        ids, mask, positions = self._prefill_inputs(active)
+        ids, mask, positions = self._prefill_inputs(slots)
         scores = self._forward(ids, mask, positions, cache)
-        while True:
-            keep: list[int] = []
-            greedy = scores.argmax(dim=-1).tolist()
-            for row, slot in enumerate(active):
-                if cancelled(slot.index):
-                    continue
-                token = greedy[row] if slot.sampler.greedy else slot.sampler.pick(scores[row])
-                for chunk in slot.take(token, token in self.end_ids):
-                    yield slot.index, chunk
-                if slot.finish is None and not cancelled(slot.index):
-                    keep.append(row)
-            if not keep:
-                return
-            if len(keep) < len(active):
-                rows = torch.tensor(keep, device=self.device)
-                cache.batch_select_indices(rows)
-                mask, positions = mask[rows], positions[rows]
-                active = [active[row] for row in keep]
-            ids = torch.tensor([[slot.last] for slot in active], device=self.device)
-            mask = torch.cat([mask, mask.new_ones((len(active), 1))], dim=1)
-            positions = positions[:, -1:] + 1
-            scores = self._forward(ids, mask, positions, cache)
+        joined = _Batch(cache, mask, positions[:, -1:], scores)
+        return joined if batch is None else batch.merge(joined)
+
+    def _next(self, batch: _Batch, tokens: list[int]) -> None:
+        """One forward pass: every slot's last token in, the next token's scores out."""
+        import torch
+
+        ids = torch.tensor([[token] for token in tokens], device=self.device)
+        batch.mask = torch.cat([batch.mask, batch.mask.new_ones((len(tokens), 1))], dim=1)
+        batch.positions = batch.positions + 1
+        batch.scores = self._forward(ids, batch.mask, batch.positions, batch.cache)
 
     def _prefill_inputs(self, slots: Sequence[Slot]) -> tuple[Any, Any, Any]:
         import torch
@@ -130,3 +183,60 @@ class Decoder:
                 logits_to_keep=1,
             )
         return out.logits[:, -1, :]
+
+
+class _Batch:
+    """The running batch's state: KV cache, attention mask (left padding is 0), each row's
+    last position, and the scores for each row's next token."""
+
+    def __init__(self, cache: Any, mask: Any, positions: Any, scores: Any) -> None:
+        self.cache, self.mask, self.positions, self.scores = cache, mask, positions, scores
+
+    @property
+    def joinable(self) -> bool:
+        """Whether new rows can be merged in: every cache layer is a plain growing one (a
+        sliding-window or static cache is not merged; such a batch runs to its end)."""
+        from transformers.cache_utils import DynamicLayer
+
+        layers: list[Any] = getattr(self.cache, "layers", None) or []
+        return bool(layers) and all(type(layer) is DynamicLayer for layer in layers)
+
+    def select(self, rows: list[int], device: str) -> _Batch:
+        """Keep only ``rows``; drop leading columns that are padding in every row left."""
+        import torch
+
+        index = torch.tensor(rows, device=device)
+        self.cache.batch_select_indices(index)
+        self.mask, self.positions = self.mask[index], self.positions[index]
+        used = self.mask.any(dim=0)
+        start = int(used.int().argmax())
+        if start > 0 and self.joinable:
+            for layer in self.cache.layers:
+                layer.keys = layer.keys[:, :, start:, :]
+                layer.values = layer.values[:, :, start:, :]
+            self.mask = self.mask[:, start:]
+        return self
+
+    def merge(self, other: _Batch) -> _Batch:
+        """Append ``other``'s rows, left-padding the shorter side's cache and mask."""
+        import torch
+        from torch.nn.functional import pad
+
+        mine, theirs = self.mask.shape[1], other.mask.shape[1]
+        width = max(mine, theirs)
+        for layer, new in zip(self.cache.layers, other.cache.layers, strict=True):
+            for name in ("keys", "values"):
+                old_states, new_states = getattr(layer, name), getattr(new, name)
+                merged = torch.cat(
+                    [
+                        pad(old_states, (0, 0, width - mine, 0)),
+                        pad(new_states, (0, 0, width - theirs, 0)),
+                    ]
+                )
+                setattr(layer, name, merged)
+        self.mask = torch.cat(
+            [pad(self.mask, (width - mine, 0)), pad(other.mask, (width - theirs, 0))]
+        )
+        self.positions = torch.cat([self.positions, other.positions])
+        self.scores = torch.cat([self.scores, other.scores])
+        return self

@@ -48,7 +48,8 @@ class TextDelta:
 
 @dataclass(frozen=True)
 class Generation:
-    """A finished generation (in a stream: the last item, with only the counts)."""
+    """A finished generation (in a stream: the last item, for its counts and finish reason;
+    its text went out piece by piece before it and may be left empty here)."""
 
     text: str
     finish_reason: FinishReason

@@ -46,6 +46,9 @@ class Tokenized:
 class SentenceTransformerRunner:
     """Turns a batch of strings into float32 numpy vectors, one per string."""
 
+    concurrent = True
+    """Its forward pass may run for several batches at once (the ``workers`` option)."""
+
     def __init__(self) -> None:
         self._model: Any = None
         self._normalize = False
