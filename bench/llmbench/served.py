@@ -4,7 +4,6 @@ streamed ``/v1/completions`` requests (greedy, ``ignore_eos``, exactly ``max_tok
 from __future__ import annotations
 
 import asyncio
-import json
 import sys
 import tempfile
 import time
@@ -12,9 +11,9 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-import httpx
 from bench.httpbench.server import Launch, Server, free_port, running
 
+from .sseclient import completion
 from .workload import PROMPTS, Workload
 
 ALIAS = "bench-lm"
@@ -48,7 +47,7 @@ def berth(work: Workload, log_dir: Path) -> Iterator[Server]:
             yield server
 
 
-async def one_stream(client: httpx.AsyncClient, prompt: str, n: int) -> tuple[float, float, int]:
+async def one_stream(url: str, prompt: str, n: int) -> tuple[float, float, int]:
     """Seconds to the first text, to the end, and completion tokens of one streamed request."""
     body = {
         "model": ALIAS,
@@ -58,29 +57,17 @@ async def one_stream(client: httpx.AsyncClient, prompt: str, n: int) -> tuple[fl
         "stream": True,
         "stream_options": {"include_usage": True},
     }
-    started, first, tokens = time.perf_counter(), 0.0, 0
-    async with client.stream("POST", "/v1/completions", json=body) as response:
-        response.raise_for_status()
-        async for line in response.aiter_lines():
-            if not line.startswith("data: ") or line == "data: [DONE]":
-                continue
-            chunk = json.loads(line[6:])
-            if chunk.get("usage"):
-                tokens = chunk["usage"]["completion_tokens"]
-            elif not first and chunk["choices"] and chunk["choices"][0]["text"]:
-                first = time.perf_counter()
-    return first - started, time.perf_counter() - started, tokens
+    return await completion(url + "/v1/completions", body)
 
 
 async def _row(url: str, streams: int, n: int) -> tuple[float, float, int]:
-    async with httpx.AsyncClient(base_url=url, timeout=300) as client:
-        if streams == 1:
-            runs = [await one_stream(client, prompt, n) for prompt in PROMPTS[:3]]
-            ttft = sorted(r[0] for r in runs)[1]
-            return ttft, sum(r[1] for r in runs), sum(r[2] for r in runs)
-        started = time.perf_counter()
-        runs = await asyncio.gather(*(one_stream(client, p, n) for p in PROMPTS[:streams]))
-        return min(r[0] for r in runs), time.perf_counter() - started, sum(r[2] for r in runs)
+    if streams == 1:
+        runs = [await one_stream(url, prompt, n) for prompt in PROMPTS[:3]]
+        ttft = sorted(r[0] for r in runs)[1]
+        return ttft, sum(r[1] for r in runs), sum(r[2] for r in runs)
+    started = time.perf_counter()
+    runs = await asyncio.gather(*(one_stream(url, p, n) for p in PROMPTS[:streams]))
+    return min(r[0] for r in runs), time.perf_counter() - started, sum(r[2] for r in runs)
 
 
 def row(server: Server, work: Workload, streams: int, rounds: int) -> dict[str, float]:
