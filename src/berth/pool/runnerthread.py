@@ -305,9 +305,9 @@ class _Continuous:
         self._owner = owner
         self._runner = runner
         self._waiting: collections.deque[list[Any]] = collections.deque([[first, 0]])
-        """``[work, next position to admit]`` of streamed work not wholly admitted yet."""
+        """``[work, next position to admit]`` of work not wholly admitted yet."""
         self._closed = False
-        """Work that does not stream (or the stop) is next: admit nothing more."""
+        """The stop is next: admit nothing queued after it."""
         self._keys = itertools.count()
         self._where: dict[int, tuple[int, int]] = {}
         """Admitted inputs not ended yet: key -> (batch id, position)."""
