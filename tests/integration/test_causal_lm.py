@@ -392,6 +392,25 @@ async def test_in_the_pool_a_request_joins_a_stream_that_is_under_way(
     assert isinstance(whole, Generation) and whole.completion_tokens == 4
 
 
+async def test_streams_past_a_joining_models_room_count_against_max_queue(
+    model_dir: Path, tmp_path: Path
+) -> None:
+    spec = lm_spec(model_dir, transport="thread", max_batch_size=1, max_queue=1)
+    async with ModelPool(
+        Settings(home=tmp_path), catalog([spec]), lambda _: model_dir, runners()
+    ) as pool:
+        await pool.load("tiny-lm")
+        first = pool.stream("tiny-lm", greedy("Hello world", max_tokens=100))
+        await anext(first)  # generating: the model's one place is taken
+        second = asyncio.create_task(collect(pool, greedy("The quick", max_tokens=3)))
+        await asyncio.sleep(0.01)  # sent to the model, waiting there for room
+        with pytest.raises(errors.QueueFull, match="full: 1 waiting"):
+            await collect(pool, greedy("Numbers", max_tokens=3))
+        await first.aclose()  # type: ignore[attr-defined]
+        *_, done = await second
+        assert isinstance(done, Generation) and done.completion_tokens == 3
+
+
 @in_module_loop
 async def test_in_the_pool_a_too_long_prompt_fails_only_its_request(pool: ModelPool) -> None:
     requests = [greedy("Hello world", max_tokens=4), greedy("Hello world " * CONTEXT)]

@@ -141,7 +141,7 @@ async def test_past_max_queue_a_request_is_refused_and_the_queued_ones_go_on(
     names = ("q1", "q2", "q3")
     queued = [asyncio.create_task(pool.run("m", [name])) for name in names]
     await asyncio.sleep(0)
-    with pytest.raises(errors.QueueFull, match="2 requests are waiting"):
+    with pytest.raises(errors.QueueFull, match="full: 2 waiting"):
         await pool.run("m", ["refused"])
     assert await running == ["out:running"]
     assert [await task for task in queued] == [[f"out:{name}"] for name in names]

@@ -233,6 +233,8 @@ class Batcher:
         """Streamed requests for a joining model, to go out at the end of this loop turn."""
         self._streaming = 0
         """Streamed batches sent to a joining model and not ended yet."""
+        self._streamed_items = 0
+        """Their inputs: past ``max_items`` of them, the rest wait in the model for room."""
         self._max = max_items
         self._max_wait = max_wait
         self._loop = asyncio.get_running_loop()
@@ -282,13 +284,15 @@ class Batcher:
 
     @property
     def waiting(self) -> int:
-        """Requests not wholly handed to the model yet."""
-        return len(self._runs) + len(self._streams) + len(self._joining)
+        """Requests not wholly handed to the model yet, and streams a joining model has no
+        room for yet."""
+        queued = len(self._runs) + len(self._streams) + len(self._joining)
+        return queued + max(0, self._streamed_items - self._max)
 
     def _check_room(self) -> None:
         if self.waiting >= self._max_queue:
             raise errors.QueueFull(
-                f"The queue of {self._name} is full: {self.waiting} requests are waiting "
+                f"The queue of {self._name} is full: {self.waiting} waiting "
                 f"(max_queue is {self._max_queue}). Try again in a few seconds, send fewer "
                 "requests at once, or raise max_queue in its catalog entry."
             )
@@ -311,10 +315,12 @@ class Batcher:
                     batch.add(request, 1)
             if batch.items:
                 self._streaming += 1
+                self._streamed_items += len(batch.items)
                 self._send(batch)
 
     def _stream_ended(self, batch: Batch) -> None:
         self._streaming -= 1
+        self._streamed_items -= len(batch.items)
 
     def _schedule(self) -> None:
         if self._queued == 0 or self._gathering:
