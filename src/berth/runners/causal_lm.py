@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 import gc
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -41,6 +41,8 @@ OPTIONS = {
     "(default false; for benchmarks).",
 }
 DEFAULT_MAX_TOKENS = 256
+Pair = tuple[int, Chunk | EndOfInput | BaseException]
+"""A streamed ``(index, chunk)``: text, the finished generation, END, or an input's error."""
 
 
 class CausalLMRunner:
@@ -115,40 +117,41 @@ class CausalLMRunner:
         while fewer than the model's ``max_batch_size`` generate. Each request's final
         :class:`Generation` carries its whole text (its whole output, for callers that did not
         stream)."""
-        if self._decoder is None:
-            raise errors.ModelError("The transformers runner has no model loaded.")
-        refused: list[tuple[int, Any]] = []
+        decoder = self._loaded()
+        refused: list[Pair] = []
 
         def join(room: int) -> list[Slot]:
-            slots = []
-            for key, item in take(room):
-                try:
-                    slots.append(self._slot(key, item))
-                except errors.InvalidRequest as exc:
-                    refused.extend([(key, exc), (key, END)])
-            return slots
+            return self._slots(take(room), refused)
 
-        for step in self._decoder.generate([], cancelled, join, self._capacity):
+        for step in decoder.generate([], cancelled, join, self._capacity):
             yield [*refused, *step]
             refused.clear()
         if refused:
             yield refused
 
-    def _generate(
-        self, batch: Sequence[Any], cancelled: Cancelled
-    ) -> Iterator[Sequence[tuple[int, Chunk | EndOfInput | BaseException]]]:
+    def _generate(self, batch: Sequence[Any], cancelled: Cancelled) -> Iterator[Sequence[Pair]]:
+        decoder = self._loaded()
+        refused: list[Pair] = []
+        slots = self._slots(enumerate(batch), refused)
+        if refused:
+            yield refused
+        yield from decoder.generate(slots, cancelled)
+
+    def _loaded(self) -> Decoder:
         if self._decoder is None:
             raise errors.ModelError("The transformers runner has no model loaded.")
+        return self._decoder
+
+    def _slots(self, items: Iterable[tuple[int, Any]], refused: list[Pair]) -> list[Slot]:
+        """A slot per ``(index, request)``; a request that cannot run goes to ``refused`` as
+        its error and END instead (it fails alone)."""
         slots = []
-        refused: list[tuple[int, Chunk | EndOfInput | BaseException]] = []
-        for index, item in enumerate(batch):
+        for index, item in items:
             try:
                 slots.append(self._slot(index, item))
             except errors.InvalidRequest as exc:
-                refused.append((index, exc))
-        if refused:
-            yield refused
-        yield from self._decoder.generate(slots, cancelled)
+                refused.extend([(index, exc), (index, END)])
+        return slots
 
     def _slot(self, index: int, item: Any) -> Slot:
         if not isinstance(item, GenerationRequest):

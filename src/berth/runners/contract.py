@@ -18,7 +18,11 @@ from berth.models.spec import ModelSpec, Task
 
 
 class Runner(Protocol):
-    """One loaded model."""
+    """One loaded model.
+
+    A runner class that sets ``concurrent = True`` may have ``run`` (or ``run_prepared``)
+    called for several batches at once from different threads: the model option ``workers``
+    needs it, and is refused at load for any other runner."""
 
     def load(self, spec: ModelSpec, path: Path | None, device: str) -> None:
         """Load the model from ``path`` (its verified local files; None if it needs none)

@@ -190,16 +190,14 @@ class _Batch:
     last position, and the scores for each row's next token."""
 
     def __init__(self, cache: Any, mask: Any, positions: Any, scores: Any) -> None:
-        self.cache, self.mask, self.positions, self.scores = cache, mask, positions, scores
-
-    @property
-    def joinable(self) -> bool:
-        """Whether new rows can be merged in: every cache layer is a plain growing one (a
-        sliding-window or static cache is not merged; such a batch runs to its end)."""
         from transformers.cache_utils import DynamicLayer
 
-        layers: list[Any] = getattr(self.cache, "layers", None) or []
-        return bool(layers) and all(type(layer) is DynamicLayer for layer in layers)
+        self.cache, self.mask, self.positions, self.scores = cache, mask, positions, scores
+        layers: list[Any] = getattr(cache, "layers", None) or []
+        self.joinable = bool(layers) and all(type(layer) is DynamicLayer for layer in layers)
+        """Whether new rows can be merged in: every cache layer is a plain growing one (a
+        sliding-window or static cache is not merged; such a batch runs to its end). Fixed
+        by the cache's kind, which merging and selecting rows keep."""
 
     def select(self, rows: list[int], device: str) -> _Batch:
         """Keep only ``rows``; drop leading columns that are padding in every row left."""
