@@ -44,14 +44,14 @@ def run(argv: list[str]) -> int:
     with served.berth(work, out) as server:
         served.warm(server, work)
         for streams in args.streams:
-            direct.row(streams, 1)
+            direct.one_round(streams)
             key = str(streams)
             rounds["direct"][key], rounds["berth"][key] = [], []
             # The sides take turns, round by round, so that a change in the machine's speed
             # (a shared VM's neighbours, frequency scaling) falls on both alike.
             for _ in range(args.rounds):
-                rounds["direct"][key].append(direct.row(streams, 1))
-                rounds["berth"][key].append(served.row(server, work, streams, 1))
+                rounds["direct"][key].append(direct.one_round(streams))
+                rounds["berth"][key].append(served.one_round(server, work, streams))
     rows = {side: {s: _summary(r) for s, r in by.items()} for side, by in rounds.items()}
     ratios = {
         s: statistics.median(

@@ -70,17 +70,13 @@ async def _row(url: str, streams: int, n: int) -> tuple[float, float, int]:
     return min(r[0] for r in runs), time.perf_counter() - started, sum(r[2] for r in runs)
 
 
-def row(server: Server, work: Workload, streams: int, rounds: int) -> dict[str, float]:
-    """The best round: aggregate tokens/s and time to first token (ms)."""
-    best: dict[str, float] = {}
-    for _ in range(rounds):
-        ttft, seconds, made = asyncio.run(_row(server.launch.base_url, streams, work.max_tokens))
-        expected = work.max_tokens * (3 if streams == 1 else streams)
-        if made != expected:
-            raise RuntimeError(f"Berth made {made} tokens, not {expected}")
-        if made / seconds > best.get("tokens_per_s", 0):
-            best = {"tokens_per_s": made / seconds, "ttft_ms": ttft * 1000}
-    return best
+def one_round(server: Server, work: Workload, streams: int) -> dict[str, float]:
+    """One round: aggregate tokens/s and time to first token (ms)."""
+    ttft, seconds, made = asyncio.run(_row(server.launch.base_url, streams, work.max_tokens))
+    expected = work.max_tokens * (3 if streams == 1 else streams)
+    if made != expected:
+        raise RuntimeError(f"Berth made {made} tokens, not {expected}")
+    return {"tokens_per_s": made / seconds, "ttft_ms": ttft * 1000}
 
 
 def warm(server: Server, work: Workload) -> None:
