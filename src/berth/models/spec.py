@@ -126,19 +126,19 @@ class ModelOptions(BaseModel):
     max_wait_ms: float = Field(
         default=5.0, ge=0, le=10_000, description="Longest a request waits for a batch to fill."
     )
-    workers: int = Field(
-        default=1,
+    workers: int | None = Field(
+        default=None,
         ge=1,
         le=64,
-        description="Batches the model runs at once, each on its own thread, for runners that "
-        "allow it (on CPU a small model often gains from 2, with the cores split between them).",
+        description="Threads that run each batch together, a part each, for runners that "
+        "allow it (default: 2 on CPU for those, else 1; the cores are shared between them).",
     )
     cpu_threads: int | None = Field(
         default=None,
         ge=1,
         le=4096,
         description="Threads the model's process uses for its math (OpenMP/MKL; default: the "
-        "cores, split between the workers). Process transport only.",
+        "cores). Several workers share them. Process transport only.",
     )
     max_queue: int = Field(
         default=1024,

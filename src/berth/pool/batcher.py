@@ -5,12 +5,21 @@ Policy, chosen so that a lone request never waits and a busy model never idles:
 * An idle model takes a request at once. The batch closes when the event loop has run the
   callbacks that were ready (so requests made in the same instant join it), bounded by
   ``max_batch_size`` items and ``max_wait_ms``.
-* While a batch runs, the next one gathers. It goes when the running one ends, in the same
-  callback that hands out the answers (its requests have waited a whole batch, so it takes no
-  gathering turn and the model is not left waiting while the answers go out), or at once when
-  it is full (a full batch cannot grow, so it waits in the model's queue instead, and the
-  model starts it without a round trip). At most two batches are in the model at a time (one
-  more than its ``workers``, which run batches at once).
+* An idle model given at least :data:`SPLIT_AT` items at once, from more than one caller,
+  gets them as two batches, the
+  second ready to start when the first ends. Without that, many callers that all wait in one
+  batch come back together, and the model idles while their answers go out and their next
+  requests come in (which on a busy server takes longer than a small batch); with it, one
+  half's answers and requests overlap the other half's batch.
+* While a batch runs, the next one gathers. It goes to the model, to start there the moment
+  the running one ends, once it holds as many items as the running batch (or is full): a
+  batch that size gains little from growing further, and waiting for the running one to end
+  would leave the model idle for a round trip (the answers go out and the next batch comes
+  in through a busy event loop). A smaller one goes when the running one ends, in the same
+  callback that hands out the answers, without a gathering turn (its requests have waited a
+  whole batch). At most two batches are in the model at a time: one running, one ready to
+  start (a model with several ``workers`` splits each batch between them, see
+  :mod:`berth.pool.workers`).
 
 A model whose runner joins streams (continuous batching, see
 :class:`~berth.runners.contract.ContinuousRunner`) gets its streamed requests as they come:
@@ -33,6 +42,10 @@ from typing import Any
 from berth import errors
 
 _END = object()
+MAX_IN_FLIGHT = 2
+"""Batches in the model at once: the one running and the next, ready to start."""
+SPLIT_AT = 16
+"""Items at which the first batch for an idle model is cut in two (see the module doc)."""
 
 
 class Request:
@@ -221,10 +234,9 @@ class Batcher:
         *,
         joins: bool = False,
         max_queue: int = 1_000_000,
-        workers: int = 1,
         name: str = "the model",
     ) -> None:
-        self._max_in_flight = workers + 1
+        self._max_in_flight = MAX_IN_FLIGHT
         self._send = send
         self._max_queue = max_queue
         self._name = name
@@ -246,6 +258,9 @@ class Batcher:
         self._gathering = False
         self._seen = 0
         self._deadline = 0.0
+        self._ready_at = max_items
+        """Queued items at which the next batch goes to the model while one runs: as many as
+        the batch sent last (the one running, whenever only one is in the model)."""
 
     @property
     def idle(self) -> bool:
@@ -325,13 +340,15 @@ class Batcher:
     def _schedule(self) -> None:
         if self._queued == 0 or self._gathering:
             return
-        if self._in_flight < self._max_in_flight - 1:  # a worker is free
+        idle = self._in_flight == 0
+        ahead = self._in_flight < self._max_in_flight and self._queued >= self._ready_at
+        if ahead and self._queued >= self._max:
+            self._dispatch()  # full: it cannot grow, so it goes without a gathering turn
+        elif idle or ahead:
             self._gathering = True
             self._seen = self._queued
             self._deadline = self._loop.time() + self._max_wait
             self._loop.call_soon(self._gather)
-        elif self._in_flight < self._max_in_flight and self._queued >= self._max:
-            self._dispatch()
 
     def _gather(self) -> None:
         """Close the batch once no new request joined during one turn of the event loop."""
@@ -341,27 +358,32 @@ class Batcher:
             self._loop.call_soon(self._gather)
             return
         self._gathering = False
-        self._dispatch()
+        callers = len(self._runs) + len(self._streams)
+        if self._in_flight == 0 and self._queued >= SPLIT_AT and callers > 1:
+            self._dispatch(limit=(min(self._queued, 2 * self._max) + 1) // 2)
+        else:
+            self._dispatch()
         self._schedule()
 
-    def _dispatch(self) -> None:
-        batch = self._take()
+    def _dispatch(self, limit: int | None = None) -> None:
+        batch = self._take(self._max if limit is None else limit)
         if batch.items:
             self._in_flight += 1
+            self._ready_at = min(self._max, len(batch.items))
             self._send(batch)
 
-    def _take(self) -> Batch:
+    def _take(self, limit: int) -> Batch:
         queue: collections.deque[Any] = self._runs
         if self._streams and (not self._runs or self._streams[0].seq < self._runs[0].seq):
             queue = self._streams
         batch = Batch(queue is self._streams, self._finished)
-        while queue and len(batch.items) < self._max:
+        while queue and len(batch.items) < limit:
             request: AnyRequest = queue[0]
             if request.closed:
                 self._queued -= request.pending
                 queue.popleft()
                 continue
-            count = min(request.pending, self._max - len(batch.items))
+            count = min(request.pending, limit - len(batch.items))
             if isinstance(request, Request) and request.dispatched_ns is None:
                 request.dispatched_ns = time.time_ns()
             batch.add(request, count)
@@ -372,6 +394,6 @@ class Batcher:
 
     def _finished(self, batch: Batch) -> None:
         self._in_flight -= 1
-        if self._in_flight < self._max_in_flight - 1 and self._queued and not self._gathering:
+        if self._in_flight == 0 and self._queued and not self._gathering:
             self._dispatch()
         self._schedule()

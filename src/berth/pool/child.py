@@ -58,14 +58,9 @@ def main(conn: Connection, order: LoadOrder) -> None:
 
 
 def math_threads(order: LoadOrder) -> int | None:
-    """The math threads for a model's process: ``cpu_threads`` if set, else for a CPU model
-    with several workers the cores split between them (None leaves the libraries' default)."""
-    options = order.spec.options
-    if options.cpu_threads is not None:
-        return options.cpu_threads
-    if options.workers > 1 and order.device == "cpu":
-        return max(1, (os.cpu_count() or 1) // options.workers)
-    return None
+    """The math threads for a model's process: ``cpu_threads`` if set (None leaves the
+    libraries' default, the cores; several workers share them, see berth.pool.workers)."""
+    return order.spec.options.cpu_threads
 
 
 def _receive(conn: Connection) -> Work | Cancel | None:

@@ -148,7 +148,6 @@ class Residency:
                 options.max_wait_ms / 1000,
                 joins=resident.runner.joins,
                 max_queue=options.max_queue,
-                workers=options.workers,
                 name=f"model '{resident.alias}'",
             )
             if not resident.ready(transport, batcher, self._clock.now()):

@@ -10,13 +10,15 @@ work queued behind joins it between steps (as the runner has room), so a request
 arrives mid-stream starts within a step. Work that does not stream joins too: its inputs'
 last chunks are its outputs. The stop waits for the stream to drain.
 
-With the model option ``workers`` above 1 (for runners that say they are ``concurrent``),
-that many threads run batches at once, each taking the next one as it is free.
-
 A :class:`~berth.runners.contract.StagedRunner` gets a second, preparing thread (guarded the
 same way): it takes the queued work in order and calls ``prepare`` on each batch, so batch
 N+1 is tokenized while batch N runs on the model; the runner thread then calls
 ``run_prepared``. Streamed batches pass through it unprepared, in their place.
+
+With several ``workers`` (runners that say they are ``concurrent``; see
+:mod:`berth.pool.workers`), the preparing thread cuts each batch into parts, one per worker,
+and that many threads run the parts at once; a runner without a preparing stage gets a
+preparing thread that only cuts.
 """
 
 from __future__ import annotations
@@ -29,12 +31,13 @@ import os
 import queue
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any, NamedTuple
 
 from berth import errors
 from berth.models.offline import NetworkGuard
 from berth.pool import device as devices
+from berth.pool import workers
 from berth.pool.wire import (
     Cancel,
     Chunks,
@@ -47,6 +50,7 @@ from berth.pool.wire import (
     Ready,
     Work,
 )
+from berth.pool.workers import MathThreads, Whole, cores, parts
 from berth.runners.contract import (
     END,
     ContinuousRunner,
@@ -65,9 +69,24 @@ class _Unprepared(NamedTuple):
     error: Exception
 
 
-Prepared = tuple[Work, Any]
-"""A work item with what ``prepare`` made of it (None for a stream, :class:`_Unprepared`
-when it raised)."""
+Part = tuple[Work, Any, "Whole | None", int]
+"""A part of a batch for a worker: the work, what ``prepare`` made of its inputs
+(:class:`_Unprepared` when it raised), the batch it belongs to and the index of its first
+input; a stream goes whole, as ``(work, None, None, 0)``."""
+Prepare = Callable[[Sequence[Any]], Any]
+Run = Callable[[Any], list[Any]]
+
+
+def _prepare(prepare: Prepare, items: Sequence[Any]) -> Any:
+    try:
+        return prepare(items)
+    except Exception as exc:
+        return _Unprepared(exc)
+
+
+def _unchanged(items: Sequence[Any]) -> Sequence[Any]:
+    """``prepare`` for a runner that has no preparing stage."""
+    return items
 
 
 class RunnerThread:
@@ -80,6 +99,8 @@ class RunnerThread:
         self._ahead: collections.deque[Work | None] = collections.deque()
         """Work taken off the queue during a continuous stream but not admitted to it (the
         runner thread's own; it comes before anything still queued)."""
+        self._workers = 1
+        """Workers running batches (resolved at load; see :mod:`berth.pool.workers`)."""
         self._cancelled: set[tuple[int, int]] = set()
         """``(batch id, position)`` of streamed inputs whose callers left (any thread adds;
         set operations are atomic under the GIL)."""
@@ -119,9 +140,9 @@ class RunnerThread:
             return
         try:
             if isinstance(runner, StagedRunner):
-                self._serve_staged(runner)
+                self._serve_staged(runner, runner.prepare, runner.run_prepared)
             elif self._workers > 1:
-                self._together(lambda: self._serve_plain(runner))
+                self._serve_staged(runner, _unchanged, runner.run)
             else:
                 while (work := self._next()) is not None:
                     if work.stream and isinstance(runner, ContinuousRunner):
@@ -130,10 +151,6 @@ class RunnerThread:
                         self._do(runner, work)
         finally:
             self._close(runner)
-
-    @property
-    def _workers(self) -> int:
-        return self._order.spec.options.workers
 
     def _together(self, target: Callable[[], None]) -> None:
         """Run ``target`` on this thread and on ``workers - 1`` more, until all return."""
@@ -153,12 +170,6 @@ class RunnerThread:
         for thread in others:
             thread.join()
 
-    def _serve_plain(self, runner: Runner) -> None:
-        """One of several workers: queued work, each batch to whichever worker is free."""
-        while (work := self._work.get()) is not None:
-            self._do(runner, work)
-        self._work.put(None)  # the next worker stops too
-
     def _next(self) -> Work | None:
         return self._ahead.popleft() if self._ahead else self._work.get()
 
@@ -171,48 +182,68 @@ class RunnerThread:
         except queue.Empty:
             return NOTHING
 
-    def _serve_staged(self, runner: StagedRunner) -> None:
-        ready: queue.Queue[Prepared | None] = queue.Queue(maxsize=self._workers)
+    def _serve_staged(self, runner: Runner, prepare: Prepare, run: Run) -> None:
+        """Batches go through ``prepare`` on the preparing thread, a part per worker (see
+        :mod:`berth.pool.workers`), then through ``run`` on the workers."""
+        ready: queue.Queue[Part | None] = queue.Queue(maxsize=self._workers)
         preparer = threading.Thread(
             target=self._prepare_all,
-            args=(runner, ready),
+            args=(prepare, ready),
             name=f"berth-prepare-{self._order.spec.alias}",
             daemon=True,
         )
         preparer.start()
+        threads = MathThreads(self._math_budget(), self._workers, self._order.device)
 
         def consume() -> None:
-            while (item := ready.get()) is not None:
-                work, prepared = item
-                if work.stream:
-                    self._do(runner, work)
-                elif isinstance(prepared, _Unprepared):
-                    self._emit(Failed(work.batch_id, prepared.error))
-                else:
-                    self._run_prepared(runner, work, prepared)
+            while (part := ready.get()) is not None:
+                work, prepared, whole, start = part
+                if whole is None:
+                    self._do(runner, work)  # a stream, whole
+                    continue
+                outputs: Any = prepared.error if isinstance(prepared, _Unprepared) else None
+                if outputs is None:
+                    threads.enter(waiting=ready.qsize(), siblings=whole.parts)
+                    try:
+                        outputs = run(prepared)
+                    except Exception as exc:
+                        outputs = exc
+                    finally:
+                        threads.leave()
+                whole.finish(start, outputs)
             ready.put(None)  # the next worker stops too
 
         self._together(consume)
         preparer.join()
 
-    def _prepare_all(self, runner: StagedRunner, ready: queue.Queue[Prepared | None]) -> None:
-        """The preparing thread: queued work, prepared in order, to the runner thread."""
+    def _prepare_all(self, prepare: Prepare, ready: queue.Queue[Part | None]) -> None:
+        """The preparing thread: queued work, prepared in order, a part at a time."""
         with self._guard():
             while (work := self._work.get()) is not None:
-                prepared: Any = None
-                if not work.stream:
-                    try:
-                        prepared = runner.prepare(work.items)
-                    except Exception as exc:
-                        prepared = _Unprepared(exc)
-                ready.put((work, prepared))
+                if work.stream:
+                    ready.put((work, None, None, 0))
+                    continue
+                bounds = parts(len(work.items), self._workers)
+                whole = Whole(len(work.items), len(bounds), self._answer(work.batch_id))
+                # All parts are ready before the first goes, so the workers see how many
+                # share the cores.
+                prepared = [_prepare(prepare, work.items[start:stop]) for start, stop in bounds]
+                for (start, _), made in zip(bounds, prepared, strict=True):
+                    ready.put((work, made, whole, start))
         ready.put(None)
 
-    def _run_prepared(self, runner: StagedRunner, work: Work, prepared: Any) -> None:
-        try:
-            self._emit(Done(work.batch_id, runner.run_prepared(prepared)))
-        except Exception as exc:
-            self._emit(Failed(work.batch_id, exc))
+    def _answer(self, batch_id: int) -> Callable[[list[Any] | BaseException], None]:
+        def answer(outputs: list[Any] | BaseException) -> None:
+            if isinstance(outputs, BaseException):
+                self._emit(Failed(batch_id, outputs))
+            else:
+                self._emit(Done(batch_id, outputs))
+
+        return answer
+
+    def _math_budget(self) -> int:
+        threads = self._order.spec.options.cpu_threads
+        return threads if threads is not None else cores()
 
     def _close(self, runner: Runner) -> None:
         try:
@@ -230,15 +261,7 @@ class RunnerThread:
         runner: Runner | None = None
         try:
             runner = order.create()
-            workers = order.spec.options.workers
-            if workers > 1 and (
-                not getattr(runner, "concurrent", False) or isinstance(runner, ContinuousRunner)
-            ):
-                raise errors.ModelLoadFailed(
-                    f"Model '{order.spec.alias}' asks for {workers} workers, but the "
-                    f"'{order.spec.runner}' runner runs one batch at a time. Set workers = 1 "
-                    "in its catalog entry."
-                )
+            self._workers = self._resolve_workers(runner)
             runner.load(order.spec, order.path, order.device)
             report = LoadReport(
                 seconds=time.perf_counter() - started,
@@ -253,6 +276,19 @@ class RunnerThread:
             return None
         self._emit(Ready(report))
         return runner
+
+    def _resolve_workers(self, runner: Runner) -> int:
+        order = self._order
+        requested = order.spec.options.workers
+        concurrent = bool(getattr(runner, "concurrent", False))
+        concurrent = concurrent and not isinstance(runner, ContinuousRunner)
+        if requested is not None and requested > 1 and not concurrent:
+            raise errors.ModelLoadFailed(
+                f"Model '{order.spec.alias}' asks for {requested} workers, but the "
+                f"'{order.spec.runner}' runner runs one batch at a time. Set workers = 1 "
+                "in its catalog entry."
+            )
+        return workers.resolve(requested, concurrent, order.device, cores())
 
     def _do(self, runner: Runner, work: Work) -> None:
         try:

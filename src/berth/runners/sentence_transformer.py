@@ -47,7 +47,7 @@ class SentenceTransformerRunner:
     """Turns a batch of strings into float32 numpy vectors, one per string."""
 
     concurrent = True
-    """Its forward pass may run for several batches at once (the ``workers`` option)."""
+    """Its forward pass may run on several parts of a batch at once (the ``workers`` option)."""
 
     def __init__(self) -> None:
         self._model: Any = None

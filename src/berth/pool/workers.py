@@ -1,0 +1,127 @@
+"""Workers inside one model process: how a batch is split between them, and their threads.
+
+With the model option ``workers`` above 1 (runners that say they are ``concurrent``), each
+batch is cut into parts of at least :data:`MIN_PART` inputs, at most one part per worker, and
+the workers run the parts at once; the batch is answered when its last part is done. The
+batcher sees one model that takes one batch at a time, as with a single worker.
+
+Why parts and not whole batches per worker: on CPU, one math thread per part beats all the
+threads on one batch (a small model's operators are short, and threads that split each one
+wait for each other whenever one is descheduled, for instance by the HTTP server on the same
+cores), and splitting inside the process keeps every worker busy without the batcher having
+to balance batches between them.
+
+On CPU the workers share the process's math threads (``cpu_threads``, default: the cores
+this process may use): a part that runs alone takes them all, so a lone request is as quick
+as with one worker; parts that run together share them.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import threading
+from collections.abc import Callable, Sequence
+from typing import Any
+
+MIN_PART = 8
+"""The fewest inputs a worker is given from a split batch. On one CPU thread, MiniLM embeds
+about 55 sentences/s one at a time, 135 four at a time and its best (about 200) from 8 on:
+smaller parts would lose more than running them at once gains."""
+AUTO_CPU_WORKERS = 2
+"""``workers`` when the catalog entry does not say, for a runner that allows several, on CPU."""
+
+
+def resolve(requested: int | None, concurrent: bool, device: str, cores: int) -> int:
+    """The workers a model runs with: ``requested``, or where it is not set 2 for a
+    concurrent runner on a CPU with at least 2 cores, else 1."""
+    if requested is not None:
+        return requested
+    if concurrent and device == "cpu" and cores >= AUTO_CPU_WORKERS:
+        return AUTO_CPU_WORKERS
+    return 1
+
+
+def cores() -> int:
+    """The CPU cores this process may run on."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        return os.cpu_count() or 1
+
+
+def parts(size: int, workers: int) -> list[tuple[int, int]]:
+    """``(start, stop)`` of each part of a batch of ``size`` inputs: as many as ``workers``
+    but none under :data:`MIN_PART` inputs (so at least one), in order, sizes within 1."""
+    count = max(1, min(workers, size // MIN_PART))
+    base, extra = divmod(size, count)
+    bounds, start = [], 0
+    for n in range(count):
+        stop = start + base + (1 if n < extra else 0)
+        bounds.append((start, stop))
+        start = stop
+    return bounds
+
+
+class Whole:
+    """One batch whose parts run on several workers: collects their outputs in order and
+    reports the batch once, when the last part has ended."""
+
+    def __init__(self, size: int, count: int, done: Callable[[list[Any] | BaseException], None]):
+        self.parts = count
+        self._outputs: list[Any] = [None] * size
+        self._left = count
+        self._error: BaseException | None = None
+        self._done = done
+        self._lock = threading.Lock()
+
+    def finish(self, start: int, outputs: Sequence[Any] | BaseException) -> None:
+        """A part starting at input ``start`` ended with ``outputs`` or an error. The batch
+        fails with the first error once every part has ended."""
+        with self._lock:
+            if isinstance(outputs, BaseException):
+                self._error = self._error or outputs
+            elif start + len(outputs) > len(self._outputs):
+                self._error = self._error or ValueError(
+                    f"a part of {len(outputs)} outputs at {start} overruns the batch"
+                )
+            else:
+                self._outputs[start : start + len(outputs)] = outputs
+            self._left -= 1
+            last = self._left == 0
+        if last:
+            self._done(self._error if self._error is not None else self._outputs)
+
+
+class MathThreads:
+    """Shares a CPU model's math threads between the parts running at once.
+
+    torch keeps its thread count per calling thread (OpenMP's and MKL's per-thread setting),
+    so each worker sets its own before a part: the budget divided by the parts that run now or
+    wait (at most one per worker). On a GPU, or before torch is imported, it does nothing.
+    """
+
+    def __init__(self, budget: int, workers: int, device: str) -> None:
+        self._budget = max(1, budget)
+        self._workers = workers
+        self._active = device == "cpu" and workers > 1
+        self._running = 0
+        self._lock = threading.Lock()
+
+    def enter(self, waiting: int, siblings: int = 1) -> int:
+        """A part of a batch cut into ``siblings`` parts starts on this thread while ``waiting``
+        more are queued; returns the threads it runs with (0 where they are left alone)."""
+        with self._lock:
+            self._running += 1
+            sharing = min(self._workers, max(siblings, self._running + waiting))
+        if not self._active:
+            return 0
+        threads = max(1, self._budget // sharing)
+        torch = sys.modules.get("torch")
+        if torch is not None and torch.get_num_threads() != threads:
+            torch.set_num_threads(threads)
+        return threads
+
+    def leave(self) -> None:
+        with self._lock:
+            self._running -= 1

@@ -1,0 +1,71 @@
+"""How a model's workers split a batch and share its threads (berth.pool.workers)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from berth.pool.workers import MIN_PART, MathThreads, Whole, parts, resolve
+
+pytestmark = pytest.mark.unit
+
+
+def test_a_batch_is_cut_into_one_part_per_worker_none_under_the_minimum() -> None:
+    assert parts(2 * MIN_PART + 1, 2) == [(0, MIN_PART + 1), (MIN_PART + 1, 2 * MIN_PART + 1)]
+    assert parts(2 * MIN_PART - 1, 2) == [(0, 2 * MIN_PART - 1)]
+    assert parts(1, 4) == [(0, 1)]
+    assert parts(10 * MIN_PART, 3) == [(0, 27), (27, 54), (54, 80)]
+    assert parts(64, 1) == [(0, 64)]
+
+
+def test_workers_default_to_two_only_for_a_concurrent_runner_on_a_multicore_cpu() -> None:
+    assert resolve(None, concurrent=True, device="cpu", cores=16) == 2
+    assert resolve(None, concurrent=True, device="cpu", cores=1) == 1
+    assert resolve(None, concurrent=True, device="cuda:0", cores=16) == 1
+    assert resolve(None, concurrent=False, device="cpu", cores=16) == 1
+    assert resolve(3, concurrent=True, device="cpu", cores=2) == 3
+
+
+def test_a_whole_answers_once_in_order_after_its_last_part() -> None:
+    answers: list[Any] = []
+    whole = Whole(5, 2, answers.append)
+    whole.finish(3, ["d", "e"])
+    assert answers == []
+    whole.finish(0, ["a", "b", "c"])
+    assert answers == [["a", "b", "c", "d", "e"]]
+
+
+def test_a_whole_with_a_failed_part_fails_once_all_parts_end() -> None:
+    answers: list[Any] = []
+    whole = Whole(4, 2, answers.append)
+    error = ValueError("part failed")
+    whole.finish(0, error)
+    assert answers == []
+    whole.finish(2, ["c", "d"])
+    assert answers == [error]
+
+
+def test_a_part_that_returns_too_many_outputs_fails_its_batch() -> None:
+    answers: list[Any] = []
+    Whole(2, 1, answers.append).finish(0, ["a", "b", "c"])
+    [failure] = answers
+    assert isinstance(failure, ValueError) and "overruns" in str(failure)
+
+
+def test_math_threads_are_divided_between_the_parts_running_or_waiting() -> None:
+    import torch
+
+    before = torch.get_num_threads()
+    threads = MathThreads(budget=4, workers=2, device="cpu")
+    try:
+        assert threads.enter(waiting=0) == 4  # alone
+        assert threads.enter(waiting=0) == 2  # two running now
+        assert torch.get_num_threads() == 2
+        threads.leave()
+        threads.leave()
+        assert threads.enter(waiting=0, siblings=2) == 2  # its sibling is about to start
+        threads.leave()
+        assert MathThreads(budget=4, workers=2, device="cuda:0").enter(waiting=0) == 0
+    finally:
+        torch.set_num_threads(before)
