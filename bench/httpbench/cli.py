@@ -25,6 +25,7 @@ from .errors import SetupFailed
 from .inprocess import Baseline, Effort
 from .launches import Choices
 from .provenance import versions
+from .reference import WINDOW_S, Reference
 from .report import baseline_json, table, target_lines, targets, trial_json
 from .server import OFFLINE_ENV, Launch, free_port
 from .trial import Pace, Trial, measure
@@ -50,6 +51,8 @@ class Plan:
     effort: Effort
     litserve_batch_timeout_s: float
     budget_s: float
+    reference_s: float
+    """Seconds of each in-process run next to a window (see reference.py)."""
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -98,6 +101,7 @@ def plan_from(args: argparse.Namespace) -> Plan:
         effort=effort,
         litserve_batch_timeout_s=args.litserve_batch_timeout_ms / 1000,
         budget_s=args.timeout,
+        reference_s=1.0 if quick else WINDOW_S,
     )
 
 
@@ -110,18 +114,24 @@ def _infinity_python(plan: Plan, scratch: Path) -> tuple[Path | None, str | None
         return None, f"{type(exc).__name__}: {exc}"
 
 
-def _measure_all(plan: Plan, choices: Choices, setup_error: str | None) -> list[Trial]:
+def _measure_all(
+    plan: Plan, choices: Choices, setup_error: str | None, best_batch: int
+) -> list[Trial]:
     bodies = write_bodies(choices.scratch / "bodies.jsonl")
     deadline = time.monotonic() + plan.budget_s
+    reference = Reference(best_batch, plan.reference_s)
     trials = []
-    for name in plan.systems:
-        if name in NEEDS_INFINITY and setup_error:
-            trials.append(Trial(name, error=setup_error))
-        elif time.monotonic() > deadline:
-            trials.append(Trial(name, error=f"skipped: the run's {plan.budget_s:g} s ran out"))
-        else:
-            launch = LAUNCHES[name](free_port(), choices)
-            trials.append(measure(launch, bodies, plan.pace, choices.scratch))
+    try:
+        for name in plan.systems:
+            if name in NEEDS_INFINITY and setup_error:
+                trials.append(Trial(name, error=setup_error))
+            elif time.monotonic() > deadline:
+                trials.append(Trial(name, error=f"skipped: the run's {plan.budget_s:g} s ran out"))
+            else:
+                launch = LAUNCHES[name](free_port(), choices)
+                trials.append(measure(launch, bodies, plan.pace, choices.scratch, reference))
+    finally:
+        reference.close()
     return trials
 
 
@@ -167,7 +177,7 @@ def _execute(plan: Plan, argv: Sequence[str], scratch: Path) -> int:
     head = _head(argv, infinity_python, setup_error)
     before = _in_process(plan, "before the servers")
     choices = Choices(plan.litserve_batch_timeout_s, infinity_python, scratch)
-    trials = _measure_all(plan, choices, setup_error)
+    trials = _measure_all(plan, choices, setup_error, before.best_batch)
     after = _in_process(plan, "after the servers")
     baseline = inprocess.best_of([before, after])
     summary = _summary(plan, baseline, trials, head)

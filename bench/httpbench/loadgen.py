@@ -32,6 +32,9 @@ class Load:
     """CPU that work outside the benchmark took during the run, in cores (see contention.py)."""
     steal_cores: float = 0.0
     tries: int = 1
+    adjacent: tuple[float, float] | None = None
+    """The in-process figure just before and just after this window (see reference.py):
+    sentences/s at the best batch size, or for one connection the batch-1 p50 in ms."""
 
     @property
     def per_s(self) -> float:

@@ -6,6 +6,8 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from .inprocess import Baseline
+from .loadgen import Load
+from .reference import mean
 from .trial import Trial
 
 PEERS = ("litserve", "infinity", "infinity-compile")
@@ -20,7 +22,7 @@ IDLE_RSS_MB = 150.0
 """Resident memory of an idle ``berth serve`` with no model loaded."""
 HEADER = (
     f"{'system':<20} {'conc':>5} {'req/s':>8} {'x in-proc':>9} {'p50 ms':>8} {'p99 ms':>8} "
-    f"{'errors':>6} {'other':>6}"
+    f"{'errors':>6} {'other':>6} {'adjacent':>9}"
 )
 
 
@@ -51,10 +53,19 @@ def _baseline_rows(baseline: Baseline) -> list[str]:
     return rows
 
 
+def _adjacent_cell(load: Load) -> str:
+    if load.adjacent is None:
+        return ""
+    if load.connections == 1:
+        return f"{load.p50_ms - mean(load.adjacent):+.2f} ms"
+    return f"x {load.per_s / mean(load.adjacent):.2f}"
+
+
 def _trial_rows(trial: Trial, best: float) -> list[str]:
     rows = [
         f"{trial.system:<20} {load.connections:>5} {load.per_s:>8.1f} {load.per_s / best:>9.2f} "
-        f"{load.p50_ms:>8.2f} {load.p99_ms:>8.2f} {load.errors:>6} {load.other_cores:>6.2f}"
+        f"{load.p50_ms:>8.2f} {load.p99_ms:>8.2f} {load.errors:>6} {load.other_cores:>6.2f} "
+        f"{_adjacent_cell(load):>9}"
         for load in trial.loads
     ]
     if trial.error:
@@ -71,7 +82,9 @@ def table(baseline: Baseline, trials: list[Trial]) -> str:
         "one sentence per request; conc: wrk connections; in-process rows: sentences/s, the "
         "best of a run before and one after the servers;\n"
         f"x in-proc: req/s over the in-process sentences/s at its best batch size "
-        f"({baseline.best_batch}); other: CPU taken by work outside the benchmark, in cores"
+        f"({baseline.best_batch}); other: CPU taken by work outside the benchmark, in cores;\n"
+        "adjacent: against the model in-process just before and after the window (c=64: "
+        "req/s over its sentences/s; c=1: p50 minus its batch-1 p50)"
     )
     return "\n".join(lines)
 
@@ -129,6 +142,53 @@ def _latency_target(baseline: Baseline, trials: list[Trial]) -> Target:
     return Target("latency_c1", goal, measured, extra <= LATENCY_MARGIN_MS)
 
 
+def _adjacent_ratio(trials: list[Trial], system: str) -> float | None:
+    trial = _find(trials, system)
+    load = trial.at(64) if trial else None
+    if load is None or load.adjacent is None:
+        return None
+    return load.per_s / mean(load.adjacent)
+
+
+def _adjacent_targets(trials: list[Trial]) -> list[Target]:
+    """The three relative targets, each system read against the in-process runs around its
+    own windows (see reference.py)."""
+    share_goal = f">= {THROUGHPUT_SHARE} x in-process throughput at 64, adjacent runs"
+    peer_goal = f">= {PEER_MULTIPLE} x the better peer at 64, each over its adjacent runs"
+    latency_goal = f"p50 at 1 <= adjacent in-process batch-1 p50 + {LATENCY_MARGIN_MS:g} ms"
+    share = _adjacent_ratio(trials, "berth")
+    found = [
+        Target("throughput_vs_in_process_adjacent", share_goal, "not measured", None)
+        if share is None
+        else Target(
+            "throughput_vs_in_process_adjacent",
+            share_goal,
+            f"{share:.2f}",
+            share >= THROUGHPUT_SHARE,
+        )
+    ]
+    peers = {name: _adjacent_ratio(trials, name) for name in PEERS}
+    measured = {name: ratio for name, ratio in peers.items() if ratio is not None}
+    if share is None or not measured:
+        found.append(Target("throughput_vs_peers_adjacent", peer_goal, "not measured", None))
+    else:
+        best = max(measured, key=lambda name: measured[name])
+        multiple = share / measured[best]
+        text = f"{share:.2f} / {measured[best]:.2f} ({best}) = {multiple:.2f}"
+        found.append(
+            Target("throughput_vs_peers_adjacent", peer_goal, text, multiple >= PEER_MULTIPLE)
+        )
+    berth = _find(trials, "berth")
+    load = berth.at(1) if berth else None
+    if load is None or load.adjacent is None:
+        found.append(Target("latency_c1_adjacent", latency_goal, "not measured", None))
+    else:
+        extra = load.p50_ms - mean(load.adjacent)
+        text = f"{load.p50_ms:.2f} - {mean(load.adjacent):.2f} = {extra:+.2f} ms"
+        found.append(Target("latency_c1_adjacent", latency_goal, text, extra <= LATENCY_MARGIN_MS))
+    return found
+
+
 def _memory_target(trials: list[Trial]) -> Target:
     goal = f"idle `berth serve` (no model loaded) RSS < {IDLE_RSS_MB:g} MB"
     berth = _find(trials, "berth")
@@ -144,6 +204,7 @@ def targets(baseline: Baseline, trials: list[Trial]) -> list[Target]:
         _share_target(baseline, trials),
         _peer_target(trials),
         _latency_target(baseline, trials),
+        *_adjacent_targets(trials),
         _memory_target(trials),
     ]
 
@@ -160,6 +221,8 @@ def trial_json(trial: Trial, baseline: Baseline) -> dict[str, Any]:
     for row, load in zip(data["loads"], trial.loads, strict=True):
         row["requests_per_s"] = load.per_s
         row["ratio_to_in_process"] = load.per_s / baseline.best_per_s
+        if load.adjacent is not None and load.connections != 1:
+            row["ratio_to_adjacent"] = load.per_s / mean(load.adjacent)
     return data
 
 

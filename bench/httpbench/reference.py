@@ -1,0 +1,44 @@
+"""The adjacent reference: the model called in-process just before and just after a window.
+
+This VM's speed drifts by up to 2x within minutes, and the systems run one after another, so
+a system measured in a slow minute looks worse against a baseline taken in a fast one. At the
+concurrencies the targets name (1 and 64), each wrk window is therefore bracketed by two short
+in-process runs of the same model (the best batch size for 64, batch 1 for 1), and the
+system's figure is also read against the mean of those two: the same minutes, the same machine
+speed. The servers sit idle meanwhile (they hold their model, use no CPU).
+"""
+
+from __future__ import annotations
+
+import statistics
+from typing import Any
+
+from .inprocess import _batch1_latencies, _load_model, _throughput, percentile
+
+ADJACENT = (1, 64)
+"""The concurrencies whose windows are bracketed."""
+WINDOW_S = 3.0
+"""Seconds of each in-process run (quick: 1)."""
+
+
+def mean(pair: tuple[float, float]) -> float:
+    """The mean of the runs before and after a window."""
+    return statistics.fmean(pair)
+
+
+class Reference:
+    """The model loaded in this process, to measure next to a server's windows."""
+
+    def __init__(self, best_batch: int, seconds: float) -> None:
+        self._model: Any = _load_model()
+        self._batch = best_batch
+        self._seconds = seconds
+
+    def measure(self, connections: int) -> float:
+        """Sentences/s at the best batch size (for 64), or the batch-1 p50 in ms (for 1)."""
+        if connections == 1:
+            return percentile(_batch1_latencies(self._model, self._seconds), 50)
+        return _throughput(self._model, self._batch, self._seconds)
+
+    def close(self) -> None:
+        self._model = None
