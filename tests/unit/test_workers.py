@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import threading
+import time
+from collections.abc import Callable
 from typing import Any
 
 import pytest
 
-from berth.pool.workers import MIN_PART, MathThreads, Whole, parts, resolve
+from berth.pool.workers import MIN_PART, Handoff, MathThreads, Whole, parts, resolve
 
 pytestmark = pytest.mark.unit
 
@@ -69,3 +72,43 @@ def test_math_threads_are_divided_between_the_parts_running_or_waiting() -> None
         assert MathThreads(budget=4, workers=2, device="cuda:0").enter(waiting=0) == 0
     finally:
         torch.set_num_threads(before)
+
+
+def _taker(handoff: Handoff, name: str, got: list[tuple[str, Any]]) -> threading.Thread:
+    thread = threading.Thread(target=lambda: got.append((name, handoff.get())), daemon=True)
+    thread.start()
+    return thread
+
+
+def _until(check: Callable[[], bool]) -> None:
+    deadline = time.monotonic() + 5
+    while not check():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.001)
+
+
+def test_a_part_goes_to_the_worker_that_went_idle_last() -> None:
+    handoff, got = Handoff(limit=2), []
+    first = _taker(handoff, "first idle", got)
+    _until(lambda: handoff.idle == 1)
+    last = _taker(handoff, "last idle", got)
+    _until(lambda: handoff.idle == 2)
+    handoff.put("part")
+    last.join(5)
+    assert got == [("last idle", "part")]
+    handoff.put(None)
+    first.join(5)
+    assert got[-1] == ("first idle", None)
+
+
+def test_parts_wait_in_order_while_every_worker_is_busy_up_to_the_limit() -> None:
+    handoff = Handoff(limit=2)
+    handoff.put("a")
+    handoff.put("b")
+    blocked = threading.Thread(target=handoff.put, args=("c",), daemon=True)
+    blocked.start()
+    time.sleep(0.05)
+    assert blocked.is_alive() and handoff.qsize() == 2  # no room: the preparer waits
+    assert handoff.get() == "a"
+    blocked.join(5)
+    assert [handoff.get(), handoff.get()] == ["b", "c"]

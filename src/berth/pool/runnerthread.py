@@ -32,7 +32,7 @@ import queue
 import threading
 import time
 from collections.abc import Callable, Sequence
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, cast
 
 from berth import errors
 from berth.models.offline import NetworkGuard
@@ -50,7 +50,7 @@ from berth.pool.wire import (
     Ready,
     Work,
 )
-from berth.pool.workers import MathThreads, Whole, cores, parts
+from berth.pool.workers import Handoff, MathThreads, Whole, cores, parts
 from berth.runners.contract import (
     END,
     ContinuousRunner,
@@ -185,7 +185,7 @@ class RunnerThread:
     def _serve_staged(self, runner: Runner, prepare: Prepare, run: Run) -> None:
         """Batches go through ``prepare`` on the preparing thread, a part per worker (see
         :mod:`berth.pool.workers`), then through ``run`` on the workers."""
-        ready: queue.Queue[Part | None] = queue.Queue(maxsize=self._workers)
+        ready = Handoff(limit=self._workers)
         preparer = threading.Thread(
             target=self._prepare_all,
             args=(prepare, ready),
@@ -197,7 +197,7 @@ class RunnerThread:
 
         def consume() -> None:
             while (part := ready.get()) is not None:
-                work, prepared, whole, start = part
+                work, prepared, whole, start = cast(Part, part)
                 if whole is None:
                     self._do(runner, work)  # a stream, whole
                     continue
@@ -216,7 +216,7 @@ class RunnerThread:
         self._together(consume)
         preparer.join()
 
-    def _prepare_all(self, prepare: Prepare, ready: queue.Queue[Part | None]) -> None:
+    def _prepare_all(self, prepare: Prepare, ready: Handoff) -> None:
         """The preparing thread: queued work, prepared in order, a part at a time."""
         with self._guard():
             while (work := self._work.get()) is not None:

@@ -18,6 +18,7 @@ as with one worker; parts that run together share them.
 
 from __future__ import annotations
 
+import collections
 import os
 import sys
 import threading
@@ -125,3 +126,57 @@ class MathThreads:
     def leave(self) -> None:
         with self._lock:
             self._running -= 1
+
+
+class _Slot:
+    """An idle worker waiting for its next part."""
+
+    __slots__ = ("event", "item")
+
+    def __init__(self) -> None:
+        self.event = threading.Event()
+        self.item: Any = None
+
+
+class Handoff:
+    """The queue between the preparing thread and the workers: each part goes to the worker
+    that went idle last, whose math threads are still awake (a FIFO queue would wake the
+    workers in turn, and a lone request would always find its worker's threads asleep, which
+    costs milliseconds on a VM). At most ``limit`` parts wait when no worker is idle."""
+
+    def __init__(self, limit: int) -> None:
+        self._limit = limit
+        self._backlog: collections.deque[Any] = collections.deque()
+        self._idle: list[_Slot] = []
+        self._room = threading.Condition()
+
+    def put(self, item: Any) -> None:
+        with self._room:
+            while not self._idle and len(self._backlog) >= self._limit:
+                self._room.wait()
+            if self._idle:  # then nothing is in the backlog
+                slot = self._idle.pop()
+                slot.item = item
+                slot.event.set()
+            else:
+                self._backlog.append(item)
+
+    def get(self) -> Any:
+        with self._room:
+            if self._backlog:
+                item = self._backlog.popleft()
+                self._room.notify()
+                return item
+            slot = _Slot()
+            self._idle.append(slot)
+        slot.event.wait()
+        return slot.item
+
+    def qsize(self) -> int:
+        """Parts waiting for a worker."""
+        return len(self._backlog)
+
+    @property
+    def idle(self) -> int:
+        """Workers waiting for a part."""
+        return len(self._idle)
