@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from berth.pool.workers import MIN_PART, Handoff, MathThreads, Whole, parts, resolve
+from berth.pool.workers import MIN_PART, Handoff, MathThreads, Whole, parts
 
 pytestmark = pytest.mark.unit
 
@@ -20,14 +20,6 @@ def test_a_batch_is_cut_into_one_part_per_worker_none_under_the_minimum() -> Non
     assert parts(1, 4) == [(0, 1)]
     assert parts(10 * MIN_PART, 3) == [(0, 27), (27, 54), (54, 80)]
     assert parts(64, 1) == [(0, 64)]
-
-
-def test_workers_default_to_two_only_for_a_concurrent_runner_on_a_multicore_cpu() -> None:
-    assert resolve(None, concurrent=True, device="cpu", cores=16) == 2
-    assert resolve(None, concurrent=True, device="cpu", cores=1) == 1
-    assert resolve(None, concurrent=True, device="cuda:0", cores=16) == 1
-    assert resolve(None, concurrent=False, device="cpu", cores=16) == 1
-    assert resolve(3, concurrent=True, device="cpu", cores=2) == 3
 
 
 def test_a_whole_answers_once_in_order_after_its_last_part() -> None:

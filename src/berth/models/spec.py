@@ -126,12 +126,13 @@ class ModelOptions(BaseModel):
     max_wait_ms: float = Field(
         default=5.0, ge=0, le=10_000, description="Longest a request waits for a batch to fill."
     )
-    workers: int | None = Field(
-        default=None,
+    workers: int = Field(
+        default=1,
         ge=1,
         le=64,
         description="Threads that run each batch together, a part each, for runners that "
-        "allow it (default: 2 on CPU for those, else 1; the cores are shared between them).",
+        "allow it (default 1; on a small CPU 2 gives more throughput at load, a little more "
+        "latency alone; they share the cores).",
     )
     cpu_threads: int | None = Field(
         default=None,

@@ -37,7 +37,6 @@ from typing import Any, NamedTuple, cast
 from berth import errors
 from berth.models.offline import NetworkGuard
 from berth.pool import device as devices
-from berth.pool import workers
 from berth.pool.wire import (
     Cancel,
     Chunks,
@@ -50,7 +49,7 @@ from berth.pool.wire import (
     Ready,
     Work,
 )
-from berth.pool.workers import Handoff, MathThreads, Whole, cores, parts
+from berth.pool.workers import Handoff, MathThreads, Whole, cores, parts, set_budget
 from berth.runners.contract import (
     END,
     ContinuousRunner,
@@ -138,6 +137,7 @@ class RunnerThread:
         runner = self._load()
         if runner is None:
             return
+        set_budget(self._order.spec.options.cpu_threads, self._order.device)
         try:
             if isinstance(runner, StagedRunner):
                 self._serve_staged(runner, runner.prepare, runner.run_prepared)
@@ -280,15 +280,16 @@ class RunnerThread:
     def _resolve_workers(self, runner: Runner) -> int:
         order = self._order
         requested = order.spec.options.workers
-        concurrent = bool(getattr(runner, "concurrent", False))
-        concurrent = concurrent and not isinstance(runner, ContinuousRunner)
-        if requested is not None and requested > 1 and not concurrent:
+        concurrent = getattr(runner, "concurrent", False) and not isinstance(
+            runner, ContinuousRunner
+        )
+        if requested > 1 and not concurrent:
             raise errors.ModelLoadFailed(
                 f"Model '{order.spec.alias}' asks for {requested} workers, but the "
                 f"'{order.spec.runner}' runner runs one batch at a time. Set workers = 1 "
                 "in its catalog entry."
             )
-        return workers.resolve(requested, concurrent, order.device, cores())
+        return requested
 
     def _do(self, runner: Runner, work: Work) -> None:
         try:

@@ -12,8 +12,10 @@ cores), and splitting inside the process keeps every worker busy without the bat
 to balance batches between them.
 
 On CPU the workers share the process's math threads (``cpu_threads``, default: the cores
-this process may use): a part that runs alone takes them all, so a lone request is as quick
-as with one worker; parts that run together share them.
+this process may use): a part that runs alone takes them all, and parts that run together
+share them. ``workers`` defaults to 1: on the 2-core machine of bench/README.md, 2 made
+10-25% more requests/s at 64 connections, but a lone request came back 2-5 ms later than
+with 1, for a reason not yet found.
 """
 
 from __future__ import annotations
@@ -29,18 +31,6 @@ MIN_PART = 8
 """The fewest inputs a worker is given from a split batch. On one CPU thread, MiniLM embeds
 about 55 sentences/s one at a time, 135 four at a time and its best (about 200) from 8 on:
 smaller parts would lose more than running them at once gains."""
-AUTO_CPU_WORKERS = 2
-"""``workers`` when the catalog entry does not say, for a runner that allows several, on CPU."""
-
-
-def resolve(requested: int | None, concurrent: bool, device: str, cores: int) -> int:
-    """The workers a model runs with: ``requested``, or where it is not set 2 for a
-    concurrent runner on a CPU with at least 2 cores, else 1."""
-    if requested is not None:
-        return requested
-    if concurrent and device == "cpu" and cores >= AUTO_CPU_WORKERS:
-        return AUTO_CPU_WORKERS
-    return 1
 
 
 def cores() -> int:
@@ -92,6 +82,16 @@ class Whole:
             last = self._left == 0
         if last:
             self._done(self._error if self._error is not None else self._outputs)
+
+
+def set_budget(threads: int | None, device: str) -> None:
+    """Give torch ``threads`` math threads (``cpu_threads``), on this thread and as the default
+    of threads that have not used torch yet. The environment the model process sets is read
+    only when torch loads, which may be before that (an import made by unpickling the load
+    order), so it is set here too, once the model is loaded."""
+    torch = sys.modules.get("torch")
+    if threads is not None and device == "cpu" and torch is not None:
+        torch.set_num_threads(threads)
 
 
 class MathThreads:

@@ -22,8 +22,7 @@ class Runner(Protocol):
 
     A runner class that sets ``concurrent = True`` may have ``run`` (or ``run_prepared``)
     called for several parts of a batch at once from different threads: the model option
-    ``workers`` needs it (and defaults to 2 on CPU for it), and is refused at load for any
-    other runner."""
+    ``workers`` needs it, and is refused at load for any other runner."""
 
     def load(self, spec: ModelSpec, path: Path | None, device: str) -> None:
         """Load the model from ``path`` (its verified local files; None if it needs none)
