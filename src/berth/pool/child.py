@@ -34,9 +34,10 @@ def main(conn: Connection, order: LoadOrder) -> None:
     for ignored in (signal.SIGINT, signal.SIGTERM):
         signal.signal(ignored, signal.SIG_IGN)
     sender = Sender(conn)
-    threads = math_threads(order)
+    threads = order.spec.options.cpu_threads  # several workers share them (pool.workers)
     if threads is not None:
-        # Read once by OpenMP/MKL when torch or numpy first loads, which is after this.
+        # Read once by OpenMP/MKL when torch or numpy first loads, usually after this;
+        # the runner thread sets torch's count again once the model is loaded.
         for name in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
             os.environ[name] = str(threads)
     try:
@@ -55,12 +56,6 @@ def main(conn: Connection, order: LoadOrder) -> None:
     finally:
         runner.stop()
         runner.join()
-
-
-def math_threads(order: LoadOrder) -> int | None:
-    """The math threads for a model's process: ``cpu_threads`` if set (None leaves the
-    libraries' default, the cores; several workers share them, see berth.pool.workers)."""
-    return order.spec.options.cpu_threads
 
 
 def _receive(conn: Connection) -> Work | Cancel | None:

@@ -32,7 +32,7 @@ import queue
 import threading
 import time
 from collections.abc import Callable, Sequence
-from typing import Any, NamedTuple, cast
+from typing import Any, NamedTuple
 
 from berth import errors
 from berth.models.offline import NetworkGuard
@@ -98,8 +98,6 @@ class RunnerThread:
         self._ahead: collections.deque[Work | None] = collections.deque()
         """Work taken off the queue during a continuous stream but not admitted to it (the
         runner thread's own; it comes before anything still queued)."""
-        self._workers = 1
-        """Workers running batches (resolved at load; see :mod:`berth.pool.workers`)."""
         self._cancelled: set[tuple[int, int]] = set()
         """``(batch id, position)`` of streamed inputs whose callers left (any thread adds;
         set operations are atomic under the GIL)."""
@@ -152,6 +150,10 @@ class RunnerThread:
         finally:
             self._close(runner)
 
+    @property
+    def _workers(self) -> int:
+        return self._order.spec.options.workers
+
     def _together(self, target: Callable[[], None]) -> None:
         """Run ``target`` on this thread and on ``workers - 1`` more, until all return."""
         alias = self._order.spec.alias
@@ -185,7 +187,7 @@ class RunnerThread:
     def _serve_staged(self, runner: Runner, prepare: Prepare, run: Run) -> None:
         """Batches go through ``prepare`` on the preparing thread, a part per worker (see
         :mod:`berth.pool.workers`), then through ``run`` on the workers."""
-        ready = Handoff(limit=self._workers)
+        ready: Handoff[Part | None] = Handoff(limit=self._workers)
         preparer = threading.Thread(
             target=self._prepare_all,
             args=(prepare, ready),
@@ -197,7 +199,7 @@ class RunnerThread:
 
         def consume() -> None:
             while (part := ready.get()) is not None:
-                work, prepared, whole, start = cast(Part, part)
+                work, prepared, whole, start = part
                 if whole is None:
                     self._do(runner, work)  # a stream, whole
                     continue
@@ -216,7 +218,7 @@ class RunnerThread:
         self._together(consume)
         preparer.join()
 
-    def _prepare_all(self, prepare: Prepare, ready: Handoff) -> None:
+    def _prepare_all(self, prepare: Prepare, ready: Handoff[Part | None]) -> None:
         """The preparing thread: queued work, prepared in order, a part at a time."""
         with self._guard():
             while (work := self._work.get()) is not None:
@@ -261,7 +263,7 @@ class RunnerThread:
         runner: Runner | None = None
         try:
             runner = order.create()
-            self._workers = self._resolve_workers(runner)
+            self._check_workers(runner)
             runner.load(order.spec, order.path, order.device)
             report = LoadReport(
                 seconds=time.perf_counter() - started,
@@ -277,19 +279,17 @@ class RunnerThread:
         self._emit(Ready(report))
         return runner
 
-    def _resolve_workers(self, runner: Runner) -> int:
-        order = self._order
-        requested = order.spec.options.workers
-        concurrent = getattr(runner, "concurrent", False) and not isinstance(
-            runner, ContinuousRunner
-        )
-        if requested > 1 and not concurrent:
+    def _check_workers(self, runner: Runner) -> None:
+        """ModelLoadFailed if the model asks for several workers and its runner cannot run
+        parts of a batch at once."""
+        concurrent = getattr(runner, "concurrent", False)
+        if self._workers > 1 and (not concurrent or isinstance(runner, ContinuousRunner)):
+            order = self._order
             raise errors.ModelLoadFailed(
-                f"Model '{order.spec.alias}' asks for {requested} workers, but the "
+                f"Model '{order.spec.alias}' asks for {self._workers} workers, but the "
                 f"'{order.spec.runner}' runner runs one batch at a time. Set workers = 1 "
                 "in its catalog entry."
             )
-        return requested
 
     def _do(self, runner: Runner, work: Work) -> None:
         try:

@@ -25,7 +25,7 @@ import os
 import sys
 import threading
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Any, Generic, TypeVar, cast
 
 MIN_PART = 8
 """The fewest inputs a worker is given from a split batch. On one CPU thread, MiniLM embeds
@@ -89,8 +89,15 @@ def set_budget(threads: int | None, device: str) -> None:
     of threads that have not used torch yet. The environment the model process sets is read
     only when torch loads, which may be before that (an import made by unpickling the load
     order), so it is set here too, once the model is loaded."""
+    if threads is not None and device == "cpu":
+        _set_torch_threads(threads)
+
+
+def _set_torch_threads(threads: int) -> None:
+    """torch's math threads for the calling thread (and threads yet to use torch); nothing
+    before torch is imported."""
     torch = sys.modules.get("torch")
-    if threads is not None and device == "cpu" and torch is not None:
+    if torch is not None and torch.get_num_threads() != threads:
         torch.set_num_threads(threads)
 
 
@@ -118,9 +125,7 @@ class MathThreads:
         if not self._active:
             return 0
         threads = max(1, self._budget // sharing)
-        torch = sys.modules.get("torch")
-        if torch is not None and torch.get_num_threads() != threads:
-            torch.set_num_threads(threads)
+        _set_torch_threads(threads)
         return threads
 
     def leave(self) -> None:
@@ -128,17 +133,20 @@ class MathThreads:
             self._running -= 1
 
 
-class _Slot:
+T = TypeVar("T")
+
+
+class _Slot(Generic[T]):
     """An idle worker waiting for its next part."""
 
     __slots__ = ("event", "item")
 
     def __init__(self) -> None:
         self.event = threading.Event()
-        self.item: Any = None
+        self.item: T | None = None
 
 
-class Handoff:
+class Handoff(Generic[T]):
     """The queue between the preparing thread and the workers: each part goes to the worker
     that went idle last, whose math threads are still awake (a FIFO queue would wake the
     workers in turn, and a lone request would always find its worker's threads asleep, which
@@ -146,11 +154,11 @@ class Handoff:
 
     def __init__(self, limit: int) -> None:
         self._limit = limit
-        self._backlog: collections.deque[Any] = collections.deque()
-        self._idle: list[_Slot] = []
+        self._backlog: collections.deque[T] = collections.deque()
+        self._idle: list[_Slot[T]] = []
         self._room = threading.Condition()
 
-    def put(self, item: Any) -> None:
+    def put(self, item: T) -> None:
         with self._room:
             while not self._idle and len(self._backlog) >= self._limit:
                 self._room.wait()
@@ -161,16 +169,16 @@ class Handoff:
             else:
                 self._backlog.append(item)
 
-    def get(self) -> Any:
+    def get(self) -> T:
         with self._room:
             if self._backlog:
                 item = self._backlog.popleft()
                 self._room.notify()
                 return item
-            slot = _Slot()
+            slot: _Slot[T] = _Slot()
             self._idle.append(slot)
         slot.event.wait()
-        return slot.item
+        return cast(T, slot.item)  # set before the event
 
     def qsize(self) -> int:
         """Parts waiting for a worker."""
