@@ -56,7 +56,7 @@ def percentile(values: list[float], share: float) -> float:
     return ordered[low] + (ordered[high] - ordered[low]) * (rank - low)
 
 
-def _load_model() -> Any:
+def load_model() -> Any:
     from sentence_transformers import SentenceTransformer
 
     model = SentenceTransformer(str(model_dir()), device="cpu", local_files_only=True)
@@ -64,7 +64,7 @@ def _load_model() -> Any:
     return model
 
 
-def _batch1_latencies(model: Any, seconds: float) -> list[float]:
+def batch1_latencies(model: Any, seconds: float) -> list[float]:
     latencies = []
     corpus = itertools.cycle(sentences())
     deadline = time.perf_counter() + seconds
@@ -74,7 +74,7 @@ def _batch1_latencies(model: Any, seconds: float) -> list[float]:
     return latencies
 
 
-def _throughput(model: Any, batch_size: int, seconds: float) -> float:
+def throughput(model: Any, batch_size: int, seconds: float) -> float:
     corpus = itertools.cycle(sentences())
     done, start = 0, time.perf_counter()
     while (elapsed := time.perf_counter() - start) < seconds:
@@ -86,7 +86,7 @@ def _throughput(model: Any, batch_size: int, seconds: float) -> float:
 def _sweep(model: Any, effort: Effort) -> tuple[dict[int, float], dict[str, Share]]:
     rates, shares = {}, {}
     for size in BATCH_SIZES:
-        attempt = functools.partial(_throughput, model, size, effort.batch_s)
+        attempt = functools.partial(throughput, model, size, effort.batch_s)
         rates[size], shares[f"batch {size}"] = least_disturbed(attempt, effort.patience)
     return rates, shares
 
@@ -102,8 +102,8 @@ def _report(baseline: Baseline) -> None:
 
 def measure(effort: Effort) -> Baseline:
     """Load the model, time single-sentence calls, then sweep the batch sizes."""
-    model = _load_model()
-    attempt = functools.partial(_batch1_latencies, model, effort.latency_s)
+    model = load_model()
+    attempt = functools.partial(batch1_latencies, model, effort.latency_s)
     latencies, latency_share = least_disturbed(attempt, effort.patience)
     rates, shares = _sweep(model, effort)
     del model

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from .inprocess import _batch1_latencies, _load_model, _throughput, percentile
+from .inprocess import batch1_latencies, load_model, percentile, throughput
 
 ADJACENT = (1, 64)
 """The concurrencies whose windows are bracketed."""
@@ -32,15 +32,15 @@ class Reference:
     """The model loaded in this process, to measure next to a server's windows."""
 
     def __init__(self, best_batch: int, seconds: float) -> None:
-        self._model: Any = _load_model()
+        self._model: Any = load_model()
         self._batch = best_batch
         self._seconds = seconds
 
     def measure(self, connections: int) -> float:
         """Sentences/s at the best batch size (for 64), or the batch-1 p50 in ms (for 1)."""
         if connections == 1:
-            return percentile(_batch1_latencies(self._model, self._seconds), 50)
-        return _throughput(self._model, self._batch, self._seconds)
+            return percentile(batch1_latencies(self._model, self._seconds), 50)
+        return throughput(self._model, self._batch, self._seconds)
 
     def close(self) -> None:
         self._model = None
