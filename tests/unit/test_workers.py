@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from berth.pool.workers import MIN_PART, Handoff, MathThreads, Whole, parts
+from berth.pool.workers import MIN_PART, Handoff, MathThreads, Whole, parts, resolve
 
 pytestmark = pytest.mark.unit
 
@@ -61,12 +61,15 @@ def test_math_threads_are_divided_between_the_parts_running_or_waiting() -> None
         threads.leave()
         assert threads.enter(waiting=0, siblings=2) == 2  # its sibling is about to start
         threads.leave()
+        assert threads.enter(waiting=0, lead=False) == 1  # only the lead has more than one
+        assert torch.get_num_threads() == 1
+        threads.leave()
         assert MathThreads(budget=4, workers=2, device="cuda:0").enter(waiting=0) == 0
     finally:
         torch.set_num_threads(before)
 
 
-def _taker(handoff: Handoff, name: str, got: list[tuple[str, Any]]) -> threading.Thread:
+def _taker(handoff: Handoff[Any], name: str, got: list[tuple[str, Any]]) -> threading.Thread:
     thread = threading.Thread(target=lambda: got.append((name, handoff.get())), daemon=True)
     thread.start()
     return thread
@@ -93,6 +96,33 @@ def test_a_part_goes_to_the_worker_that_went_idle_last() -> None:
     assert got[-1] == ("first idle", None)
 
 
+def test_a_part_goes_to_the_lead_whenever_it_is_idle() -> None:
+    handoff: Handoff[str | None] = Handoff(limit=2)
+    got: list[tuple[str, Any]] = []
+    lead = threading.Thread(target=lambda: got.append(("lead", handoff.get(lead=True))))
+    lead.start()
+    _until(lambda: handoff.idle == 1)
+    other = _taker(handoff, "other", got)
+    _until(lambda: handoff.idle == 2)  # the other went idle last, but the lead comes first
+    handoff.put("part")
+    lead.join(5)
+    assert got == [("lead", "part")]
+    handoff.put(None)
+    other.join(5)
+    assert got[-1] == ("other", None)
+
+
+def test_a_worker_that_claimed_before_answering_gets_the_next_part() -> None:
+    handoff: Handoff[str] = Handoff(limit=2)
+    slot = handoff.claim(lead=True)  # the lead, still answering its last part
+    other = handoff.claim()
+    handoff.put("next")
+    assert slot.wait() == "next"
+    assert not other.event.is_set()
+    handoff.put("after")
+    assert other.wait() == "after"
+
+
 def test_parts_wait_in_order_while_every_worker_is_busy_up_to_the_limit() -> None:
     handoff = Handoff(limit=2)
     handoff.put("a")
@@ -104,3 +134,11 @@ def test_parts_wait_in_order_while_every_worker_is_busy_up_to_the_limit() -> Non
     assert handoff.get() == "a"
     blocked.join(5)
     assert [handoff.get(), handoff.get()] == ["b", "c"]
+
+
+def test_two_workers_by_default_only_where_each_part_gets_one_of_two_cpu_threads() -> None:
+    assert resolve(None, concurrent=True, device="cpu", budget=2) == 2
+    assert resolve(None, concurrent=True, device="cpu", budget=4) == 1
+    assert resolve(None, concurrent=True, device="cuda:0", budget=2) == 1
+    assert resolve(None, concurrent=False, device="cpu", budget=2) == 1
+    assert resolve(3, concurrent=True, device="cpu", budget=2) == 3

@@ -126,13 +126,13 @@ class ModelOptions(BaseModel):
     max_wait_ms: float = Field(
         default=5.0, ge=0, le=10_000, description="Longest a request waits for a batch to fill."
     )
-    workers: int = Field(
-        default=1,
+    workers: int | None = Field(
+        default=None,
         ge=1,
         le=64,
         description="Threads that run each batch together, a part each, for runners that "
-        "allow it (default 1; on a small CPU 2 gives more throughput at load, a little more "
-        "latency alone; they share the cores).",
+        "allow it (default: 2 on CPU where the model's process has 2 math threads, one per "
+        "part; else 1). They share the math threads.",
     )
     cpu_threads: int | None = Field(
         default=None,

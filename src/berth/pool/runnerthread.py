@@ -49,7 +49,7 @@ from berth.pool.wire import (
     Ready,
     Work,
 )
-from berth.pool.workers import Handoff, MathThreads, Whole, cores, parts, set_budget
+from berth.pool.workers import Handoff, MathThreads, Whole, cores, parts, resolve, set_budget
 from berth.runners.contract import (
     END,
     ContinuousRunner,
@@ -101,6 +101,8 @@ class RunnerThread:
         self._cancelled: set[tuple[int, int]] = set()
         """``(batch id, position)`` of streamed inputs whose callers left (any thread adds;
         set operations are atomic under the GIL)."""
+        self._count = 1
+        """Workers that run the model's parts, once it has loaded (see _resolve_workers)."""
         self._thread = threading.Thread(
             target=self._main, name=f"berth-model-{order.spec.alias}", daemon=True
         )
@@ -152,15 +154,17 @@ class RunnerThread:
 
     @property
     def _workers(self) -> int:
-        return self._order.spec.options.workers
+        """How many workers run the model's parts (set when it loads, see _resolve_workers)."""
+        return self._count
 
-    def _together(self, target: Callable[[], None]) -> None:
-        """Run ``target`` on this thread and on ``workers - 1`` more, until all return."""
+    def _together(self, target: Callable[[bool], None]) -> None:
+        """Run ``target`` on this thread, the lead (``target(True)``), and on ``workers - 1``
+        more (``target(False)``), until all return."""
         alias = self._order.spec.alias
 
         def guarded() -> None:
             with self._guard():
-                target()
+                target(False)
 
         others = [
             threading.Thread(target=guarded, name=f"berth-model-{alias}-{n}", daemon=True)
@@ -168,7 +172,7 @@ class RunnerThread:
         ]
         for thread in others:
             thread.start()
-        target()
+        target(True)
         for thread in others:
             thread.join()
 
@@ -197,21 +201,24 @@ class RunnerThread:
         preparer.start()
         threads = MathThreads(self._math_budget(), self._workers, self._order.device)
 
-        def consume() -> None:
-            while (part := ready.get()) is not None:
+        def consume(lead: bool) -> None:
+            slot = ready.claim(lead=lead)
+            while (part := slot.wait()) is not None:
                 work, prepared, whole, start = part
                 if whole is None:
                     self._do(runner, work)  # a stream, whole
+                    slot = ready.claim(lead=lead)
                     continue
                 outputs: Any = prepared.error if isinstance(prepared, _Unprepared) else None
                 if outputs is None:
-                    threads.enter(waiting=ready.qsize(), siblings=whole.parts)
+                    threads.enter(waiting=ready.qsize(), siblings=whole.parts, lead=lead)
                     try:
                         outputs = run(prepared)
                     except Exception as exc:
                         outputs = exc
                     finally:
                         threads.leave()
+                slot = ready.claim(lead=lead)  # before the answer goes out (see claim)
                 whole.finish(start, outputs)
             ready.put(None)  # the next worker stops too
 
@@ -263,7 +270,7 @@ class RunnerThread:
         runner: Runner | None = None
         try:
             runner = order.create()
-            self._check_workers(runner)
+            self._count = self._resolve_workers(runner)
             runner.load(order.spec, order.path, order.device)
             report = LoadReport(
                 seconds=time.perf_counter() - started,
@@ -279,17 +286,21 @@ class RunnerThread:
         self._emit(Ready(report))
         return runner
 
-    def _check_workers(self, runner: Runner) -> None:
-        """ModelLoadFailed if the model asks for several workers and its runner cannot run
-        parts of a batch at once."""
-        concurrent = getattr(runner, "concurrent", False)
-        if self._workers > 1 and (not concurrent or isinstance(runner, ContinuousRunner)):
-            order = self._order
+    def _resolve_workers(self, runner: Runner) -> int:
+        """The model's workers (:func:`berth.pool.workers.resolve`); ModelLoadFailed if it asks
+        for several and its runner cannot run parts of a batch at once."""
+        order = self._order
+        requested = order.spec.options.workers
+        concurrent = getattr(runner, "concurrent", False) and not isinstance(
+            runner, ContinuousRunner
+        )
+        if requested is not None and requested > 1 and not concurrent:
             raise errors.ModelLoadFailed(
-                f"Model '{order.spec.alias}' asks for {self._workers} workers, but the "
+                f"Model '{order.spec.alias}' asks for {requested} workers, but the "
                 f"'{order.spec.runner}' runner runs one batch at a time. Set workers = 1 "
-                "in its catalog entry."
+                "in its catalog entry, or leave it out."
             )
+        return resolve(requested, concurrent, order.device, self._math_budget())
 
     def _do(self, runner: Runner, work: Work) -> None:
         try:

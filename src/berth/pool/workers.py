@@ -12,10 +12,20 @@ cores), and splitting inside the process keeps every worker busy without the bat
 to balance batches between them.
 
 On CPU the workers share the process's math threads (``cpu_threads``, default: the cores
-this process may use): a part that runs alone takes them all, and parts that run together
-share them. ``workers`` defaults to 1: on the 2-core machine of bench/README.md, 2 made
-10-25% more requests/s at 64 connections, but a lone request came back 2-5 ms later than
-with 1, for a reason not yet found.
+this process may use). One worker, the lead (the thread that loaded the model), runs a part
+that is alone with all of them, and shares them when parts run together; the other workers
+run theirs on one math thread each, and a part goes to the lead whenever it is idle. Why:
+torch's OpenMP runtime (libgomp) keeps a team of threads for every thread that runs a part
+with more than one, and once those teams hold more threads than there are cores, every team
+stops spinning between operators and sleeps instead; a lone request then took 4-6 ms longer
+on the 2-core machine of bench/README.md (9 ms alone). With one team only, the lead's, a
+lone request runs as fast as with one worker.
+
+``workers`` defaults to 2 for a CPU model whose runner allows it and whose process has 2 math
+threads: each part of a split batch then runs on one thread, which on the 2-core machine of
+bench/README.md gave 12% more requests/s at 64 connections than 1 worker, and a lone request
+as fast. Elsewhere it defaults to 1: with more math threads than workers the parts off the
+lead would run on one thread while the lead's ran on several, and that is not measured yet.
 """
 
 from __future__ import annotations
@@ -39,6 +49,15 @@ def cores() -> int:
         return len(os.sched_getaffinity(0))
     except (AttributeError, OSError):
         return os.cpu_count() or 1
+
+
+def resolve(requested: int | None, concurrent: bool, device: str, budget: int) -> int:
+    """The workers a model runs with: ``requested`` if set, else the default (see the module
+    doc): 2 where the runner is ``concurrent``, the device is the CPU and the process has a
+    ``budget`` of 2 math threads, else 1."""
+    if requested is not None:
+        return requested
+    return 2 if concurrent and device == "cpu" and budget == 2 else 1
 
 
 def parts(size: int, workers: int) -> list[tuple[int, int]]:
@@ -105,8 +124,9 @@ class MathThreads:
     """Shares a CPU model's math threads between the parts running at once.
 
     torch keeps its thread count per calling thread (OpenMP's and MKL's per-thread setting),
-    so each worker sets its own before a part: the budget divided by the parts that run now or
-    wait (at most one per worker). On a GPU, or before torch is imported, it does nothing.
+    so each worker sets its own before a part. The lead takes the budget divided by the parts
+    that run now or wait (at most one per worker); the others take one thread (see the module
+    doc). On a GPU, or before torch is imported, it does nothing.
     """
 
     def __init__(self, budget: int, workers: int, device: str) -> None:
@@ -116,15 +136,16 @@ class MathThreads:
         self._running = 0
         self._lock = threading.Lock()
 
-    def enter(self, waiting: int, siblings: int = 1) -> int:
-        """A part of a batch cut into ``siblings`` parts starts on this thread while ``waiting``
-        more are queued; returns the threads it runs with (0 where they are left alone)."""
+    def enter(self, waiting: int, siblings: int = 1, *, lead: bool = True) -> int:
+        """A part of a batch cut into ``siblings`` parts starts on this thread (the lead's or
+        another worker's) while ``waiting`` more are queued; returns the threads it runs with
+        (0 where they are left alone)."""
         with self._lock:
             self._running += 1
             sharing = min(self._workers, max(siblings, self._running + waiting))
         if not self._active:
             return 0
-        threads = max(1, self._budget // sharing)
+        threads = max(1, self._budget // sharing) if lead else 1
         _set_torch_threads(threads)
         return threads
 
@@ -136,8 +157,8 @@ class MathThreads:
 T = TypeVar("T")
 
 
-class _Slot(Generic[T]):
-    """An idle worker waiting for its next part."""
+class Slot(Generic[T]):
+    """A worker's place in the handoff: where its next part is put."""
 
     __slots__ = ("event", "item")
 
@@ -145,40 +166,60 @@ class _Slot(Generic[T]):
         self.event = threading.Event()
         self.item: T | None = None
 
+    def fill(self, item: T) -> None:
+        self.item = item
+        self.event.set()
+
+    def wait(self) -> T:
+        """The part put here, waiting for it."""
+        self.event.wait()
+        return cast(T, self.item)  # set before the event
+
 
 class Handoff(Generic[T]):
-    """The queue between the preparing thread and the workers: each part goes to the worker
-    that went idle last, whose math threads are still awake (a FIFO queue would wake the
-    workers in turn, and a lone request would always find its worker's threads asleep, which
-    costs milliseconds on a VM). At most ``limit`` parts wait when no worker is idle."""
+    """The queue between the preparing thread and the workers. A part goes to the lead if it
+    is idle (its math threads are the only ones a part may have more of, see the module doc),
+    else to the worker that went idle last. At most ``limit`` parts wait when no worker is
+    idle."""
 
     def __init__(self, limit: int) -> None:
         self._limit = limit
         self._backlog: collections.deque[T] = collections.deque()
-        self._idle: list[_Slot[T]] = []
+        self._lead: Slot[T] | None = None
+        self._idle: list[Slot[T]] = []
         self._room = threading.Condition()
 
     def put(self, item: T) -> None:
         with self._room:
-            while not self._idle and len(self._backlog) >= self._limit:
+            while self.idle == 0 and len(self._backlog) >= self._limit:
                 self._room.wait()
-            if self._idle:  # then nothing is in the backlog
+            if self._lead is not None:  # then nothing is in the backlog
+                slot, self._lead = self._lead, None
+            elif self._idle:
                 slot = self._idle.pop()
-                slot.item = item
-                slot.event.set()
             else:
                 self._backlog.append(item)
+                return
+            slot.fill(item)
 
-    def get(self) -> T:
+    def claim(self, *, lead: bool = False) -> Slot[T]:
+        """A worker (``lead``: the lead) is ready for its next part: the oldest waiting part,
+        or the next one put. A worker claims before it answers its last part, so the next
+        part of a lone caller, sent once the answer is out, finds it idle."""
+        slot: Slot[T] = Slot()
         with self._room:
             if self._backlog:
-                item = self._backlog.popleft()
+                slot.fill(self._backlog.popleft())
                 self._room.notify()
-                return item
-            slot: _Slot[T] = _Slot()
-            self._idle.append(slot)
-        slot.event.wait()
-        return cast(T, slot.item)  # set before the event
+            elif lead:
+                self._lead = slot
+            else:
+                self._idle.append(slot)
+        return slot
+
+    def get(self, *, lead: bool = False) -> T:
+        """The next part, waiting for it."""
+        return self.claim(lead=lead).wait()
 
     def qsize(self) -> int:
         """Parts waiting for a worker."""
@@ -187,4 +228,4 @@ class Handoff(Generic[T]):
     @property
     def idle(self) -> int:
         """Workers waiting for a part."""
-        return len(self._idle)
+        return len(self._idle) + (self._lead is not None)
