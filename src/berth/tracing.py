@@ -21,6 +21,8 @@ from berth.settings import Settings
 
 log = logging.getLogger(__name__)
 _propagator = TraceContextTextMapPropagator()
+_recording = False
+"""Whether a provider is installed (spans are recorded)."""
 
 
 def configure(settings: Settings, exporter: SpanExporter | None = None) -> TracerProvider | None:
@@ -39,11 +41,19 @@ def configure(settings: Settings, exporter: SpanExporter | None = None) -> Trace
             BatchSpanProcessor(OTLPSpanExporter(endpoint=settings.otlp_endpoint))
         )
     trace.set_tracer_provider(provider)
+    global _recording
+    _recording = True
     log.info(
         "tracing on",
         extra={"action": "tracing.configured", "endpoint": settings.otlp_endpoint},
     )
     return provider
+
+
+def recording() -> bool:
+    """Whether tracing is configured: spans are recorded. While it is not, code on a hot path
+    may skip making spans, unless a caller's trace context is to be carried on."""
+    return _recording
 
 
 def tracer() -> trace.Tracer:

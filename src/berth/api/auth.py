@@ -48,6 +48,10 @@ def is_loopback(host: str | None) -> bool:
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 
+def _own_origin(request: Request) -> str:
+    return f"{request.url.scheme}://{request.url.netloc}"
+
+
 def refuse_cross_site(request: Request) -> None:
     """Refuse a change a browser makes on behalf of another site. Keyless loopback access
     must not let any web page open in a browser on this machine submit or cancel jobs: a
@@ -57,8 +61,7 @@ def refuse_cross_site(request: Request) -> None:
         return
     site = request.headers.get("sec-fetch-site")
     origin = request.headers.get("origin")
-    own = f"{request.url.scheme}://{request.url.netloc}"
-    if site == "cross-site" or (origin is not None and origin != own):
+    if site == "cross-site" or (origin is not None and origin != _own_origin(request)):
         raise errors.PermissionDenied(
             f"Cross-site request refused: a page from {origin or 'another site'} cannot change "
             "anything in Berth without an API key. Use Berth's own pages, or send a key."

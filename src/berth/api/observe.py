@@ -53,10 +53,15 @@ class RequestTracing:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        headers = {
-            key.decode("latin-1"): value.decode("latin-1") for key, value in scope["headers"]
-        }
-        parent = tracing.context_from(headers.get("traceparent"))
+        traceparent = next(
+            (value.decode("latin-1") for key, value in scope["headers"] if key == b"traceparent"),
+            None,
+        )
+        if traceparent is None and not tracing.recording():
+            # No span would be recorded and no caller's trace is carried on: skip the work.
+            await self.app(scope, receive, send)
+            return
+        parent = tracing.context_from(traceparent)
         with tracing.tracer().start_as_current_span(
             f"HTTP {scope['method']}", context=parent, kind=SpanKind.SERVER
         ) as span:
