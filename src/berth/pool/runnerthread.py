@@ -192,6 +192,7 @@ class RunnerThread:
         """Batches go through ``prepare`` on the preparing thread, a part per worker (see
         :mod:`berth.pool.workers`), then through ``run`` on the workers."""
         ready: Handoff[Part | None] = Handoff(limit=self._workers)
+        first = ready.claim(lead=True)  # before any part can come: the first goes to the lead
         preparer = threading.Thread(
             target=self._prepare_all,
             args=(prepare, ready),
@@ -202,7 +203,7 @@ class RunnerThread:
         threads = MathThreads(self._math_budget(), self._workers, self._order.device)
 
         def consume(lead: bool) -> None:
-            slot = ready.claim(lead=lead)
+            slot = first if lead else ready.claim()
             while (part := slot.wait()) is not None:
                 work, prepared, whole, start = part
                 if whole is None:
@@ -270,8 +271,8 @@ class RunnerThread:
         runner: Runner | None = None
         try:
             runner = order.create()
-            self._count = self._resolve_workers(runner)
             runner.load(order.spec, order.path, order.device)
+            self._count = self._resolve_workers(runner)
             report = LoadReport(
                 seconds=time.perf_counter() - started,
                 runner_bytes=runner.memory_bytes(),

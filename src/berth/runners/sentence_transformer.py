@@ -7,26 +7,38 @@ so registering the runner costs the server nothing.
 
 It is a staged runner: :meth:`~SentenceTransformerRunner.prepare` tokenizes a batch (once,
 also for the token counts) while the model runs the previous one, and
-:meth:`~SentenceTransformerRunner.run_prepared` runs the forward pass under
-``torch.inference_mode``, as ``SentenceTransformer.encode`` would for one batch.
+:meth:`~SentenceTransformerRunner.run_prepared` runs the forward pass, as
+``SentenceTransformer.encode`` would for one batch.
+
+The forward pass runs on ONNX Runtime on CPU where the model's pipeline allows (the
+``engine`` option; see :mod:`berth.runners.onnx_encoder`), else on PyTorch under
+``torch.inference_mode``.
 """
 
 from __future__ import annotations
 
+import logging
+import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+import numpy as np
 
 from berth import errors
 from berth.models.spec import ModelSpec
 from berth.runners.contract import check_options
 from berth.runners.embedding import Embedded, EmbedInput
 
+log = logging.getLogger(__name__)
 OPTIONS = {
     "normalize": "Scale every vector to unit length (default false; models that end in a "
     "Normalize layer, like all-MiniLM-L6-v2, already do).",
+    "engine": "What runs the forward pass: onnx (ONNX Runtime, CPU only), torch, or auto "
+    "(default: onnx on CPU where the model's pipeline allows, about twice as fast; else torch).",
 }
+ENGINES = ("auto", "onnx", "torch")
 DTYPES = {"float32", "float16", "bfloat16"}
 
 
@@ -47,10 +59,14 @@ class SentenceTransformerRunner:
     """Turns a batch of strings into float32 numpy vectors, one per string."""
 
     concurrent = True
-    """Its forward pass may run on several parts of a batch at once (the ``workers`` option)."""
+    """Its forward pass may run on several parts of a batch at once (the ``workers`` option):
+    on PyTorch, not on ONNX Runtime, whose threads are the session's (set when it loads)."""
 
     def __init__(self) -> None:
         self._model: Any = None
+        self._onnx: Any = None
+        self.engine = "torch"
+        """What runs the forward pass once loaded: "onnx" or "torch"."""
         self._normalize = False
         self._device = "cpu"
         self._direct = False
@@ -80,6 +96,45 @@ class SentenceTransformerRunner:
             getattr(self._model, "default_prompt_name", None) is None
             and getattr(self._model, "truncate_dim", None) is None
         )
+        self._choose_engine(spec, device)
+
+    def _choose_engine(self, spec: ModelSpec, device: str) -> None:
+        """ONNX Runtime where asked (or by default) and possible, else PyTorch."""
+        engine = str(spec.options.runner_options.get("engine", "auto"))
+        if engine not in ENGINES:
+            raise errors.ModelLoadFailed(
+                f"Model '{spec.alias}': engine is {engine!r}; use one of {', '.join(ENGINES)}."
+            )
+        if engine == "torch":
+            return
+        reason = None
+        if device != "cpu":
+            reason = f"it runs on {device} (ONNX Runtime is used on CPU only)"
+        elif spec.options.dtype in ("float16", "bfloat16"):
+            reason = f"its dtype is {spec.options.dtype}"
+        elif not self._direct:
+            reason = "it has a default prompt or a truncated dimension"
+        else:
+            from berth.runners import onnx_encoder
+
+            threads = spec.options.cpu_threads or len(os.sched_getaffinity(0))
+            try:
+                self._onnx = onnx_encoder.build(self._model, threads)
+            except onnx_encoder.Unsupported as exc:
+                reason = str(exc)
+        if reason is not None:
+            if engine == "onnx":
+                raise errors.ModelLoadFailed(
+                    f"Model '{spec.alias}' cannot run on ONNX Runtime: {reason}. Set engine "
+                    'to "torch" or "auto" in its runner_options.'
+                )
+            log.info(
+                "embedding model runs on PyTorch",
+                extra={"action": "runner.engine", "model": spec.alias, "reason": reason},
+            )
+            return
+        self.engine = "onnx"
+        self.concurrent = False
 
     def run(self, batch: Sequence[Any]) -> list[Any]:
         return self.run_prepared(self.prepare(batch))
@@ -119,6 +174,12 @@ class SentenceTransformerRunner:
         return features
 
     def _forward(self, prepared: Tokenized) -> Any:
+        if self._onnx is not None and prepared.features is not None:
+            vectors = self._onnx.encode(prepared.features)
+            if self._normalize:
+                norms = np.linalg.norm(vectors, axis=1, keepdims=True)
+                vectors = vectors / np.clip(norms, 1e-12, None)
+            return vectors
         if prepared.features is None:
             return self._model.encode(
                 prepared.texts,
@@ -153,6 +214,7 @@ class SentenceTransformerRunner:
 
     def close(self) -> None:
         self._model = None
+        self._onnx = None
         if self._device.startswith("cuda"):
             import torch
 
