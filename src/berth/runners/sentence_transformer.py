@@ -17,6 +17,7 @@ The forward pass runs on ONNX Runtime on CPU where the model's pipeline allows (
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 from collections.abc import Callable, Sequence
@@ -53,6 +54,18 @@ class Tokenized:
     """Tokens per input, if any input asked for them (an :class:`EmbedInput`)."""
     embedded: list[bool]
     """Which inputs are answered with :class:`Embedded` rather than a bare vector."""
+
+
+def _release_weights(model: Any) -> None:
+    """Free the PyTorch weights of a model that runs on ONNX Runtime (its tokenizer stays),
+    and the memory the export left behind."""
+    import ctypes
+    import gc
+
+    model[0].auto_model.to("meta")
+    gc.collect()
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL("libc.so.6").malloc_trim(0)  # glibc keeps freed memory otherwise
 
 
 class SentenceTransformerRunner:
@@ -135,6 +148,7 @@ class SentenceTransformerRunner:
             return
         self.engine = "onnx"
         self.concurrent = False
+        _release_weights(self._model)
 
     def run(self, batch: Sequence[Any]) -> list[Any]:
         return self.run_prepared(self.prepare(batch))
