@@ -15,6 +15,8 @@ PROJECT_PACKAGES = (
     "berth",
     "litserve",
     "torch",
+    "onnxruntime",
+    "onnx",
     "sentence-transformers",
     "transformers",
     "numpy",
