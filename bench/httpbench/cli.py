@@ -26,7 +26,7 @@ from .inprocess import Baseline, Effort
 from .launches import Choices
 from .provenance import versions
 from .reference import WINDOW_S, Reference
-from .report import baseline_json, table, target_lines, targets, trial_json
+from .report import baseline_json, engine_lines, table, target_lines, targets, trial_json
 from .server import OFFLINE_ENV, Launch, free_port
 from .trial import Pace, Trial, measure
 
@@ -179,10 +179,14 @@ def _execute(plan: Plan, argv: Sequence[str], scratch: Path) -> int:
     choices = Choices(plan.litserve_batch_timeout_s, infinity_python, scratch)
     trials = _measure_all(plan, choices, setup_error, before.best_batch)
     after = _in_process(plan, "after the servers")
+    print("measuring the model in-process as Berth's runner runs it ...", file=sys.stderr)
+    engine = inprocess.measure(plan.effort, berth_engine=True)
     baseline = inprocess.best_of([before, after])
     summary = _summary(plan, baseline, trials, head)
     summary["in_process_runs"] = [baseline_json(before), baseline_json(after)]
+    summary["in_process_berth_engine"] = baseline_json(engine)
     print(table(baseline, trials))
+    print(engine_lines(engine, trials))
     print(target_lines(targets(baseline, trials)))
     print(_machine_line(summary))
     print(json.dumps(summary))

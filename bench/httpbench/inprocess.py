@@ -64,6 +64,28 @@ def load_model() -> Any:
     return model
 
 
+class BerthEngine:
+    """The model as Berth's ``sentence-transformers`` runner runs it by default on CPU (on ONNX
+    Runtime), called directly: what Berth's server would reach with no serving cost at all.
+    Answers ``encode`` as a SentenceTransformer does, so the same loops time it."""
+
+    def __init__(self) -> None:
+        from berth.models.spec import ModelSpec
+        from berth.runners.sentence_transformer import SentenceTransformerRunner
+
+        spec = ModelSpec.model_validate(
+            {"alias": "minilm", "task": "embed", "runner": "sentence-transformers"}
+            | {"source": "none:"}
+        )
+        self._runner = SentenceTransformerRunner()
+        self._runner.load(spec, model_dir(), "cpu")
+        self.engine = self._runner.engine
+        self.encode(sentences()[:64], batch_size=64)
+
+    def encode(self, texts: list[str], batch_size: int) -> list[Any]:
+        return self._runner.run(texts)
+
+
 def batch1_latencies(model: Any, seconds: float) -> list[float]:
     latencies = []
     corpus = itertools.cycle(sentences())
@@ -91,18 +113,19 @@ def _sweep(model: Any, effort: Effort) -> tuple[dict[int, float], dict[str, Shar
     return rates, shares
 
 
-def _report(baseline: Baseline) -> None:
+def _report(baseline: Baseline, label: str) -> None:
     shown = ", ".join(f"{size}: {rate:.0f}" for size, rate in baseline.sentences_per_s.items())
     print(
-        f"  in-process: batch 1 p50 {baseline.batch1_p50_ms:.2f} ms; sentences/s by batch {shown}",
+        f"  {label}: batch 1 p50 {baseline.batch1_p50_ms:.2f} ms; sentences/s by batch {shown}",
         file=sys.stderr,
         flush=True,
     )
 
 
-def measure(effort: Effort) -> Baseline:
-    """Load the model, time single-sentence calls, then sweep the batch sizes."""
-    model = load_model()
+def measure(effort: Effort, berth_engine: bool = False) -> Baseline:
+    """Load the model (with sentence-transformers, or ``berth_engine``: as Berth's runner runs
+    it), time single-sentence calls, then sweep the batch sizes."""
+    model = BerthEngine() if berth_engine else load_model()
     attempt = functools.partial(batch1_latencies, model, effort.latency_s)
     latencies, latency_share = least_disturbed(attempt, effort.patience)
     rates, shares = _sweep(model, effort)
@@ -115,7 +138,7 @@ def measure(effort: Effort) -> Baseline:
         sentences_per_s=rates,
         disturbance={"latency": latency_share} | shares,
     )
-    _report(baseline)
+    _report(baseline, "in-process, Berth's engine" if berth_engine else "in-process")
     return baseline
 
 

@@ -89,6 +89,27 @@ def table(baseline: Baseline, trials: list[Trial]) -> str:
     return "\n".join(lines)
 
 
+def engine_lines(engine: Baseline, trials: list[Trial]) -> str:
+    """The model as Berth's runner runs it, called in-process (not a target: the targets are
+    read against sentence-transformers in-process, as the peers run the model), and Berth's
+    server over it: what serving costs Berth on its own engine."""
+    lines = [
+        f"in-process, Berth's engine (the runner called directly): batch 1 p50 "
+        f"{engine.batch1_p50_ms:.2f} ms, {engine.best_per_s:.1f} sentences/s at batch "
+        f"{engine.best_batch}"
+    ]
+    rate = _berth_load(trials, 64)
+    berth = _find(trials, "berth")
+    load1 = berth.at(1) if berth else None
+    if rate is not None:
+        lines.append(f"  berth at 64 over it: {rate / engine.best_per_s:.2f}")
+    if load1 is not None:
+        lines.append(
+            f"  berth p50 at 1 over its batch-1 p50: {load1.p50_ms - engine.batch1_p50_ms:+.2f} ms"
+        )
+    return "\n".join(lines)
+
+
 def _find(trials: list[Trial], system: str) -> Trial | None:
     return next((trial for trial in trials if trial.system == system), None)
 
