@@ -20,9 +20,10 @@ from berth.models.spec import ModelSpec, Task
 class Runner(Protocol):
     """One loaded model.
 
-    A runner class that sets ``concurrent = True`` may have ``run`` (or ``run_prepared``)
-    called for several parts of a batch at once from different threads: the model option
-    ``workers`` needs it, and is refused at load for any other runner."""
+    A runner that sets ``concurrent = True`` (on its class, or on itself in ``load``, as
+    it is read after the model loads) may have ``run`` (or ``run_prepared``) called for
+    several parts of a batch at once from different threads: the model option ``workers``
+    needs it, and is refused at load for any other runner."""
 
     def load(self, spec: ModelSpec, path: Path | None, device: str) -> None:
         """Load the model from ``path`` (its verified local files; None if it needs none)
