@@ -81,3 +81,8 @@ def test_a_pipeline_it_cannot_reproduce_is_unsupported() -> None:
     features = model.tokenize(TEXTS[:2])
     expected = model(features)["sentence_embedding"].detach().numpy()
     np.testing.assert_allclose(encoder.encode(features), expected, atol=1e-5)
+    # The runner's normalize option scales them to unit length.
+    unit = onnx_encoder.build(model, threads=1, normalize=True).encode(features)
+    np.testing.assert_allclose(
+        unit, expected / np.linalg.norm(expected, axis=1)[:, None], atol=1e-5
+    )

@@ -101,7 +101,7 @@ class RunnerThread:
         self._cancelled: set[tuple[int, int]] = set()
         """``(batch id, position)`` of streamed inputs whose callers left (any thread adds;
         set operations are atomic under the GIL)."""
-        self._count = 1
+        self._workers = 1
         """Workers that run the model's parts, once it has loaded (see _resolve_workers)."""
         self._thread = threading.Thread(
             target=self._main, name=f"berth-model-{order.spec.alias}", daemon=True
@@ -151,11 +151,6 @@ class RunnerThread:
                         self._do(runner, work)
         finally:
             self._close(runner)
-
-    @property
-    def _workers(self) -> int:
-        """How many workers run the model's parts (set when it loads, see _resolve_workers)."""
-        return self._count
 
     def _together(self, target: Callable[[bool], None]) -> None:
         """Run ``target`` on this thread, the lead (``target(True)``), and on ``workers - 1``
@@ -272,7 +267,7 @@ class RunnerThread:
         try:
             runner = order.create()
             runner.load(order.spec, order.path, order.device)
-            self._count = self._resolve_workers(runner)
+            self._workers = self._resolve_workers(runner)
             report = LoadReport(
                 seconds=time.perf_counter() - started,
                 runner_bytes=runner.memory_bytes(),

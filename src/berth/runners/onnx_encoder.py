@@ -51,10 +51,11 @@ class OnnxEncoder:
         return np.ascontiguousarray(vectors, dtype=np.float32)
 
 
-def build(model: Any, threads: int) -> OnnxEncoder:
+def build(model: Any, threads: int, normalize: bool = False) -> OnnxEncoder:
     """Export ``model`` (a SentenceTransformer on CPU, float32) and open it on ONNX Runtime
-    with ``threads`` math threads; :class:`Unsupported` if its pipeline or export cannot."""
-    transformer, pooling, normalize = _pipeline(model)
+    with ``threads`` math threads, its vectors scaled to unit length if it ends in a Normalize
+    layer or ``normalize`` asks; :class:`Unsupported` if its pipeline or export cannot."""
+    transformer, pooling, ends_normalized = _pipeline(model)
     inputs = [
         name
         for name in ("input_ids", "attention_mask", "token_type_ids")
@@ -70,7 +71,7 @@ def build(model: Any, threads: int) -> OnnxEncoder:
     options.inter_op_num_threads = 1
     options.graph_optimization_level = onnxruntime.GraphOptimizationLevel.ORT_ENABLE_ALL
     session = onnxruntime.InferenceSession(onnx, options, providers=["CPUExecutionProvider"])
-    return OnnxEncoder(session, inputs, pooling, normalize)
+    return OnnxEncoder(session, inputs, pooling, normalize or ends_normalized)
 
 
 def _pipeline(model: Any) -> tuple[Any, str, bool]:

@@ -19,16 +19,14 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from berth import errors
 from berth.models.spec import ModelSpec
+from berth.pool.workers import cores
 from berth.runners.contract import check_options
 from berth.runners.embedding import Embedded, EmbedInput
 
@@ -130,9 +128,9 @@ class SentenceTransformerRunner:
         else:
             from berth.runners import onnx_encoder
 
-            threads = spec.options.cpu_threads or len(os.sched_getaffinity(0))
+            threads = spec.options.cpu_threads or cores()
             try:
-                self._onnx = onnx_encoder.build(self._model, threads)
+                self._onnx = onnx_encoder.build(self._model, threads, self._normalize)
             except onnx_encoder.Unsupported as exc:
                 reason = str(exc)
         if reason is not None:
@@ -189,11 +187,7 @@ class SentenceTransformerRunner:
 
     def _forward(self, prepared: Tokenized) -> Any:
         if self._onnx is not None and prepared.features is not None:
-            vectors = self._onnx.encode(prepared.features)
-            if self._normalize:
-                norms = np.linalg.norm(vectors, axis=1, keepdims=True)
-                vectors = vectors / np.clip(norms, 1e-12, None)
-            return vectors
+            return self._onnx.encode(prepared.features)
         if prepared.features is None:
             return self._model.encode(
                 prepared.texts,
