@@ -135,9 +135,10 @@ def _measure_all(
     return trials
 
 
-def _in_process(plan: Plan, when: str) -> Baseline:
-    print(f"measuring the model in-process, {when} ...", file=sys.stderr, flush=True)
-    return inprocess.measure(plan.effort)
+def _in_process(plan: Plan, when: str, berth_engine: bool = False) -> Baseline:
+    how = " as Berth's runner runs it" if berth_engine else ""
+    print(f"measuring the model in-process{how}, {when} ...", file=sys.stderr, flush=True)
+    return inprocess.measure(plan.effort, berth_engine)
 
 
 def _summary(plan: Plan, baseline: Baseline, trials: list[Trial], head: dict[str, Any]) -> Any:
@@ -179,8 +180,7 @@ def _execute(plan: Plan, argv: Sequence[str], scratch: Path) -> int:
     choices = Choices(plan.litserve_batch_timeout_s, infinity_python, scratch)
     trials = _measure_all(plan, choices, setup_error, before.best_batch)
     after = _in_process(plan, "after the servers")
-    print("measuring the model in-process as Berth's runner runs it ...", file=sys.stderr)
-    engine = inprocess.measure(plan.effort, berth_engine=True)
+    engine = _in_process(plan, "after the servers", berth_engine=True)
     baseline = inprocess.best_of([before, after])
     summary = _summary(plan, baseline, trials, head)
     summary["in_process_runs"] = [baseline_json(before), baseline_json(after)]
