@@ -26,7 +26,6 @@ from typing import Any
 
 from berth import errors
 from berth.models.spec import ModelSpec
-from berth.pool.workers import cores
 from berth.runners.contract import check_options
 from berth.runners.embedding import Embedded, EmbedInput
 
@@ -126,9 +125,12 @@ class SentenceTransformerRunner:
         elif not self._direct:
             reason = "it has a default prompt or a truncated dimension"
         else:
+            import torch
+
             from berth.runners import onnx_encoder
 
-            threads = spec.options.cpu_threads or cores()
+            # As many math threads as PyTorch would use (cpu_threads, else its default).
+            threads = spec.options.cpu_threads or torch.get_num_threads()
             try:
                 self._onnx = onnx_encoder.build(self._model, threads, self._normalize)
             except onnx_encoder.Unsupported as exc:
