@@ -13,8 +13,19 @@ from pathlib import Path
 from .errors import SetupFailed
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
-CONSTRAINTS = REPO_ROOT / "constraints" / "cpu.txt"
-REQUIREMENTS = ("torch==2.13.0", "infinity-emb[server,torch]==0.0.78")
+CPU_LOCK = REPO_ROOT / "lock" / "cpu" / "base.txt"
+TORCH_CPU_INDEX = "https://download.pytorch.org/whl/cpu"
+
+
+def _locked_torch() -> str:
+    """Berth's locked CPU torch (``torch==X+cpu``), so both servers run the same math."""
+    for line in CPU_LOCK.read_text().splitlines():
+        if line.startswith("torch=="):
+            return line.split()[0]
+    raise SetupFailed(f"{CPU_LOCK} pins no torch: run scripts/lock.")
+
+
+REQUIREMENTS = (_locked_torch(), "infinity-emb[server,torch]==0.0.78")
 STAMP = "berth-bench-requirements.txt"
 INSTALL_TIMEOUT_S = 1200
 PACKAGES = ("infinity-emb", "torch", "sentence-transformers", "transformers", "numpy", "uvicorn")
@@ -62,9 +73,17 @@ def ensure(venv: Path, log: Path) -> Path:
     venv.parent.mkdir(parents=True, exist_ok=True)
     _run([sys.executable, "-m", "venv", str(venv)], log, f"create a virtual environment {venv}")
     pip = [str(python_of(venv)), "-m", "pip", "install", "--disable-pip-version-check"]
-    _run([*pip, "-c", str(CONSTRAINTS), *REQUIREMENTS], log, "install " + " ".join(REQUIREMENTS))
+    _run([*pip, *_torch_index(pip), *REQUIREMENTS], log, "install " + " ".join(REQUIREMENTS))
     stamp.write_text(_wanted())
     return python_of(venv)
+
+
+def _torch_index(pip: list[str]) -> list[str]:
+    """PyTorch's CPU index, unless pip finds the locked wheel where this machine keeps wheels
+    (as scripts/bootstrap decides)."""
+    probe = [*pip, "--quiet", "--dry-run", "--no-index", "--no-deps", REQUIREMENTS[0]]
+    found = subprocess.run(probe, check=False, capture_output=True, timeout=120)
+    return [] if found.returncode == 0 else ["--extra-index-url", TORCH_CPU_INDEX]
 
 
 def versions(python: Path) -> dict[str, str]:

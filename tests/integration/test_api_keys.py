@@ -124,11 +124,31 @@ async def test_wrong_keys_are_refused_even_from_loopback(
     wrong = secret[:-2] + ("xx" if not secret.endswith("xx") else "yy")
     async with api.client(address, wrong) as client:
         assert_error(await client.get("/v1/jobs"), 401, "authentication_error", "not valid")
-    async with api.client(address, "sk-anything") as client:
+    async with api.client(address, "berth_" + "x" * 43) as client:
         assert_error(await client.get("/v1/jobs"), 401, "authentication_error", "not valid")
     async with api.client(address) as client:
         malformed = await client.get("/v1/jobs", headers={"Authorization": f"Basic {secret}"})
         assert_error(malformed, 401, "authentication_error", "must be 'Bearer <key>'")
+
+
+PLACEHOLDERS = ["none", "EMPTY", "ollama", "sk-no-key-required", "sk-anything", "lm-studio"]
+
+
+@pytest.mark.parametrize("placeholder", PLACEHOLDERS)
+async def test_a_placeholder_key_on_keyless_loopback_counts_as_no_key(
+    api: Api, placeholder: str
+) -> None:
+    async with api.client(LOOPBACK, placeholder) as client:
+        created = await client.post("/v1/jobs", json=ECHO)
+        assert created.status_code == 201, created.text
+    assert (await api.berth.store.get(created.json()["id"])).owner is None
+    async with api.client(REMOTE, placeholder) as client:
+        assert_error(await client.get("/v1/jobs"), 401, "authentication_error", "not valid")
+
+
+async def test_placeholders_are_refused_where_keys_are_required(open_api: OpenApi) -> None:
+    async with open_api(require_keys=True) as api, api.client(LOOPBACK, "EMPTY") as client:
+        assert_error(await client.get("/v1/jobs"), 401, "authentication_error", "not valid")
 
 
 async def test_revoked_keys_are_refused(api: Api) -> None:

@@ -1,9 +1,12 @@
 """Who is calling: API keys in ``Authorization: Bearer``, their scopes, models and rates.
 
 The rule: a request from loopback (127.0.0.0/8, ::1) needs no key unless
-``BERTH_REQUIRE_KEYS`` is set; every other request needs one. A key that is sent is always
-checked, from anywhere: a wrong or revoked key is 401 even on loopback. Behind a reverse proxy
-on the same host every request looks local, so set ``BERTH_REQUIRE_KEYS=1`` there.
+``BERTH_REQUIRE_KEYS`` is set; every other request needs one. A Berth key that is sent
+(``berth_...``) is always checked, from anywhere: a wrong or revoked key is 401 even on
+loopback. On keyless loopback a bearer token that is not shaped like a Berth key is a
+placeholder (``api_key="EMPTY"``, ``"none"``, ``"ollama"``: the ``openai`` client refuses to
+start without one) and counts as no key. Behind a reverse proxy on the same host every request
+looks local, so set ``BERTH_REQUIRE_KEYS=1`` there.
 
 Routes declare what they need with ``Depends(require("jobs"))``; the dependency answers the
 :class:`~berth.keys.model.ApiKey` (None for an anonymous loopback caller), counts the request
@@ -22,7 +25,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from berth import errors
 from berth.api.runtime import runtime
 from berth.api.session import check_unsafe, session_key, session_of
-from berth.keys.model import ApiKey, Scope
+from berth.keys.model import SECRET_PREFIX, ApiKey, Scope
 from berth.services.keys import KeyService
 
 bearer = HTTPBearer(
@@ -87,7 +90,12 @@ class Require:
 
     async def __call__(self, request: Request, credentials: Credentials) -> ApiKey | None:
         rt = runtime(request)
+        keyless = not rt.berth.settings.require_keys and is_loopback(
+            request.client.host if request.client else None
+        )
         secret = _secret(request, credentials)
+        if secret is not None and keyless and not secret.startswith(SECRET_PREFIX):
+            secret = None  # a placeholder, not a key: this caller needs none
         session = session_of(request) if secret is None else None
         if session is not None:
             check_unsafe(request, session)  # a cookie is ambient: changes need the CSRF token
@@ -95,11 +103,10 @@ class Require:
             key = await rt.keys.authenticate(secret)
         elif session is not None and session.key_id is not None:
             key = await session_key(rt.keys, session)
+        elif keyless:
+            refuse_cross_site(request)
+            return None
         else:
-            host = request.client.host if request.client else None
-            if not rt.berth.settings.require_keys and is_loopback(host):
-                refuse_cross_site(request)
-                return None
             raise errors.NotAuthenticated()
         request.state.api_key = key
         await rt.keys.admit(key)

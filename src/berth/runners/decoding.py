@@ -9,6 +9,7 @@ caller leaves is dropped from the batch and from the cache; the rest go on.
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -73,6 +74,7 @@ class Decoder:
         self.end_ids = end_ids
         self.pad_id = pad_id
         self.device = device
+        self._cache_arg = cache_argument(model)
 
     def generate(
         self,
@@ -178,11 +180,18 @@ class Decoder:
                 input_ids=ids,
                 attention_mask=mask,
                 position_ids=positions,
-                past_key_values=cache,
                 use_cache=True,
+                **{self._cache_arg: cache},
                 logits_to_keep=1,
             )
         return out.logits[:, -1, :]
+
+
+def cache_argument(model: Any) -> str:
+    """The name under which ``model``'s forward takes its KV cache: ``cache`` since
+    transformers 5.2x, ``past_key_values`` in models (and releases) that have not moved."""
+    parameters = inspect.signature(model.forward).parameters
+    return "cache" if "cache" in parameters else "past_key_values"
 
 
 class _Batch:
