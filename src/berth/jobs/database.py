@@ -7,6 +7,9 @@ Each adapter supplies a :class:`SqlDialect` (what differs between databases); a
 from __future__ import annotations
 
 import asyncio
+import logging
+import random
+import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Protocol, TypeVar
@@ -16,8 +19,14 @@ import sqlalchemy as sa
 from berth import errors
 from berth.jobs import migrate
 
+log = logging.getLogger(__name__)
 T = TypeVar("T")
 MAX_GROUP = 256
+BUSY_RETRIES = 8
+"""Times a transaction that found the database busy is tried again (SQLite's own busy wait
+has already run out each time), ..."""
+BUSY_BACKOFF = (0.05, 2.0)
+"""... after a pause that starts at the first figure, doubles up to the second, with jitter."""
 
 
 class SqlDialect(Protocol):
@@ -30,6 +39,10 @@ class SqlDialect(Protocol):
     holds the whole database (SQLite): elsewhere rows locked in call order can deadlock."""
 
     def create_engine(self) -> sa.Engine: ...
+
+    def is_busy(self, error: sa.exc.DBAPIError) -> bool:
+        """Whether ``error`` says another writer holds the database (try again later)."""
+        ...
 
     def insert(self, table: sa.Table) -> Any:
         """An INSERT construct that supports ``on_conflict_do_nothing``."""
@@ -61,7 +74,7 @@ class Database:
         self._upgrade = upgrade
         self._engine: sa.Engine | None = None
         self._executor: ThreadPoolExecutor | None = None
-        self._pending: list[tuple[Callable[[sa.Connection], Any], asyncio.Future[Any]]] = []
+        self._pending: list[_Call] = []
         self._flushers = 0
         self._flush_tasks: set[asyncio.Task[None]] = set()
 
@@ -93,9 +106,13 @@ class Database:
 
     def _reach(self) -> sa.Engine:
         engine = self.dialect.create_engine()
-        try:
+
+        def probe() -> None:
             with engine.connect() as conn:
                 conn.execute(sa.select(sa.literal(1)))
+
+        try:
+            self._when_free(probe, "open")
         except sa.exc.DBAPIError as exc:
             engine.dispose()
             raise errors.DatabaseUnreachable(
@@ -104,10 +121,35 @@ class Database:
             ) from exc
         return engine
 
+    def _when_free(self, fn: Callable[[], T], doing: str) -> T:
+        """``fn()``, run again after a pause while it finds the database busy."""
+        for attempt in range(BUSY_RETRIES):
+            try:
+                return fn()
+            except sa.exc.DBAPIError as exc:
+                if not self.dialect.is_busy(exc):
+                    raise
+                self._busy_pause(attempt, doing)
+        return fn()
+
+    def _busy_pause(self, attempt: int, doing: str) -> None:
+        low, high = BUSY_BACKOFF
+        pause = min(high, low * 2**attempt) * random.uniform(0.5, 1.5)
+        log.info(
+            "the database is busy; trying again",
+            extra={"action": "db.busy", "doing": doing, "attempt": attempt + 1, "pause": pause},
+        )
+        time.sleep(pause)
+
     def _connect(self) -> sa.Engine:
         engine = self._reach()
         try:
-            migrate.ensure(engine, self.url, self.dialect.name, allow_upgrade=self._upgrade)
+            self._when_free(
+                lambda: migrate.ensure(
+                    engine, self.url, self.dialect.name, allow_upgrade=self._upgrade
+                ),
+                "check the schema",
+            )
         except BaseException:
             engine.dispose()
             raise
@@ -121,18 +163,24 @@ class Database:
         finally:
             engine.dispose()
 
-    async def transaction(self, fn: Callable[[sa.Connection], T]) -> T:
+    async def transaction(self, fn: Callable[[sa.Connection], T], *, safe: bool = False) -> T:
         """Run ``fn`` in a transaction on the thread pool, committed with other pending calls.
 
         Calls that arrive while a transaction runs are queued and run together in the next one
         (group commit), which saves a commit and a thread hop per call. ``fn`` may raise a
         BerthError only before it writes (the others in its transaction still commit); any
         other error rolls back the whole group and reaches every caller in it.
+
+        A transaction that finds the database busy (another process writing past SQLite's
+        busy wait) is run again after a jittered pause, up to ``BUSY_RETRIES`` times. One whose
+        connection drops (a restarted or terminated server) is run again once on a fresh
+        connection if it had not yet asked to commit, or if it is ``safe``: a read, or a write
+        that gives the same outcome twice (an idempotent submit, a cancel, a heartbeat).
         """
         if self._engine is None or self._executor is None:
             raise errors.StoreClosed(f"The job store at {self.url} is closed.")
         future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
-        self._pending.append((fn, future))
+        self._pending.append(_Call(fn, future, safe))
         if self._flushers < self.dialect.threads:
             self._flushers += 1
             task = asyncio.create_task(self._flush(self._engine, self._executor))
@@ -148,37 +196,81 @@ class Database:
                 size = MAX_GROUP if self.dialect.group_commit else 1
                 batch = self._pending[:size]
                 del self._pending[:size]
-                calls = [fn for fn, _ in batch]
                 try:
-                    outcomes = await loop.run_in_executor(executor, self._run_group, engine, calls)
+                    outcomes = await loop.run_in_executor(executor, self._run_group, engine, batch)
                 except BaseException as exc:
                     outcomes = [exc] * len(batch)
-                for (_, future), outcome in zip(batch, outcomes, strict=True):
-                    if future.done():
+                for call, outcome in zip(batch, outcomes, strict=True):
+                    if call.future.done():
                         continue
                     if isinstance(outcome, BaseException):
-                        future.set_exception(outcome)
+                        call.future.set_exception(outcome)
                     else:
-                        future.set_result(outcome.value)
+                        call.future.set_result(outcome.value)
         finally:
             self._flushers -= 1
 
-    def _run_group(
-        self, engine: sa.Engine, calls: list[Callable[[sa.Connection], Any]]
-    ) -> list[_Done | BaseException]:
+    def _run_group(self, engine: sa.Engine, calls: list[_Call]) -> list[_Done | BaseException]:
+        """The group's outcomes, trying again when the database was busy or the connection
+        dropped where that is safe (see :meth:`transaction`)."""
+        reconnected = False
+        for attempt in range(BUSY_RETRIES + 1):
+            try:
+                return self._run_once(engine, calls)
+            except _Failed as failed:
+                exc = failed.error
+                if self.dialect.is_busy(exc) and attempt < BUSY_RETRIES:
+                    self._busy_pause(attempt, "write")
+                    continue
+                retry = not failed.committing or all(call.safe for call in calls)
+                if exc.connection_invalidated and retry and not reconnected:
+                    reconnected = True
+                    log.warning(
+                        "lost the database connection; trying again on a new one",
+                        extra={"action": "db.reconnect", "error": first_line(exc.orig)},
+                    )
+                    continue
+                raise errors.StoreError(
+                    f"The job store at {self.url} failed: {first_line(exc.orig)}."
+                ) from exc
+        raise AssertionError("unreachable")
+
+    def _run_once(self, engine: sa.Engine, calls: list[_Call]) -> list[_Done | BaseException]:
         outcomes: list[_Done | BaseException] = []
+        committing = False
         try:
-            with engine.begin() as conn:
-                for fn in calls:
+            with engine.connect() as conn, conn.begin() as transaction:
+                for call in calls:
                     try:
-                        outcomes.append(_Done(fn(conn)))
+                        outcomes.append(_Done(call.fn(conn)))
                     except errors.BerthError as exc:
                         outcomes.append(exc)
-        except sa.exc.OperationalError as exc:
-            raise errors.StoreError(
-                f"The job store at {self.url} failed: {first_line(exc.orig)}."
-            ) from exc
+                committing = True
+                transaction.commit()
+        except sa.exc.DBAPIError as exc:
+            if isinstance(exc, sa.exc.OperationalError | sa.exc.InterfaceError) or (
+                exc.connection_invalidated
+            ):
+                raise _Failed(exc, committing) from exc
+            raise
         return outcomes
+
+
+class _Call:
+    """One caller's transaction function, its future, and whether running it twice is safe."""
+
+    __slots__ = ("fn", "future", "safe")
+
+    def __init__(self, fn: Callable[[sa.Connection], Any], future: asyncio.Future[Any], safe: bool):
+        self.fn, self.future, self.safe = fn, future, safe
+
+
+class _Failed(Exception):
+    """A transaction's database error, and whether it came while committing."""
+
+    def __init__(self, error: sa.exc.DBAPIError, committing: bool) -> None:
+        super().__init__(str(error))
+        self.error, self.committing = error, committing
 
 
 class _Done:

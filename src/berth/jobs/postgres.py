@@ -22,6 +22,8 @@ from berth.jobs.sql import SqlJobStore
 log = logging.getLogger(__name__)
 
 CHANNEL = "berth_jobs"
+RETRYABLE_STATES = frozenset({"40001", "40P01"})
+"""serialization_failure, deadlock_detected: the server rolled the transaction back."""
 
 
 class PostgresDialect:
@@ -41,8 +43,12 @@ class PostgresDialect:
             self.url,
             pool_size=self.threads,
             max_overflow=2,
+            pool_pre_ping=True,  # a connection the server dropped while idle is replaced
             connect_args={"connect_timeout": 10, "application_name": "berth"},
         )
+
+    def is_busy(self, error: sa.exc.DBAPIError) -> bool:
+        return getattr(error.orig, "sqlstate", None) in RETRYABLE_STATES
 
     def insert(self, table: sa.Table) -> Any:
         return insert(table)

@@ -88,6 +88,10 @@ class SqlJobStore:
     async def _tx(self, fn: Callable[[sa.Connection], T]) -> T:
         return await self._db.transaction(fn)
 
+    async def _safe_tx(self, fn: Callable[[sa.Connection], T]) -> T:
+        """A transaction that may run twice with the same outcome (a read, an idempotent write)."""
+        return await self._db.transaction(fn, safe=True)
+
     def _now(self) -> float:
         return self._clock.now()
 
@@ -147,7 +151,8 @@ class SqlJobStore:
     # -- callers ---------------------------------------------------------------------------
 
     async def submit(self, new: NewJob) -> Submission:
-        submission = await self._tx(lambda conn: self._submit(conn, new))
+        run = self._tx if new.idempotency_key is None else self._safe_tx
+        submission = await run(lambda conn: self._submit(conn, new))
         if submission.created:
             self._dialect.after_commit()
         return submission
@@ -193,7 +198,7 @@ class SqlJobStore:
         return job_from_row(row._mapping)
 
     async def get(self, job_id: str) -> Job:
-        return await self._tx(lambda conn: self._get(conn, job_id))
+        return await self._safe_tx(lambda conn: self._get(conn, job_id))
 
     async def list_jobs(self, query: JobQuery) -> list[Job]:
         statement = sa.select(jobs).order_by(jobs.c.id.desc()).limit(query.limit)
@@ -205,7 +210,7 @@ class SqlJobStore:
             statement = statement.where(jobs.c.model == query.model)
         if query.before is not None:
             statement = statement.where(jobs.c.id < query.before)
-        rows = await self._tx(lambda conn: conn.execute(statement).all())
+        rows = await self._safe_tx(lambda conn: conn.execute(statement).all())
         return [job_from_row(row._mapping) for row in rows]
 
     async def events(self, job_id: str, after: int = 0) -> list[JobEvent]:
@@ -220,10 +225,10 @@ class SqlJobStore:
                 self._get(conn, job_id)
             return [event_from_row(row._mapping) for row in rows]
 
-        return await self._tx(read)
+        return await self._safe_tx(read)
 
     async def cancel(self, job_id: str) -> Job:
-        job, woke = await self._tx(lambda conn: self._cancel(conn, job_id))
+        job, woke = await self._safe_tx(lambda conn: self._cancel(conn, job_id))
         if woke:
             self._dialect.after_commit()
         return job
@@ -254,18 +259,18 @@ class SqlJobStore:
         return self._get(conn, job_id), False
 
     async def counts(self) -> dict[tuple[JobStatus, str], int]:
-        return await self._tx(stats.counts)
+        return await self._safe_tx(stats.counts)
 
     async def queue_position(self, job_id: str) -> int | None:
-        return await self._tx(
+        return await self._safe_tx(
             lambda conn: stats.position(conn, self._get(conn, job_id), self._now())
         )
 
     async def count_unfinished(self, owner: str) -> int:
-        return await self._tx(lambda conn: stats.unfinished(conn, owner))
+        return await self._safe_tx(lambda conn: stats.unfinished(conn, owner))
 
     async def recent_durations(self, kind: str, limit: int = 50) -> list[float]:
-        return await self._tx(lambda conn: stats.durations(conn, kind, limit))
+        return await self._safe_tx(lambda conn: stats.durations(conn, kind, limit))
 
     # -- workers ---------------------------------------------------------------------------
 
@@ -335,7 +340,9 @@ class SqlJobStore:
     async def heartbeat(
         self, worker_id: str, leases: frozenset[Lease], lease_seconds: float
     ) -> Heartbeat:
-        return await self._tx(lambda conn: self._heartbeat(conn, worker_id, leases, lease_seconds))
+        return await self._safe_tx(
+            lambda conn: self._heartbeat(conn, worker_id, leases, lease_seconds)
+        )
 
     def _heartbeat(
         self, conn: sa.Connection, worker_id: str, leases: frozenset[Lease], lease_seconds: float
@@ -474,21 +481,21 @@ class SqlJobStore:
 
     async def forget_workers(self, silent_for: float) -> list[str]:
         cutoff = self._now() - silent_for
-        return await self._tx(lambda conn: registry.forget_silent(conn, cutoff))
+        return await self._safe_tx(lambda conn: registry.forget_silent(conn, cutoff))
 
     async def register_worker(self, worker: WorkerInfo) -> None:
-        await self._tx(lambda conn: registry.register(conn, worker))
+        await self._safe_tx(lambda conn: registry.register(conn, worker))
 
     async def report_models(
         self, worker_id: str, models: Sequence[Mapping[str, JsonValue]]
     ) -> None:
-        await self._tx(lambda conn: registry.report_models(conn, worker_id, models))
+        await self._safe_tx(lambda conn: registry.report_models(conn, worker_id, models))
 
     async def deregister_worker(self, worker_id: str) -> None:
-        await self._tx(lambda conn: registry.deregister(conn, worker_id))
+        await self._safe_tx(lambda conn: registry.deregister(conn, worker_id))
 
     async def workers(self) -> list[WorkerInfo]:
-        return await self._tx(registry.listed)
+        return await self._safe_tx(registry.listed)
 
     async def wait_for_work(self, timeout: float) -> bool:
         if not self._db.is_open:

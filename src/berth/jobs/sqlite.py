@@ -17,6 +17,7 @@ from berth.jobs.sql import SqlJobStore
 from berth.jobs.wakeup import SocketWakeup
 
 BUSY_TIMEOUT_MS = 30_000
+SQLITE_BUSY, SQLITE_LOCKED = 5, 6
 
 
 class SqliteDialect:
@@ -32,10 +33,19 @@ class SqliteDialect:
 
     def create_engine(self) -> sa.Engine:
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        engine = sa.create_engine(f"sqlite:///{self.path}")
+        # The busy wait holds from the connection's first statement (its pragmas) on.
+        engine = sa.create_engine(
+            f"sqlite:///{self.path}", connect_args={"timeout": BUSY_TIMEOUT_MS / 1000}
+        )
         sa.event.listen(engine, "connect", _configure_connection)
         sa.event.listen(engine, "begin", _begin_immediate)
         return engine
+
+    def is_busy(self, error: sa.exc.DBAPIError) -> bool:
+        code = getattr(error.orig, "sqlite_errorcode", None)
+        if code is not None:
+            return code & 0xFF in (SQLITE_BUSY, SQLITE_LOCKED)
+        return "locked" in str(error.orig) or "busy" in str(error.orig)
 
     def insert(self, table: sa.Table) -> Any:
         return insert(table)
@@ -60,7 +70,9 @@ def _configure_connection(dbapi_connection: Any, _record: Any) -> None:
     dbapi_connection.isolation_level = None  # SQLAlchemy's "begin" event issues BEGIN
     cursor = dbapi_connection.cursor()
     cursor.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
-    cursor.execute("PRAGMA journal_mode = WAL")
+    # WAL is kept in the file: switching needs the database to itself, so only a new file does.
+    if cursor.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
+        cursor.execute("PRAGMA journal_mode = WAL")
     cursor.execute("PRAGMA synchronous = NORMAL")
     cursor.execute("PRAGMA foreign_keys = ON")
     cursor.close()

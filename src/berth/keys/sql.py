@@ -77,16 +77,16 @@ class SqlKeyStore:
         return key_from_row(row._mapping)
 
     async def get(self, key_id: str) -> ApiKey:
-        return await self._db.transaction(lambda conn: self._get(conn, key_id))
+        return await self._db.transaction(lambda conn: self._get(conn, key_id), safe=True)
 
     async def with_prefix(self, prefix: str) -> list[ApiKey]:
         statement = sa.select(api_keys).where(api_keys.c.prefix == prefix)
-        rows = await self._db.transaction(lambda conn: conn.execute(statement).all())
+        rows = await self._db.transaction(lambda conn: conn.execute(statement).all(), safe=True)
         return [key_from_row(row._mapping) for row in rows]
 
     async def list_keys(self) -> list[ApiKey]:
         statement = sa.select(api_keys).order_by(api_keys.c.created_at, api_keys.c.id)
-        rows = await self._db.transaction(lambda conn: conn.execute(statement).all())
+        rows = await self._db.transaction(lambda conn: conn.execute(statement).all(), safe=True)
         return [key_from_row(row._mapping) for row in rows]
 
     async def revoke(self, key_id: str, at: float) -> ApiKey:
@@ -97,8 +97,8 @@ class SqlKeyStore:
             conn.execute(api_keys.update().where(api_keys.c.id == key_id).values(revoked_at=at))
             return self._get(conn, key_id)
 
-        return await self._db.transaction(revoke)
+        return await self._db.transaction(revoke, safe=True)
 
     async def touch(self, key_id: str, at: float) -> None:
         statement = api_keys.update().where(api_keys.c.id == key_id).values(last_used_at=at)
-        await self._db.transaction(lambda conn: conn.execute(statement))
+        await self._db.transaction(lambda conn: conn.execute(statement), safe=True)
