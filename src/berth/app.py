@@ -10,6 +10,7 @@ from typing import Self
 from berth.clock import Clock
 from berth.jobs.dispatcher import Dispatcher, DispatcherConfig
 from berth.jobs.open import store_from_url
+from berth.jobs.paths import DataRoots
 from berth.models.cache import ModelCache
 from berth.models.catalog import Catalog
 from berth.plugins import PluginRegistry, discover
@@ -35,7 +36,8 @@ class Berth:
         self.registry = registry or discover()
         self.clock = clock
         self.store = store_from_url(settings.resolved_database_url, clock=clock, upgrade=upgrade)
-        self.jobs = JobService(self.store, self.registry, settings.max_attempts)
+        roots = DataRoots(settings.home, settings.data_dirs)
+        self.jobs = JobService(self.store, self.registry, settings.max_attempts, roots)
         self.catalog = Catalog.load(settings, self.registry.runners)
         self.cache = ModelCache(settings)
         self.pool = ModelPool(

@@ -12,6 +12,7 @@
     │   ├── UnknownKind             no job kind with that name
     │   ├── UnknownArtifact         the job has no file with that name
     │   ├── InvalidJobInput         the input does not fit the kind
+    │   │   └── PathNotAllowed      it names a file outside BERTH_HOME and BERTH_DATA_DIRS
     │   ├── LeaseLost               a worker no longer holds the job it reports on
     │   ├── JobCancelled            raised inside a job that was asked to stop
     │   ├── JobTimeout              the job ran past its timeout
@@ -98,6 +99,11 @@ class UnknownArtifact(JobError):
 
 class InvalidJobInput(JobError):
     """The job's input does not fit its kind."""
+
+
+class PathNotAllowed(InvalidJobInput):
+    """The input names a file outside BERTH_HOME and BERTH_DATA_DIRS. Move it there, or upload
+    it through /v1/files."""
 
 
 class LeaseLost(JobError):

@@ -72,6 +72,16 @@ class Settings(BaseSettings):
     otlp_endpoint: str = Field(
         default="http://127.0.0.1:4318/v1/traces", description="Where traces are sent."
     )
+    data_dirs: list[Path] = Field(
+        default_factory=list,
+        description="Folders besides HOME whose files job inputs may name, as JSON: "
+        '["/srv/data"]. Any other path in a job\'s input is refused.',
+    )
+    metrics_require_key: bool = Field(
+        default=False,
+        description="Require an API key with the metrics (or admin) scope on /metrics, from "
+        "loopback too. By default /metrics is open.",
+    )
     require_keys: bool = Field(
         default=False,
         description="Require an API key on every request. By default requests from loopback "

@@ -12,6 +12,7 @@ from typing import Any, Protocol
 from berth import errors
 from berth.jobs.model import Artifact, Job
 from berth.jobs.outputs import make_job_dir
+from berth.jobs.paths import DataRoots
 from berth.settings import Settings
 
 log = logging.getLogger("berth.job")
@@ -70,6 +71,11 @@ class JobContext:
             make_job_dir(self._output_dir)
             self._output_ready = True
         return self._output_dir
+
+    @property
+    def roots(self) -> DataRoots:
+        """The folders this job's input may name files in (BERTH_HOME, BERTH_DATA_DIRS)."""
+        return DataRoots(self.home, self.settings.data_dirs if self.settings else ())
 
     @property
     def models(self) -> ModelAccess:

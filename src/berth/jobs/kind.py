@@ -10,6 +10,7 @@ import pydantic
 
 from berth import errors
 from berth.jobs.model import JsonValue
+from berth.jobs.paths import ROOTS_CONTEXT, DataRoots
 
 if TYPE_CHECKING:
     from berth.jobs.context import JobContext
@@ -32,12 +33,14 @@ class JobKind(Generic[P]):
     concurrency: int | None = None
     """Most jobs of this kind one dispatcher runs at once (None: only the overall limit)."""
 
-    def parse(self, data: JsonValue) -> P:
-        """The input validated for this kind; raises InvalidJobInput saying what is wrong."""
+    def parse(self, data: JsonValue, roots: DataRoots | None = None) -> P:
+        """The input validated for this kind; raises InvalidJobInput saying what is wrong.
+        With ``roots``, the files it names must lie under them (see :mod:`berth.jobs.paths`)."""
         if self.input_model is None:
             return data  # type: ignore[no-any-return]
+        context = {ROOTS_CONTEXT: roots} if roots is not None else None
         try:
-            return self.input_model.model_validate(data)  # type: ignore[return-value]
+            return self.input_model.model_validate(data, context=context)  # type: ignore[return-value]
         except pydantic.ValidationError as exc:
             raise errors.InvalidJobInput(
                 f"Invalid input for job kind '{self.name}': {describe_validation(exc)}."

@@ -25,6 +25,7 @@ from berth import errors
 from berth.hookspecs import Registry
 from berth.jobs.context import JobContext
 from berth.jobs.kind import JobKind
+from berth.jobs.paths import DataRoots, ServerPath
 
 DEFAULT_MODEL = "all-minilm-l6-v2"
 ARTIFACT = "embeddings.npy"
@@ -38,11 +39,10 @@ class EmbedParams(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     texts: list[str] | None = Field(default=None, min_length=1, description="Texts to embed.")
-    jsonl: str | None = Field(
+    jsonl: ServerPath | None = Field(
         default=None,
-        min_length=1,
         description="A JSONL file with one {'text': ...} object per line (relative to "
-        "BERTH_HOME unless absolute).",
+        "BERTH_HOME unless absolute; under BERTH_HOME or BERTH_DATA_DIRS).",
     )
 
     @model_validator(mode="after")
@@ -52,17 +52,9 @@ class EmbedParams(BaseModel):
         return self
 
 
-def jsonl_path(home: Path, name: str) -> Path:
-    """The JSONL file ``name`` points at; raises InvalidJobInput unless it is a file."""
-    path = Path(name).expanduser()
-    path = path if path.is_absolute() else home / path
-    if not path.is_file():
-        what = "is not a file" if path.exists() else "does not exist"
-        raise errors.InvalidJobInput(
-            f"The JSONL file {path} {what} on this worker. Give the path of a file with one "
-            '{"text": ...} object per line, absolute or relative to BERTH_HOME.'
-        )
-    return path
+def jsonl_path(roots: DataRoots, name: str, holds: str = '{"text": ...}') -> Path:
+    """The JSONL file ``name`` points at; raises InvalidJobInput unless it is an allowed file."""
+    return roots.file(name, "JSONL file", f"a file with one {holds} object per line")
 
 
 def _text(line: str, path: Path, number: int) -> str:
@@ -125,7 +117,7 @@ async def embed(ctx: JobContext, params: EmbedParams) -> dict[str, Any]:
     if params.texts is not None:
         total, texts = len(params.texts), iter(params.texts)
     else:
-        path = jsonl_path(ctx.home, params.jsonl or "")
+        path = jsonl_path(ctx.roots, params.jsonl or "")
         total, texts = await asyncio.to_thread(count_texts, path), read_texts(path)
     if total == 0:
         raise errors.InvalidJobInput(f"There are no texts to embed in {params.jsonl}.")

@@ -26,6 +26,7 @@ from berth import errors
 from berth.hookspecs import Registry
 from berth.jobs.context import JobContext
 from berth.jobs.kind import JobKind
+from berth.jobs.paths import ServerPath
 from berth.kinds.embed import jsonl_path
 from berth.runners.generation import ChatMessage, Generation, GenerationRequest
 
@@ -50,11 +51,10 @@ class GenerateParams(BaseModel):
     messages_list: list[list[Message]] | None = Field(
         default=None, min_length=1, description="Conversations, one per item."
     )
-    jsonl: str | None = Field(
+    jsonl: ServerPath | None = Field(
         default=None,
-        min_length=1,
         description="A JSONL file with one {'prompt': ...} or {'messages': [...]} object per "
-        "line (relative to BERTH_HOME unless absolute).",
+        "line (relative to BERTH_HOME unless absolute; under BERTH_HOME or BERTH_DATA_DIRS).",
     )
     max_tokens: int | None = Field(default=None, ge=1, description="Most tokens per item.")
     temperature: float = Field(default=1.0, ge=0, le=2)
@@ -118,7 +118,7 @@ async def items_of(ctx: JobContext, params: GenerateParams) -> list[str | list[M
         return list(params.prompts)
     if params.messages_list is not None:
         return list(params.messages_list)
-    path = jsonl_path(ctx.home, params.jsonl or "")
+    path = jsonl_path(ctx.roots, params.jsonl or "", '{"prompt": ...} or {"messages": [...]}')
     items = await asyncio.to_thread(read_items, path)
     if not items:
         raise errors.InvalidJobInput(f"There are no prompts to generate from in {path}.")

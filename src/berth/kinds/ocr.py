@@ -24,6 +24,7 @@ from berth import errors
 from berth.hookspecs import Registry
 from berth.jobs.context import JobContext
 from berth.jobs.kind import JobKind
+from berth.jobs.paths import ServerPath
 from berth.media.images import MAX_IMAGE_BYTES
 from berth.services.ocr import DEFAULT_MODEL, checked_request, document, result_of
 
@@ -35,24 +36,12 @@ class OcrParams(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    files: list[str] = Field(
+    files: list[ServerPath] = Field(
         min_length=1,
         max_length=MAX_FILES,
-        description="Image files to read (relative to BERTH_HOME unless absolute).",
+        description="Image files to read (relative to BERTH_HOME unless absolute; under "
+        "BERTH_HOME or BERTH_DATA_DIRS).",
     )
-
-
-def image_path(home: Path, name: str) -> Path:
-    """The image file ``name`` points at; raises InvalidJobInput unless it is a file."""
-    path = Path(name).expanduser()
-    path = path if path.is_absolute() else home / path
-    if not path.is_file():
-        what = "is not a file" if path.exists() else "does not exist"
-        raise errors.InvalidJobInput(
-            f"The image {path} {what} on this worker. Give paths of image files, absolute or "
-            "relative to BERTH_HOME."
-        )
-    return path
 
 
 def artifact_stem(index: int, path: Path) -> str:
@@ -97,7 +86,7 @@ async def write_outputs(ctx: JobContext, stem: str, found: dict[str, Any]) -> No
 async def ocr(ctx: JobContext, params: OcrParams) -> dict[str, Any]:
     """Read every file through the model pool, one after the other."""
     alias = ctx.job.model or DEFAULT_MODEL
-    paths = [image_path(ctx.home, name) for name in params.files]
+    paths = [ctx.roots.file(name, "image", "an image file") for name in params.files]
     files = []
     for index, path in enumerate(paths, start=1):
         ctx.check_cancelled()

@@ -25,6 +25,7 @@ from berth import errors
 from berth.hookspecs import Registry
 from berth.jobs.context import JobContext
 from berth.jobs.kind import JobKind
+from berth.jobs.paths import DataRoots, ServerPath
 from berth.media.audio import MAX_SECONDS, Audio, AudioLimits, read_audio_file
 from berth.media.subtitles import srt, vtt
 from berth.runners.transcripts import Transcript, TranscriptionRequest
@@ -47,9 +48,10 @@ class TranscribeParams(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    files: list[str] = Field(
+    files: list[ServerPath] = Field(
         min_length=1,
-        description="Audio files (WAV, FLAC, OGG, MP3), relative to BERTH_HOME unless absolute.",
+        description="Audio files (WAV, FLAC, OGG, MP3), relative to BERTH_HOME unless absolute; "
+        "under BERTH_HOME or BERTH_DATA_DIRS.",
     )
     formats: list[Format] = Field(
         default=["json", "srt"], min_length=1, description="Transcript files to write per input."
@@ -60,17 +62,9 @@ class TranscribeParams(BaseModel):
     )
 
 
-def audio_path(home: Path, name: str) -> Path:
-    """The file ``name`` points at; raises InvalidJobInput unless it is a file."""
-    path = Path(name).expanduser()
-    path = path if path.is_absolute() else home / path
-    if not path.is_file():
-        what = "is not a file" if path.exists() else "does not exist"
-        raise errors.InvalidJobInput(
-            f"The audio file {path} {what} on this worker. Give the path of an audio file, "
-            "absolute or relative to BERTH_HOME."
-        )
-    return path
+def audio_path(roots: DataRoots, name: str) -> Path:
+    """The audio file ``name`` points at; raises InvalidJobInput unless it is an allowed file."""
+    return roots.file(name, "audio file", "an audio file")
 
 
 async def read_audio(path: Path) -> Audio:
@@ -114,7 +108,7 @@ async def write(
 async def transcribe_files(ctx: JobContext, params: TranscribeParams) -> dict[str, Any]:
     """Transcribe each file in turn through the model pool and write its transcripts."""
     alias = ctx.job.model or DEFAULT_MODEL
-    paths = [audio_path(ctx.home, name) for name in params.files]
+    paths = [audio_path(ctx.roots, name) for name in params.files]
     done: list[dict[str, Any]] = []
     for number, path in enumerate(paths, start=1):
         ctx.check_cancelled()

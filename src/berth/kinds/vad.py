@@ -20,6 +20,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from berth.hookspecs import Registry
 from berth.jobs.context import JobContext
 from berth.jobs.kind import JobKind
+from berth.jobs.paths import ServerPath
 from berth.kinds.transcribe import audio_path, read_audio
 from berth.runners.transcripts import VadRequest
 from berth.services.audio import DEFAULT_VAD, find_speech
@@ -32,9 +33,10 @@ class VadParams(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    files: list[str] = Field(
+    files: list[ServerPath] = Field(
         min_length=1,
-        description="Audio files (WAV, FLAC, OGG, MP3), relative to BERTH_HOME unless absolute.",
+        description="Audio files (WAV, FLAC, OGG, MP3), relative to BERTH_HOME unless absolute; "
+        "under BERTH_HOME or BERTH_DATA_DIRS.",
     )
     threshold: float = Field(default=0.5, gt=0, lt=1, description="Speech probability.")
     min_speech_ms: int = Field(default=250, ge=0, description="Shorter speech is dropped.")
@@ -44,7 +46,7 @@ class VadParams(BaseModel):
 async def find_spans(ctx: JobContext, params: VadParams) -> dict[str, Any]:
     """Find the speech in each file in turn and write every file's spans to spans.json."""
     alias = ctx.job.model or DEFAULT_VAD
-    paths = [audio_path(ctx.home, name) for name in params.files]
+    paths = [audio_path(ctx.roots, name) for name in params.files]
     found: list[dict[str, Any]] = []
     for number, path in enumerate(paths, start=1):
         ctx.check_cancelled()

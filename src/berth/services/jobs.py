@@ -10,6 +10,7 @@ from typing import Any
 from berth import errors, tracing
 from berth.jobs.kind import JobKind
 from berth.jobs.model import Job, JobEvent, JobQuery, JobStatus, JsonValue, NewJob, Submission
+from berth.jobs.paths import DataRoots
 from berth.jobs.store import JobStore
 from berth.plugins import PluginRegistry
 
@@ -21,10 +22,17 @@ EventSink = Callable[[JobEvent], Awaitable[None] | None]
 class JobService:
     """Validates what callers ask for and turns it into store calls."""
 
-    def __init__(self, store: JobStore, registry: PluginRegistry, default_attempts: int) -> None:
+    def __init__(
+        self,
+        store: JobStore,
+        registry: PluginRegistry,
+        default_attempts: int,
+        roots: DataRoots | None = None,
+    ) -> None:
         self.store = store
         self.registry = registry
         self.default_attempts = default_attempts
+        self.roots = roots
 
     def kinds(self) -> list[JobKind[Any]]:
         """Every kind that can be submitted, by name."""
@@ -43,7 +51,7 @@ class JobService:
         owner: str | None = None,
     ) -> Submission:
         """Validate and persist a new job (or return the one with this idempotency key)."""
-        self.registry.kind(kind).parse(data)
+        self.registry.kind(kind).parse(data, self.roots)
         if not -MAX_PRIORITY <= priority <= MAX_PRIORITY:
             raise errors.InvalidRequest(
                 f"priority must be between -{MAX_PRIORITY} and {MAX_PRIORITY}, not {priority}."
