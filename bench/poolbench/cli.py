@@ -38,8 +38,11 @@ def run(argv: list[str]) -> int:
     cold = pooled.measure_cold(best)
     baseline = functools.partial(direct.throughput, model, best, seconds)
     rows = pooled.measure(best, CALLERS, baseline, rounds, args.warmup, seconds)
+    print("pool: online calls while a job saturates the model ...", file=sys.stderr)
+    busy = pooled.measure_saturated(best, 20 if args.quick else 60)
     lines, verdict = report.targets(rates, best, rows, cold, direct_rss)
     print("\n".join(report.table(rates, best, rows)))
+    print("\n".join(report.saturated_table(busy, cold)))
     print("\n".join(lines))
     figures = report.summary(
         date=dt.date.today().isoformat(),
@@ -52,6 +55,7 @@ def run(argv: list[str]) -> int:
         best_batch_size=best,
         pool=rows,
         cold=cold,
+        saturated=busy,
         direct_process_rss=direct_rss,
         verdict=verdict,
     )

@@ -185,3 +185,68 @@ def measure(
 
 def measure_cold(max_batch_size: int) -> ColdLoad:
     return asyncio.run(cold_load(max_batch_size))
+
+
+JOB_CHUNK = 256
+"""Texts per job call, as the ``embed`` kind sends them."""
+
+
+@dataclass(frozen=True)
+class Saturated:
+    """Online calls made while a job keeps the model busy, with the job's calls in the
+    background lane (as jobs run) or, for comparison, in the online lane with them."""
+
+    lane: str
+    online_p50_ms: float
+    online_p99_ms: float
+    calls: int
+    job_sentences_per_s: float
+
+
+async def saturated(pool: ModelPool, background: bool, calls: int, gap: float) -> Saturated:
+    """Two job callers send 256-text calls back to back; meanwhile one online caller sends a
+    sentence every ``gap`` seconds, ``calls`` times."""
+    corpus = sentences()
+    chunk = [corpus[i % len(corpus)] for i in range(JOB_CHUNK)]
+    stop = asyncio.Event()
+    done = 0
+
+    async def job() -> None:
+        nonlocal done
+        while not stop.is_set():
+            await pool.run(ALIAS, chunk, background=background)
+            done += len(chunk)
+
+    jobs = [asyncio.create_task(job()) for _ in range(2)]
+    await asyncio.sleep(1.0)  # the job is under way
+    started, before = time.perf_counter(), done
+    latencies = []
+    for text in sentences(calls, seed=5):
+        began = time.perf_counter()
+        await pool.run(ALIAS, [text])
+        latencies.append(time.perf_counter() - began)
+        await asyncio.sleep(gap)
+    rate = (done - before) / (time.perf_counter() - started)
+    stop.set()
+    await asyncio.gather(*jobs)
+    lane = "background" if background else "online (FIFO)"
+    return Saturated(
+        lane, percentile(latencies, 0.5) * 1000, percentile(latencies, 0.99) * 1000, calls, rate
+    )
+
+
+async def saturated_rows(max_batch_size: int, calls: int, gap: float) -> list[Saturated]:
+    with tempfile.TemporaryDirectory() as home:
+        async with make_pool(Path(home), max_batch_size) as pool:
+            await pool.load(ALIAS)
+            rows = [await saturated(pool, lane, calls, gap) for lane in (True, False)]
+    for row in rows:
+        print(
+            f"  saturated, job in the {row.lane} lane: online p50 {row.online_p50_ms:.1f} ms",
+            file=sys.stderr,
+        )
+    return rows
+
+
+def measure_saturated(max_batch_size: int, calls: int, gap: float = 0.05) -> list[Saturated]:
+    return asyncio.run(saturated_rows(max_batch_size, calls, gap))

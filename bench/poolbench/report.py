@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import asdict, is_dataclass
 from typing import Any
 
-from bench.poolbench.pooled import CallerRow, ColdLoad
+from bench.poolbench.pooled import CallerRow, ColdLoad, Saturated
 
 THROUGHPUT_TARGET = 0.95
 """Pool throughput with 32-64 callers over direct throughput at the best batch size."""
@@ -35,6 +35,25 @@ def table(direct: dict[int, float], best: int, rows: list[CallerRow]) -> list[st
         f"x direct: median of pool / direct (batch {best}) over windows run in turn; latency "
         "per call",
     ]
+    return lines
+
+
+def saturated_table(rows: list[Saturated], cold: ColdLoad) -> list[str]:
+    """Online latency while a job keeps the model busy, the job's lane against FIFO."""
+    lines = [
+        "",
+        f"{'job calls in the':<24} {'online p50':>10} {'online p99':>10} {'job sent/s':>10}",
+        "-" * 58,
+    ]
+    for row in rows:
+        lines.append(
+            f"{row.lane + ' lane':<24} {row.online_p50_ms:>10.1f} {row.online_p99_ms:>10.1f} "
+            f"{row.job_sentences_per_s:>10.1f}"
+        )
+    lines.append(
+        f"online: {rows[0].calls} one-sentence calls, 50 ms apart, while two job callers send "
+        f"256-text calls back to back; an idle model answers in {cold.warm_call_ms:.1f} ms (p50)"
+    )
     return lines
 
 

@@ -8,6 +8,7 @@ from types import TracebackType
 from typing import Self
 
 from berth.clock import Clock
+from berth.jobs.context import Background
 from berth.jobs.dispatcher import Dispatcher, DispatcherConfig
 from berth.jobs.open import store_from_url
 from berth.jobs.paths import DataRoots
@@ -68,7 +69,7 @@ class Berth:
             self.registry.kinds,
             DispatcherConfig.from_settings(self.settings),
             clock=self.clock,
-            models=self.pool,
+            models=Background(self.pool),
         )
 
     def reporter(self, worker_id: str) -> Reporter:

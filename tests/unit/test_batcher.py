@@ -312,3 +312,61 @@ async def test_an_exception_as_an_output_fails_only_its_request() -> None:
     stream_batch.chunk(0, errors.ContextTooLong("'c' is too long"))
     with pytest.raises(errors.ContextTooLong, match="'c' is too long"):
         [chunk async for chunk in streamed.chunks()]
+
+
+@pytest.mark.parametrize(
+    "pool", [{"max_batch_size": 4, "runner_options": {"delay_ms": 40}}], indirect=True
+)
+async def test_an_online_call_goes_before_a_jobs_queued_items(
+    pool: ModelPool, batches: list[list[Any]]
+) -> None:
+    """A job with 40 items keeps the model busy; a call made while its first batch runs is
+    the next batch, not the eleventh."""
+    job = asyncio.create_task(pool.run("m", [f"j{i}" for i in range(40)], background=True))
+    await asyncio.sleep(0.01)
+    online = await pool.run("m", ["online"])
+    assert online == ["out:online"]
+    assert batches[1] == ["online"]
+    assert len(await job) == 40
+    assert [item for batch in batches if batch != ["online"] for item in batch] == [
+        f"j{i}" for i in range(40)
+    ]
+
+
+@pytest.mark.parametrize(
+    "pool", [{"max_batch_size": 4, "runner_options": {"delay_ms": 40}}], indirect=True
+)
+async def test_a_jobs_batch_never_waits_in_the_model_ahead_of_a_running_one(
+    pool: ModelPool, batches: list[list[Any]]
+) -> None:
+    """So the online call that comes during the job's first batch still starts second, even
+    though the job had a full batch queued before it came."""
+    job = asyncio.create_task(pool.run("m", list(range(8)), background=True))
+    await asyncio.sleep(0.02)
+    assert await pool.run("m", ["online"]) == ["out:online"]
+    assert batches[:2] == [[0, 1, 2, 3], ["online"]]
+    await job
+
+
+async def test_with_only_jobs_queued_the_model_runs_one_batch_at_a_time() -> None:
+    sent: list[Batch] = []
+    batcher = Batcher(sent.append, max_items=4, max_wait=0.0)
+    first = batcher.run(list(range(12)), background=True)
+    await asyncio.sleep(0)
+    await asyncio.sleep(0)
+    assert [len(batch.items) for batch in sent] == [4]
+    sent[0].finish(["x"] * 4)
+    await asyncio.sleep(0)
+    assert [len(batch.items) for batch in sent] == [4, 4]
+    online = batcher.run(["now"])
+    await asyncio.sleep(0)
+    await asyncio.sleep(0)
+    assert [len(batch.items) for batch in sent] == [4, 4]  # smaller than the running one
+    sent[1].finish(["y"] * 4)
+    await asyncio.sleep(0)
+    assert [len(batch.items) for batch in sent] == [4, 4, 1]  # before the job's last four
+    sent[2].finish(["now!"])
+    assert await online == ["now!"]
+    await asyncio.sleep(0)
+    sent[3].finish(["z"] * 4)
+    assert len(await first) == 12

@@ -33,6 +33,30 @@ class ModelAccess(Protocol):
         ...
 
 
+class PoolAccess(Protocol):
+    """The model pool, which can tell a job's calls from online requests."""
+
+    async def run(
+        self, alias: str, items: Sequence[Any], *, background: bool = False
+    ) -> list[Any]: ...
+
+    def stream(self, alias: str, item: Any, *, background: bool = False) -> AsyncIterator[Any]: ...
+
+
+class Background:
+    """A job's view of the pool: every call goes in the background lane, after online
+    requests (see :mod:`berth.pool.batcher`)."""
+
+    def __init__(self, pool: PoolAccess) -> None:
+        self._pool = pool
+
+    async def run(self, alias: str, items: Sequence[Any]) -> list[Any]:
+        return await self._pool.run(alias, items, background=True)
+
+    def stream(self, alias: str, item: Any) -> AsyncIterator[Any]:
+        return self._pool.stream(alias, item, background=True)
+
+
 ArtifactSink = Callable[[Artifact], Awaitable[None]]
 
 

@@ -21,6 +21,12 @@ Policy, chosen so that a lone request never waits and a busy model never idles:
   start (a model with several ``workers`` splits each batch between them, see
   :mod:`berth.pool.workers`).
 
+Online requests come first: a job's calls (``background``) wait in a second lane, taken only
+when no online request waits, and a batch of them goes to the model only while it is idle
+(never ahead of a running one). So an online request that finds a job's batch running starts
+the moment that batch ends, however many of the job's items still wait; the model idles for
+one round trip between two batches of a job, which on any model worth batching is small.
+
 A model whose runner joins streams (continuous batching, see
 :class:`~berth.runners.contract.ContinuousRunner`) gets its streamed requests as they come:
 those made in the same instant go as one batch, without waiting for the batches in the model,
@@ -48,15 +54,24 @@ SPLIT_AT = 16
 """Items at which the first batch for an idle model is cut in two (see the module doc)."""
 
 
+ONLINE, BACKGROUND = 0, 1
+"""The lanes: online requests, then jobs' calls."""
+
+
 class Request:
     """One caller's items; its future resolves with one output per item."""
 
-    __slots__ = ("dispatched_ns", "future", "items", "left", "outputs", "queued_ns", "seq", "taken")
+    __slots__ = (
+        "dispatched_ns", "future", "items", "lane", "left", "outputs", "queued_ns", "seq", "taken",
+    )  # fmt: skip
 
-    def __init__(self, items: Sequence[Any], future: asyncio.Future[list[Any]], seq: int) -> None:
+    def __init__(
+        self, items: Sequence[Any], future: asyncio.Future[list[Any]], seq: int, lane: int = ONLINE
+    ) -> None:
         self.items = items
         self.future = future
         self.seq = seq
+        self.lane = lane
         self.queued_ns = time.time_ns()
         self.dispatched_ns: int | None = None
         """When the first of its items went to the model (for the batching-wait span)."""
@@ -106,11 +121,12 @@ class _Failure:
 class StreamRequest:
     """One caller's streamed item: iterate :meth:`chunks` for its chunks, in order."""
 
-    __slots__ = ("_queue", "batch", "done", "items", "position", "seq", "taken")
+    __slots__ = ("_queue", "batch", "done", "items", "lane", "position", "seq", "taken")
 
-    def __init__(self, item: Any, seq: int) -> None:
+    def __init__(self, item: Any, seq: int, lane: int = ONLINE) -> None:
         self.items = (item,)
         self.seq = seq
+        self.lane = lane
         self.taken = 0
         self.done = False
         self.batch: Batch | None = None
@@ -250,10 +266,9 @@ class Batcher:
         self._max = max_items
         self._max_wait = max_wait
         self._loop = asyncio.get_running_loop()
-        self._runs: collections.deque[Request] = collections.deque()
-        self._streams: collections.deque[StreamRequest] = collections.deque()
+        self._lanes = (_Lane(), _Lane())
+        """Online requests, then jobs' calls (``ONLINE``, ``BACKGROUND``)."""
         self._seq = itertools.count()
-        self._queued = 0
         self._in_flight = 0
         self._gathering = False
         self._seen = 0
@@ -263,37 +278,47 @@ class Batcher:
         the batch sent last (the one running, whenever only one is in the model)."""
 
     @property
+    def _queued(self) -> int:
+        """Items queued in both lanes and not yet handed to the model."""
+        return self._lanes[ONLINE].queued + self._lanes[BACKGROUND].queued
+
+    @property
     def idle(self) -> bool:
         """Nothing queued and nothing in the model."""
         return (
             self._queued == 0 and self._in_flight == 0 and not self._joining and not self._streaming
         )
 
-    def run(self, items: Sequence[Any]) -> asyncio.Future[list[Any]]:
+    def run(self, items: Sequence[Any], *, background: bool = False) -> asyncio.Future[list[Any]]:
         """Queue ``items``; the future resolves with their outputs, in order."""
-        return self.submit(items).future
+        return self.submit(items, background=background).future
 
-    def submit(self, items: Sequence[Any]) -> Request:
+    def submit(self, items: Sequence[Any], *, background: bool = False) -> Request:
         """Queue ``items`` and return their request (its future, and when it was sent);
-        QueueFull if ``max_queue`` requests wait already."""
+        QueueFull if ``max_queue`` requests wait already. ``background``: a job's call,
+        served after every online request."""
         self._check_room()
-        request = Request(items, self._loop.create_future(), next(self._seq))
-        self._runs.append(request)
-        self._queued += len(items)
+        lane = BACKGROUND if background else ONLINE
+        request = Request(items, self._loop.create_future(), next(self._seq), lane)
+        self._lanes[lane].runs.append(request)
+        self._lanes[lane].queued += len(items)
         self._schedule()
         return request
 
-    def stream(self, item: Any) -> StreamRequest:
-        """Queue one item to stream; QueueFull if ``max_queue`` requests wait already."""
+    def stream(self, item: Any, *, background: bool = False) -> StreamRequest:
+        """Queue one item to stream; QueueFull if ``max_queue`` requests wait already. A
+        joining model takes every stream as it comes, so there ``background`` changes
+        nothing: the runner interleaves them token by token."""
         self._check_room()
-        request = StreamRequest(item, next(self._seq))
+        lane = BACKGROUND if background else ONLINE
+        request = StreamRequest(item, next(self._seq), lane)
         if self._joins:
             if not self._joining:
                 self._loop.call_soon(self._send_joining)
             self._joining.append(request)
             return request
-        self._streams.append(request)
-        self._queued += 1
+        self._lanes[lane].streams.append(request)
+        self._lanes[lane].queued += 1
         self._schedule()
         return request
 
@@ -301,7 +326,7 @@ class Batcher:
     def waiting(self) -> int:
         """Requests not wholly handed to the model yet, and streams a joining model has no
         room for yet."""
-        queued = len(self._runs) + len(self._streams) + len(self._joining)
+        queued = sum(lane.requests for lane in self._lanes) + len(self._joining)
         return queued + max(0, self._streamed_items - self._max)
 
     def _check_room(self) -> None:
@@ -315,10 +340,10 @@ class Batcher:
     def fail_queued(self, error: BaseException) -> None:
         """Fail every request still waiting for the model (in-flight batches are the
         transport's to fail)."""
-        for queue in (self._runs, self._streams, self._joining):
-            while queue:
-                queue.popleft().fail(error)
-        self._queued = 0
+        for lane in self._lanes:
+            lane.fail(error)
+        while self._joining:
+            self._joining.popleft().fail(error)
 
     def _send_joining(self) -> None:
         """Send the streamed requests made during this loop turn to a joining model."""
@@ -341,8 +366,10 @@ class Batcher:
         if self._queued == 0 or self._gathering:
             return
         idle = self._in_flight == 0
-        ahead = self._in_flight < self._max_in_flight and self._queued >= self._ready_at
-        if ahead and self._queued >= self._max:
+        online = self._lanes[ONLINE].queued
+        # Only online items go ahead of a running batch; a job's wait for the model to idle.
+        ahead = self._in_flight < self._max_in_flight and online and online >= self._ready_at
+        if ahead and online >= self._max:
             self._dispatch()  # full: it cannot grow, so it goes without a gathering turn
         elif idle or ahead:
             self._gathering = True
@@ -358,7 +385,7 @@ class Batcher:
             self._loop.call_soon(self._gather)
             return
         self._gathering = False
-        callers = len(self._runs) + len(self._streams)
+        callers = self._lanes[ONLINE].requests if self._lanes[ONLINE].queued else 0
         if self._in_flight == 0 and self._queued >= SPLIT_AT and callers > 1:
             self._dispatch(limit=(min(self._queued, 2 * self._max) + 1) // 2)
         else:
@@ -366,6 +393,8 @@ class Batcher:
         self._schedule()
 
     def _dispatch(self, limit: int | None = None) -> None:
+        if self._in_flight and not self._lanes[ONLINE].queued:
+            return  # a job's batch waits for the model to idle (see the module doc)
         batch = self._take(self._max if limit is None else limit)
         if batch.items:
             self._in_flight += 1
@@ -373,21 +402,21 @@ class Batcher:
             self._send(batch)
 
     def _take(self, limit: int) -> Batch:
-        queue: collections.deque[Any] = self._runs
-        if self._streams and (not self._runs or self._streams[0].seq < self._runs[0].seq):
-            queue = self._streams
-        batch = Batch(queue is self._streams, self._finished)
+        """The next batch: from the online lane while it holds anything, else the jobs'."""
+        lane = self._lanes[ONLINE] if self._lanes[ONLINE].queued else self._lanes[BACKGROUND]
+        queue = lane.next_queue()
+        batch = Batch(queue is lane.streams, self._finished)
         while queue and len(batch.items) < limit:
             request: AnyRequest = queue[0]
             if request.closed:
-                self._queued -= request.pending
+                lane.queued -= request.pending
                 queue.popleft()
                 continue
             count = min(request.pending, limit - len(batch.items))
             if isinstance(request, Request) and request.dispatched_ns is None:
                 request.dispatched_ns = time.time_ns()
             batch.add(request, count)
-            self._queued -= count
+            lane.queued -= count
             if request.pending == 0:
                 queue.popleft()
         return batch
@@ -397,3 +426,31 @@ class Batcher:
         if self._in_flight == 0 and self._queued and not self._gathering:
             self._dispatch()
         self._schedule()
+
+
+class _Lane:
+    """One priority's queued requests: whole-output ones and streamed ones, each in order."""
+
+    __slots__ = ("queued", "runs", "streams")
+
+    def __init__(self) -> None:
+        self.runs: collections.deque[Request] = collections.deque()
+        self.streams: collections.deque[StreamRequest] = collections.deque()
+        self.queued = 0
+        """Items not yet handed to the model."""
+
+    @property
+    def requests(self) -> int:
+        return len(self.runs) + len(self.streams)
+
+    def next_queue(self) -> collections.deque[Any]:
+        """The queue whose first request is older (a batch holds one kind of request)."""
+        if self.streams and (not self.runs or self.streams[0].seq < self.runs[0].seq):
+            return self.streams
+        return self.runs
+
+    def fail(self, error: BaseException) -> None:
+        for queue in (self.runs, self.streams):
+            while queue:
+                queue.popleft().fail(error)
+        self.queued = 0

@@ -102,20 +102,21 @@ class ModelPool:
 
     # -- requests -----------------------------------------------------------------------------
 
-    async def run(self, alias: str, items: Sequence[Any]) -> list[Any]:
-        """One output per item from the model ``alias``, batched with other callers' items."""
+    async def run(self, alias: str, items: Sequence[Any], *, background: bool = False) -> list[Any]:
+        """One output per item from the model ``alias``, batched with other callers' items.
+        ``background``: a job's call, which online requests go before."""
         self._check_open("run")
         if not items:
             return []
         if trace.get_current_span().is_recording():
-            return await self._run_traced(alias, items)
+            return await self._run_traced(alias, items, background)
         resident = await self._residency.acquire(alias)
         try:
-            return await resident.batcher.run(items)
+            return await resident.batcher.run(items, background=background)
         finally:
             self._residency.release(resident)
 
-    async def _run_traced(self, alias: str, items: Sequence[Any]) -> list[Any]:
+    async def _run_traced(self, alias: str, items: Sequence[Any], background: bool) -> list[Any]:
         """``run``, with spans for the model load (if one was needed), the batching wait and
         the inference."""
         tracer = tracing.tracer()
@@ -127,7 +128,7 @@ class ModelPool:
                 with tracer.start_as_current_span("model load", attributes={"berth.model": alias}):
                     resident = await self._residency.acquire(alias)
             try:
-                request = resident.batcher.submit(items)
+                request = resident.batcher.submit(items, background=background)
                 outputs = await request.future
             finally:
                 self._residency.release(resident)
@@ -136,7 +137,9 @@ class ModelPool:
             tracer.start_span("inference", start_time=sent).end()
             return outputs
 
-    async def stream(self, alias: str, item: Any) -> AsyncIterator[Any]:
+    async def stream(
+        self, alias: str, item: Any, *, background: bool = False
+    ) -> AsyncIterator[Any]:
         """The chunks a streaming model makes for ``item``, as it makes them."""
         self._check_open("stream")
         resident = await self._residency.acquire(alias)
@@ -146,7 +149,7 @@ class ModelPool:
                     f"Model '{alias}' cannot stream: its runner '{resident.runner.name}' "
                     "gives whole outputs. Call it without streaming."
                 )
-            request = resident.batcher.stream(item)
+            request = resident.batcher.stream(item, background=background)
             try:
                 async for chunk in request.chunks():
                     yield chunk
