@@ -12,8 +12,8 @@ import pytest
 import sqlalchemy as sa
 
 from berth.clock import ManualClock
-from berth.jobs import migrate
-from berth.jobs.open import store_from_url
+from berth.db import migrate
+from berth.db.stores import store_from_url
 from berth.jobs.store import JobStore
 
 ADMIN_URL = os.environ.get(

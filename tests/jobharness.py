@@ -7,9 +7,9 @@ import asyncio
 from pathlib import Path
 from typing import Any
 
-from berth.jobs.dispatcher import DispatcherConfig
+from berth.jobs.config import DispatcherConfig
+from berth.jobs.job import Job, NewJob
 from berth.jobs.memory import MemoryJobStore
-from berth.jobs.model import Job, NewJob
 from berth.jobs.outputs import job_dir
 
 WAIT_SECONDS = 120

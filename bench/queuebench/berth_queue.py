@@ -13,7 +13,7 @@ from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
 
 from berth.app import Berth
-from berth.jobs.model import JobQuery, JobStatus
+from berth.jobs.job import JobQuery, JobStatus
 from berth.settings import Settings
 
 from .gate import wait_for_go

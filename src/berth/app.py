@@ -8,9 +8,10 @@ from types import TracebackType
 from typing import Self
 
 from berth.clock import Clock
+from berth.db.stores import store_from_url
+from berth.jobs.config import DispatcherConfig
 from berth.jobs.context import Background
-from berth.jobs.dispatcher import Dispatcher, DispatcherConfig
-from berth.jobs.open import store_from_url
+from berth.jobs.dispatcher import Dispatcher
 from berth.jobs.paths import DataRoots
 from berth.models.cache import ModelCache
 from berth.models.catalog import Catalog

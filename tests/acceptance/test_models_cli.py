@@ -10,8 +10,8 @@ from typing import Any
 import pytest
 
 from berth.clock import SystemClock
-from berth.jobs.model import WorkerInfo
-from berth.jobs.open import store_from_url
+from berth.db.stores import store_from_url
+from berth.jobs.workers import WorkerInfo
 from tests.acceptance.conftest import Cli
 from tests.hubstandin import HubStandIn, free_port, sha256, tiny_repo_files
 

@@ -8,13 +8,12 @@ from collections.abc import Callable
 import pytest
 
 from berth import errors
+from berth.db.keys import SqlKeyStore
+from berth.db.stores import key_store_for, store_from_url
 from berth.ids import new_id
-from berth.jobs.open import store_from_url
 from berth.jobs.store import JobStore
+from berth.keys.key import KEY_ID_PREFIX, ApiKey, Scope
 from berth.keys.memory import MemoryKeyStore
-from berth.keys.model import KEY_ID_PREFIX, ApiKey, Scope
-from berth.keys.open import key_store_for
-from berth.keys.sql import SqlKeyStore
 from berth.keys.store import KeyStore
 
 pytestmark = pytest.mark.contract

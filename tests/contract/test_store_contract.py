@@ -8,7 +8,7 @@ import pytest
 
 from berth import errors
 from berth.clock import ManualClock
-from berth.jobs.model import (
+from berth.jobs.job import (
     Artifact,
     ErrorInfo,
     EventType,
@@ -16,9 +16,9 @@ from berth.jobs.model import (
     JobStatus,
     Lease,
     NewJob,
-    WorkerInfo,
 )
 from berth.jobs.store import JobStore
+from berth.jobs.workers import WorkerInfo
 
 pytestmark = pytest.mark.contract
 LEASE = 30.0

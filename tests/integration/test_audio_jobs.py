@@ -11,9 +11,10 @@ from typing import Any
 import numpy as np
 import pytest
 
-from berth.jobs.dispatcher import Dispatcher, DispatcherConfig
+from berth.jobs.config import DispatcherConfig
+from berth.jobs.dispatcher import Dispatcher
+from berth.jobs.job import Job, JobStatus
 from berth.jobs.memory import MemoryJobStore
-from berth.jobs.model import Job, JobStatus
 from berth.kinds import transcribe, vad
 from berth.media.audio import encode_wav
 from berth.models.cache import ModelCache

@@ -10,10 +10,11 @@ from typing import Any
 
 import pytest
 
+from berth.jobs.config import DispatcherConfig
 from berth.jobs.context import JobContext
-from berth.jobs.dispatcher import Dispatcher, DispatcherConfig, State
+from berth.jobs.dispatcher import Dispatcher, State
+from berth.jobs.job import EventType, Job, JobStatus, NewJob
 from berth.jobs.kind import JobKind
-from berth.jobs.model import EventType, Job, JobStatus, NewJob
 from berth.jobs.outputs import job_dir
 from berth.jobs.store import JobStore
 from berth.kinds.builtin import register

@@ -12,9 +12,10 @@ import numpy as np
 import pytest
 
 from berth import errors
-from berth.jobs.dispatcher import Dispatcher, DispatcherConfig
+from berth.jobs.config import DispatcherConfig
+from berth.jobs.dispatcher import Dispatcher
+from berth.jobs.job import Job, JobStatus
 from berth.jobs.memory import MemoryJobStore
-from berth.jobs.model import Job, JobStatus
 from berth.kinds import embed
 from berth.plugins import PluginRegistry
 from berth.pool.pool import ModelPool

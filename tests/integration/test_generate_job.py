@@ -11,9 +11,10 @@ from typing import Any
 import pytest
 
 from berth import errors
-from berth.jobs.dispatcher import Dispatcher, DispatcherConfig
+from berth.jobs.config import DispatcherConfig
+from berth.jobs.dispatcher import Dispatcher
+from berth.jobs.job import Job, JobStatus
 from berth.jobs.memory import MemoryJobStore
-from berth.jobs.model import Job, JobStatus
 from berth.kinds import generate
 from berth.models.spec import ModelSpec
 from berth.plugins import PluginRegistry

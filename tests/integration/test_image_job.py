@@ -15,9 +15,10 @@ import pytest_asyncio
 from PIL import Image
 
 from berth import errors
-from berth.jobs.dispatcher import Dispatcher, DispatcherConfig
+from berth.jobs.config import DispatcherConfig
+from berth.jobs.dispatcher import Dispatcher
+from berth.jobs.job import EventType, Job, JobStatus
 from berth.jobs.memory import MemoryJobStore
-from berth.jobs.model import EventType, Job, JobStatus
 from berth.kinds import image
 from berth.models.cache import ModelCache
 from berth.plugins import PluginRegistry

@@ -10,9 +10,9 @@ from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 
 from berth import errors
-from berth.jobs import migrate
-from berth.jobs.open import store_from_url, upgrade_database
-from berth.jobs.schema import metadata
+from berth.db import migrate
+from berth.db.schema import metadata
+from berth.db.stores import store_from_url, upgrade_database
 
 pytestmark = pytest.mark.integration
 

@@ -17,7 +17,7 @@ import pytest
 import pytest_asyncio
 
 from berth.app import Berth
-from berth.jobs.model import JobStatus
+from berth.jobs.job import JobStatus
 from berth.models.cache import ModelCache
 from berth.models.catalog import Catalog
 from berth.plugins import discover

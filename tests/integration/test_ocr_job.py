@@ -10,9 +10,10 @@ import pytest
 import pytest_asyncio
 
 from berth import errors
-from berth.jobs.dispatcher import Dispatcher, DispatcherConfig
+from berth.jobs.config import DispatcherConfig
+from berth.jobs.dispatcher import Dispatcher
+from berth.jobs.job import Job, JobStatus
 from berth.jobs.memory import MemoryJobStore
-from berth.jobs.model import Job, JobStatus
 from berth.kinds import ocr
 from berth.models.cache import ModelCache
 from berth.models.catalog import Catalog

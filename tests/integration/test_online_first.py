@@ -14,8 +14,8 @@ import pytest
 
 from berth.jobs.context import Background
 from berth.jobs.dispatcher import Dispatcher
+from berth.jobs.job import NewJob
 from berth.jobs.memory import MemoryJobStore
-from berth.jobs.model import NewJob
 from berth.kinds import embed
 from berth.models.spec import ModelSpec, Task
 from berth.plugins import PluginRegistry

@@ -11,9 +11,10 @@ import pytest
 import soundfile
 
 from berth import errors
-from berth.jobs.dispatcher import Dispatcher, DispatcherConfig
+from berth.jobs.config import DispatcherConfig
+from berth.jobs.dispatcher import Dispatcher
+from berth.jobs.job import EventType, Job, JobStatus
 from berth.jobs.memory import MemoryJobStore
-from berth.jobs.model import EventType, Job, JobStatus
 from berth.kinds import speak
 from berth.plugins import PluginRegistry
 from tests.jobharness import JobHarness

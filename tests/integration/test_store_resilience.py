@@ -13,11 +13,11 @@ import pytest
 import sqlalchemy as sa
 
 from berth import errors
-from berth.jobs import database
-from berth.jobs.model import JobQuery, NewJob
-from berth.jobs.open import store_from_url
-from berth.jobs.sql import SqlJobStore
-from berth.jobs.sqlite import SqliteDialect
+from berth.db import database
+from berth.db.jobs import SqlJobStore
+from berth.db.sqlite import SqliteDialect
+from berth.db.stores import store_from_url
+from berth.jobs.job import JobQuery, NewJob
 from tests.conftest import ADMIN_URL
 
 pytestmark = pytest.mark.integration

@@ -18,8 +18,8 @@ from pathlib import Path
 
 import pytest
 
-from berth.jobs.model import EventType, Job, JobEvent, JobQuery, JobStatus, NewJob
-from berth.jobs.open import store_from_url
+from berth.db.stores import store_from_url
+from berth.jobs.job import EventType, Job, JobEvent, JobQuery, JobStatus, NewJob
 from berth.jobs.store import JobStore
 from tests.integration.worker_process import (
     Interval,

@@ -3,7 +3,7 @@ from __future__ import annotations
 import pytest
 
 from berth.api.auth import is_loopback, require
-from berth.keys.model import Scope
+from berth.keys.key import Scope
 
 pytestmark = pytest.mark.unit
 

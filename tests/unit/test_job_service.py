@@ -5,8 +5,8 @@ from collections.abc import AsyncIterator
 import pytest
 
 from berth import errors
+from berth.jobs.job import EventType, JobEvent, JobStatus
 from berth.jobs.memory import MemoryJobStore
-from berth.jobs.model import EventType, JobEvent, JobStatus
 from berth.plugins import discover
 from berth.services.jobs import JobService
 

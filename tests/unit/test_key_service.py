@@ -8,11 +8,11 @@ import pytest
 
 from berth import errors
 from berth.clock import ManualClock
+from berth.jobs.job import NewJob
 from berth.jobs.memory import MemoryJobStore
-from berth.jobs.model import NewJob
+from berth.keys.key import Scope, parse_models, parse_rate, parse_scopes
 from berth.keys.limiter import RequestLimiter
 from berth.keys.memory import MemoryKeyStore
-from berth.keys.model import Scope, parse_models, parse_rate, parse_scopes
 from berth.services.keys import KeyService
 from berth.settings import Settings
 

@@ -7,9 +7,9 @@ import pytest
 
 from berth import errors
 from berth.clock import ManualClock
-from berth.jobs.model import WorkerInfo
-from berth.jobs.open import store_from_url
+from berth.db.stores import store_from_url
 from berth.jobs.store import JobStore
+from berth.jobs.workers import WorkerInfo
 from berth.models.manifest import ModelState
 from berth.services.models import LoadedModel, ModelService
 from berth.settings import Settings

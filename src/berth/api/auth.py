@@ -9,7 +9,7 @@ start without one) and counts as no key. Behind a reverse proxy on the same host
 looks local, so set ``BERTH_REQUIRE_KEYS=1`` there.
 
 Routes declare what they need with ``Depends(require("jobs"))``; the dependency answers the
-:class:`~berth.keys.model.ApiKey` (None for an anonymous loopback caller), counts the request
+:class:`~berth.keys.key.ApiKey` (None for an anonymous loopback caller), counts the request
 against the key's rate, and is one object per scope, so FastAPI runs it once per request even
 when both the router and the route name it.
 """
@@ -25,7 +25,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from berth import errors
 from berth.api.runtime import runtime
 from berth.api.session import check_unsafe, session_key, session_of
-from berth.keys.model import SECRET_PREFIX, ApiKey, Scope
+from berth.keys.key import SECRET_PREFIX, ApiKey, Scope
 from berth.services.keys import KeyService
 
 bearer = HTTPBearer(

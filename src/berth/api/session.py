@@ -27,7 +27,7 @@ from pathlib import Path
 from fastapi import Request
 
 from berth import errors
-from berth.keys.model import ApiKey
+from berth.keys.key import ApiKey
 from berth.services.keys import KeyService
 
 COOKIE = "berth_session"

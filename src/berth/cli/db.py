@@ -5,7 +5,7 @@ from __future__ import annotations
 import typer
 
 from berth.cli.context import out, settings_of
-from berth.jobs.open import upgrade_database
+from berth.db.stores import upgrade_database
 
 app = typer.Typer(help="Manage the job store's database.", no_args_is_help=True)
 

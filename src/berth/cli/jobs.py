@@ -14,7 +14,7 @@ from rich.table import Column, Table
 from berth import errors
 from berth.app import Berth
 from berth.cli.context import err, out, print_json, run_with_berth
-from berth.jobs.model import Job, JobEvent, JobStatus, JsonValue
+from berth.jobs.job import Job, JobEvent, JobStatus, JsonValue
 from berth.jobs.outputs import provenance
 
 app = typer.Typer(help="Submit and follow durable jobs.", no_args_is_help=True)

@@ -10,7 +10,7 @@ from rich.table import Table
 
 from berth.app import Berth
 from berth.cli.context import err, out, print_json, run_with_berth
-from berth.keys.model import ApiKey, parse_rate
+from berth.keys.key import ApiKey, parse_rate
 from berth.services.keys import CreatedKey, KeyService
 
 app = typer.Typer(help="Manage API keys for the HTTP API.", no_args_is_help=True)

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from berth import errors
-from berth.jobs.model import Artifact, Job
+from berth.jobs.job import Artifact, Job
 from berth.jobs.outputs import make_job_dir
 from berth.jobs.paths import DataRoots
 from berth.settings import Settings

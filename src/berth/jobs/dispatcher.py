@@ -15,21 +15,20 @@ import logging
 import os
 import socket
 from collections.abc import Mapping
-from dataclasses import dataclass, field
-from pathlib import Path
 from types import TracebackType
 from typing import Any, Self
 
 from berth import errors
 from berth.clock import Clock, SystemClock
 from berth.ids import new_id
+from berth.jobs.config import DispatcherConfig
 from berth.jobs.context import ModelAccess
+from berth.jobs.job import Job
 from berth.jobs.kind import JobKind
-from berth.jobs.model import Job, WorkerInfo
 from berth.jobs.outputs import ProvenanceWriter, versions
 from berth.jobs.store import JobStore
 from berth.jobs.supervisor import Supervisor
-from berth.settings import Settings
+from berth.jobs.workers import WorkerInfo
 
 log = logging.getLogger(__name__)
 QUICK_BEAT_SECONDS = 0.25
@@ -40,44 +39,6 @@ class State(enum.StrEnum):
     RUNNING = "running"
     DRAINING = "draining"
     STOPPED = "stopped"
-
-
-@dataclass(frozen=True)
-class DispatcherConfig:
-    """The dispatcher's knobs; see :class:`~berth.settings.Settings` for their meaning."""
-
-    outputs_dir: Path
-    home: Path
-    concurrency: int = 4
-    kind_concurrency: Mapping[str, int] = field(default_factory=dict)
-    lease_seconds: float = 30.0
-    heartbeat_seconds: float = 5.0
-    poll_seconds: float = 1.0
-    reap_seconds: float = 5.0
-    retry_base_seconds: float = 1.0
-    retry_max_seconds: float = 300.0
-    cancel_grace_seconds: float = 10.0
-    drain_seconds: float = 30.0
-    settings: Settings | None = None
-    """The whole configuration, for kinds that need more than the above (pulls)."""
-
-    @classmethod
-    def from_settings(cls, settings: Settings) -> DispatcherConfig:
-        return cls(
-            outputs_dir=settings.outputs_dir,
-            home=settings.home,
-            concurrency=settings.concurrency,
-            kind_concurrency=dict(settings.kind_concurrency),
-            lease_seconds=settings.lease_seconds,
-            heartbeat_seconds=settings.heartbeat_seconds,
-            poll_seconds=settings.poll_seconds,
-            reap_seconds=settings.reap_seconds,
-            retry_base_seconds=settings.retry_base_seconds,
-            retry_max_seconds=settings.retry_max_seconds,
-            cancel_grace_seconds=settings.cancel_grace_seconds,
-            drain_seconds=settings.drain_seconds,
-            settings=settings,
-        )
 
 
 def worker_name() -> str:

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any, Generic, TypeVar
 import pydantic
 
 from berth import errors
-from berth.jobs.model import JsonValue
+from berth.jobs.job import JsonValue
 from berth.jobs.paths import ROOTS_CONTEXT, DataRoots
 
 if TYPE_CHECKING:

@@ -14,7 +14,7 @@ from typing import Any, Self
 from berth import errors
 from berth.clock import Clock, SystemClock
 from berth.ids import new_id
-from berth.jobs.model import (
+from berth.jobs.job import (
     JOB_ID_PREFIX,
     Artifact,
     ErrorInfo,
@@ -28,9 +28,9 @@ from berth.jobs.model import (
     Lease,
     NewJob,
     Submission,
-    WorkerInfo,
     queued_event,
 )
+from berth.jobs.workers import WorkerInfo
 
 
 class MemoryJobStore:

@@ -13,7 +13,7 @@ from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
 
-from berth.jobs.model import Job
+from berth.jobs.job import Job
 
 log = logging.getLogger(__name__)
 

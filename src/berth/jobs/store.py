@@ -11,7 +11,7 @@ from collections.abc import Mapping, Sequence
 from types import TracebackType
 from typing import Protocol, Self
 
-from berth.jobs.model import (
+from berth.jobs.job import (
     Artifact,
     ErrorInfo,
     Heartbeat,
@@ -23,8 +23,8 @@ from berth.jobs.model import (
     Lease,
     NewJob,
     Submission,
-    WorkerInfo,
 )
+from berth.jobs.workers import WorkerInfo
 
 
 class JobStore(Protocol):

@@ -18,18 +18,16 @@ import logging
 import random
 import traceback
 from collections.abc import Awaitable
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from berth import errors, metrics, tracing
 from berth.clock import Clock
+from berth.jobs.config import DispatcherConfig
 from berth.jobs.context import JobContext, ModelAccess
+from berth.jobs.job import Artifact, ErrorInfo, Job, JobStatus, JsonValue
 from berth.jobs.kind import JobKind
-from berth.jobs.model import Artifact, ErrorInfo, Job, JobStatus, JsonValue
 from berth.jobs.outputs import ProvenanceWriter, job_dir, provenance
 from berth.jobs.store import JobStore
-
-if TYPE_CHECKING:
-    from berth.jobs.dispatcher import DispatcherConfig
 
 log = logging.getLogger("berth.jobs")
 

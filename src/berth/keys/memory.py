@@ -8,7 +8,7 @@ from __future__ import annotations
 import dataclasses
 
 from berth import errors
-from berth.keys.model import ApiKey
+from berth.keys.key import ApiKey
 
 
 class MemoryKeyStore:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Protocol
 
-from berth.keys.model import ApiKey
+from berth.keys.key import ApiKey
 
 
 class KeyStore(Protocol):

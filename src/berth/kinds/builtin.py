@@ -9,8 +9,8 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from berth.hookspecs import Registry
 from berth.jobs.context import JobContext
+from berth.jobs.job import JsonValue
 from berth.jobs.kind import JobKind
-from berth.jobs.model import JsonValue
 
 
 async def echo(ctx: JobContext, data: JsonValue) -> JsonValue:

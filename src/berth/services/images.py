@@ -13,7 +13,7 @@ from dataclasses import asdict, replace
 from typing import TYPE_CHECKING
 
 from berth import errors
-from berth.jobs.model import Job, JobStatus, JsonValue
+from berth.jobs.job import Job, JobStatus, JsonValue
 from berth.models.spec import Task
 from berth.runners.images import GeneratedImages, ImageRequest, Progress, check
 

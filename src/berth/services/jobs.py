@@ -8,8 +8,8 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from berth import errors, tracing
+from berth.jobs.job import Job, JobEvent, JobQuery, JobStatus, JsonValue, NewJob, Submission
 from berth.jobs.kind import JobKind
-from berth.jobs.model import Job, JobEvent, JobQuery, JobStatus, JsonValue, NewJob, Submission
 from berth.jobs.paths import DataRoots
 from berth.jobs.store import JobStore
 from berth.plugins import PluginRegistry

@@ -15,10 +15,10 @@ from dataclasses import dataclass
 
 from berth import errors
 from berth.clock import Clock, SystemClock
+from berth.db.stores import key_store_for
 from berth.ids import new_id
 from berth.jobs.store import JobStore
-from berth.keys.limiter import RequestLimiter
-from berth.keys.model import (
+from berth.keys.key import (
     KEY_ID_PREFIX,
     MAX_JOBS,
     MAX_RATE_PER_MINUTE,
@@ -30,7 +30,7 @@ from berth.keys.model import (
     parse_models,
     parse_scopes,
 )
-from berth.keys.open import key_store_for
+from berth.keys.limiter import RequestLimiter
 from berth.keys.store import KeyStore
 from berth.settings import Settings
 

@@ -11,8 +11,9 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from berth import errors
-from berth.jobs.model import JsonValue, WorkerInfo
+from berth.jobs.job import JsonValue
 from berth.jobs.store import JobStore
+from berth.jobs.workers import WorkerInfo
 from berth.models.cache import ModelCache
 from berth.models.catalog import Catalog
 from berth.models.manifest import Manifest, ModelState

@@ -18,7 +18,7 @@ from berth import errors
 from berth.api.auth import bearer, is_loopback, require
 from berth.api.runtime import runtime
 from berth.api.session import COOKIE, CSRF_FIELD, LIFETIME_SECONDS, Session, signer
-from berth.keys.model import ApiKey, Scope
+from berth.keys.key import ApiKey, Scope
 
 
 @dataclass(frozen=True)

@@ -13,8 +13,8 @@ from fastapi.responses import Response
 
 from berth.api.auth import require
 from berth.api.runtime import Runtime, runtime
-from berth.jobs.model import TERMINAL, JobStatus
-from berth.keys.model import Scope
+from berth.jobs.job import TERMINAL, JobStatus
+from berth.keys.key import Scope
 from berth.web.access import Visitor
 from berth.web.render import page, shown
 

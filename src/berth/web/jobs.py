@@ -13,9 +13,9 @@ from fastapi.responses import RedirectResponse, Response
 from berth import errors
 from berth.api.runtime import Runtime, runtime
 from berth.api.schemas.jobs import JobOut
-from berth.jobs.model import Job, JobStatus
+from berth.jobs.job import Job, JobStatus
 from berth.jobs.outputs import job_dir
-from berth.keys.model import Scope
+from berth.keys.key import Scope
 from berth.services.keys import KeyService
 from berth.web.access import Visitor
 from berth.web.forms import fields_of, read_form

@@ -16,8 +16,8 @@ from fastapi.responses import RedirectResponse, Response
 from berth import errors
 from berth.api.auth import require
 from berth.api.runtime import Runtime, runtime
-from berth.jobs.model import JobStatus
-from berth.keys.model import Scope
+from berth.jobs.job import JobStatus
+from berth.keys.key import Scope
 from berth.services.models import ModelService
 from berth.web.access import Visitor
 from berth.web.render import acted, page, shown

@@ -17,7 +17,7 @@ from fastapi.responses import HTMLResponse, Response
 
 from berth import __version__, errors
 from berth.api.problems import status_of
-from berth.keys.model import Scope
+from berth.keys.key import Scope
 from berth.web.access import Visitor, check_form, set_session_cookie, visitor
 
 TEMPLATES = Path(__file__).parent / "templates"

@@ -14,9 +14,9 @@ from berth.api.auth import require
 from berth.api.runtime import Runtime, runtime
 from berth.api.schemas.jobs import ArtifactList, JobCreate, JobList, JobOut
 from berth.api.sse import job_events
-from berth.jobs.model import Job, JobStatus
+from berth.jobs.job import Job, JobStatus
 from berth.jobs.outputs import job_dir
-from berth.keys.model import ApiKey, Scope
+from berth.keys.key import ApiKey, Scope
 
 router = APIRouter(prefix="/v1/jobs", tags=["jobs"], dependencies=[Depends(require(Scope.JOBS))])
 Caller = Annotated[ApiKey | None, Depends(require(Scope.JOBS))]

@@ -6,7 +6,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from berth.jobs.model import Job, JobEvent
+from berth.jobs.job import Job, JobEvent
 
 
 class JobCreate(BaseModel):

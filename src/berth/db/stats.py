@@ -1,6 +1,6 @@
 """Queue statistics in SQL: depth by status and kind, a job's place in line, recent run times.
 
-Functions over one connection; :class:`~berth.jobs.sql.SqlJobStore` runs them in its
+Functions over one connection; :class:`~berth.db.jobs.SqlJobStore` runs them in its
 transactions.
 """
 
@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 
-from berth.jobs.model import Job, JobStatus
-from berth.jobs.schema import jobs
+from berth.db.schema import jobs
+from berth.jobs.job import Job, JobStatus
 
 UNFINISHED = [JobStatus.QUEUED.value, JobStatus.RUNNING.value]
 

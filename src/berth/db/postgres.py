@@ -17,7 +17,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import insert
 
 from berth.clock import Clock
-from berth.jobs.sql import SqlJobStore
+from berth.db.jobs import SqlJobStore
 
 log = logging.getLogger(__name__)
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from berth.jobs.model import Artifact, ErrorInfo, EventType, Job, JobEvent, JobStatus, WorkerInfo
+from berth.jobs.job import Artifact, ErrorInfo, EventType, Job, JobEvent, JobStatus
+from berth.jobs.workers import WorkerInfo
 
 
 def job_from_row(row: Mapping[Any, Any]) -> Job:

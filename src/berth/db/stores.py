@@ -1,18 +1,28 @@
-"""Open the job store a URL names: ``sqlite:///PATH``, ``postgresql://...`` or ``memory://``."""
+"""The stores a database URL names: ``sqlite:///PATH``, ``postgresql://...`` or ``memory://``.
+
+:func:`open_stores` gives every store Berth keeps in one database (jobs, API keys), opened and
+closed together; the in-memory fakes go together the same way.
+"""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
+from types import TracebackType
+from typing import Self
 
 import sqlalchemy as sa
 
 from berth import errors
 from berth.clock import Clock
+from berth.db.jobs import SqlJobStore
+from berth.db.keys import SqlKeyStore
+from berth.db.postgres import postgres_store
+from berth.db.sqlite import sqlite_store
 from berth.jobs.memory import MemoryJobStore
-from berth.jobs.postgres import postgres_store
-from berth.jobs.sql import SqlJobStore
-from berth.jobs.sqlite import sqlite_store
 from berth.jobs.store import JobStore
+from berth.keys.memory import MemoryKeyStore
+from berth.keys.store import KeyStore
 
 POSTGRES_SCHEMES = {"postgresql", "postgres", "postgresql+psycopg"}
 
@@ -59,3 +69,41 @@ def upgrade_database(url: str) -> tuple[str | None, str]:
     if not isinstance(store, SqlJobStore):
         raise errors.ConfigError("memory:// keeps nothing on disk: it has no schema to upgrade.")
     return store.upgrade_schema()
+
+
+def key_store_for(jobs: JobStore) -> KeyStore:
+    """The key store sharing ``jobs``' database; usable while ``jobs`` is open."""
+    if isinstance(jobs, SqlJobStore):
+        return SqlKeyStore(jobs.database)
+    if isinstance(jobs, MemoryJobStore):
+        return MemoryKeyStore()
+    raise errors.ConfigError(
+        f"Berth has no API key store for the job store at {jobs.url}. "
+        "Use a sqlite:///, postgresql:// or memory:// database URL."
+    )
+
+
+@dataclass(frozen=True)
+class Stores:
+    """Every store in one database: ``async with open_stores(url) as stores:``."""
+
+    jobs: JobStore
+    keys: KeyStore
+
+    async def __aenter__(self) -> Self:
+        await self.jobs.__aenter__()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.jobs.__aexit__(exc_type, exc, tb)
+
+
+def open_stores(url: str, *, clock: Clock | None = None, upgrade: bool = True) -> Stores:
+    """The stores in the database at ``url`` (not yet open: use ``async with``)."""
+    jobs = store_from_url(url, clock=clock, upgrade=upgrade)
+    return Stores(jobs, key_store_for(jobs))

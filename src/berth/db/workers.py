@@ -1,6 +1,6 @@
 """The workers registry in SQL: which dispatchers exist, when they last beat, what they hold.
 
-Functions over one connection; :class:`~berth.jobs.sql.SqlJobStore` runs them in its
+Functions over one connection; :class:`~berth.db.jobs.SqlJobStore` runs them in its
 transactions.
 """
 
@@ -10,9 +10,10 @@ from collections.abc import Mapping, Sequence
 
 import sqlalchemy as sa
 
-from berth.jobs.model import JsonValue, WorkerInfo
-from berth.jobs.rows import worker_from_row
-from berth.jobs.schema import workers
+from berth.db.rows import worker_from_row
+from berth.db.schema import workers
+from berth.jobs.job import JsonValue
+from berth.jobs.workers import WorkerInfo
 
 
 def register(conn: sa.Connection, worker: WorkerInfo) -> None:

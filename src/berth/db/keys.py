@@ -8,9 +8,9 @@ from typing import Any
 import sqlalchemy as sa
 
 from berth import errors
-from berth.jobs.database import Database
-from berth.jobs.schema import api_keys
-from berth.keys.model import ApiKey, Scope
+from berth.db.database import Database
+from berth.db.schema import api_keys
+from berth.keys.key import ApiKey, Scope
 
 
 def key_from_row(row: Mapping[Any, Any]) -> ApiKey:

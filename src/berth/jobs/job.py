@@ -196,18 +196,3 @@ class Heartbeat:
     """Jobs this worker no longer holds (reaped, finished elsewhere): stop them, report nothing."""
     cancel_requested: frozenset[str]
     """Jobs someone asked to cancel: signal them."""
-
-
-@dataclass(frozen=True, slots=True)
-class WorkerInfo:
-    """A dispatcher process, as registered in the store."""
-
-    id: str
-    host: str
-    pid: int
-    started_at: float
-    heartbeat_at: float
-    concurrency: int
-    running: int = 0
-    models: tuple[Mapping[str, JsonValue], ...] = ()
-    """The models loaded in this worker's pool, as its pool describes them."""

@@ -17,7 +17,7 @@ from typing import Any, Protocol, TypeVar
 import sqlalchemy as sa
 
 from berth import errors
-from berth.jobs import migrate
+from berth.db import migrate
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")

@@ -13,8 +13,8 @@ import sqlalchemy as sa
 from sqlalchemy.dialects.sqlite import insert
 
 from berth.clock import Clock
-from berth.jobs.sql import SqlJobStore
-from berth.jobs.wakeup import SocketWakeup
+from berth.db.jobs import SqlJobStore
+from berth.db.wakeup import SocketWakeup
 
 BUSY_TIMEOUT_MS = 30_000
 SQLITE_BUSY, SQLITE_LOCKED = 5, 6

@@ -1,7 +1,7 @@
 """The job store on a SQL database (SQLAlchemy Core), shared by the SQLite and PostgreSQL adapters.
 
 What differs between the databases (locking rows for a claim, waking idle workers) comes from
-the adapter's :class:`~berth.jobs.database.SqlDialect`.
+the adapter's :class:`~berth.db.database.SqlDialect`.
 """
 
 from __future__ import annotations
@@ -14,10 +14,14 @@ import sqlalchemy as sa
 
 from berth import errors
 from berth.clock import Clock, SystemClock
+from berth.db import stats
+from berth.db import workers as registry
+from berth.db.database import Database, SqlDialect
+from berth.db.rows import event_from_row, job_from_row
+from berth.db.schema import job_events, jobs
+from berth.db.statements import EXPRESSIONS, INSERT_EVENT, RUNNING, finished, held_update
 from berth.ids import new_id
-from berth.jobs import registry, stats
-from berth.jobs.database import Database, SqlDialect
-from berth.jobs.model import (
+from berth.jobs.job import (
     JOB_ID_PREFIX,
     Artifact,
     ErrorInfo,
@@ -31,12 +35,9 @@ from berth.jobs.model import (
     Lease,
     NewJob,
     Submission,
-    WorkerInfo,
     queued_event,
 )
-from berth.jobs.rows import event_from_row, job_from_row
-from berth.jobs.schema import job_events, jobs
-from berth.jobs.statements import EXPRESSIONS, INSERT_EVENT, RUNNING, finished, held_update
+from berth.jobs.workers import WorkerInfo
 
 T = TypeVar("T")
 Values = dict[str, Any]

@@ -11,8 +11,8 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from berth.jobs.model import JobStatus
-from berth.jobs.schema import job_events, jobs
+from berth.db.schema import job_events, jobs
+from berth.jobs.job import JobStatus
 
 RUNNING = JobStatus.RUNNING.value
 INSERT_EVENT = job_events.insert()
