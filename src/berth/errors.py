@@ -33,6 +33,7 @@
     │   ├── NotAuthenticated        no API key where one is needed, or a wrong or revoked one
     │   ├── PermissionDenied        the key lacks the scope or the model
     │   └── RateLimited             the key is over its request rate or its concurrent jobs
+    │       └── TooManyJobs         a submit would pass the owner's limit of unfinished jobs
     ├── ApiKeyError                 something about managing one API key
     │   ├── UnknownApiKey           no key with that id or name
     │   └── ApiKeyNameTaken         an active key already has that name
@@ -193,6 +194,18 @@ class RateLimited(AccessError):
     def __init__(self, message: str | None = None, *, retry_after: int) -> None:
         super().__init__(message)
         self.retry_after = retry_after
+
+
+class TooManyJobs(RateLimited):
+    """The owner already has its most jobs queued or running. Retry when one has finished."""
+
+    def __init__(self, unfinished: int, limit: int, *, retry_after: int = 5) -> None:
+        super().__init__(
+            f"It has {unfinished} jobs queued or running, its limit is {limit}. Retry when "
+            "one has finished, or cancel one.",
+            retry_after=retry_after,
+        )
+        self.unfinished, self.limit = unfinished, limit
         """Whole seconds until a retry can succeed."""
 
 

@@ -332,3 +332,44 @@ async def test_a_closed_store_refuses_work(store: JobStore) -> None:
     await store.__aexit__(None, None, None)
     with pytest.raises(errors.StoreClosed):
         await store.submit(NewJob("echo", {}))
+
+
+async def test_an_owners_limit_is_checked_with_the_insert(store: JobStore) -> None:
+    first = await store.submit(NewJob("echo", 1, owner="key_a"), max_unfinished=2)
+    await store.submit(NewJob("echo", 2, owner="key_a", idempotency_key="k"), max_unfinished=2)
+    with pytest.raises(errors.TooManyJobs, match="2 jobs queued or running, its limit is 2"):
+        await store.submit(NewJob("echo", 3, owner="key_a"), max_unfinished=2)
+    retried = NewJob("echo", 9, owner="key_a", idempotency_key="k")
+    again = await store.submit(retried, max_unfinished=2)
+    assert not again.created  # a retried submit finds its job even at the limit
+    assert (await store.submit(NewJob("echo", 4, owner="key_b"), max_unfinished=2)).created
+    await store.cancel(first.job.id)
+    assert (await store.submit(NewJob("echo", 5, owner="key_a"), max_unfinished=2)).created
+    racing = [store.submit(NewJob("echo", n, owner="key_c"), max_unfinished=3) for n in range(6)]
+    outcomes = await asyncio.gather(*racing, return_exceptions=True)
+    assert sum(1 for o in outcomes if not isinstance(o, BaseException)) == 3
+    assert all(isinstance(o, errors.TooManyJobs) for o in outcomes if isinstance(o, BaseException))
+
+
+async def test_jobs_are_listed_by_owner(store: JobStore) -> None:
+    mine = (await store.submit(NewJob("echo", 1, owner="key_a"))).job
+    await store.submit(NewJob("echo", 2, owner="key_b"))
+    await store.submit(NewJob("echo", 3))
+    assert [job.id for job in await store.list_jobs(JobQuery(owner="key_a"))] == [mine.id]
+    assert len(await store.list_jobs(JobQuery())) == 3
+
+
+async def test_the_end_of_every_attempt_names_the_attempt(store: JobStore) -> None:
+    job = (await store.submit(NewJob("echo", max_attempts=2))).job
+    lease = await claim_one(store)
+    await store.fail(lease, ErrorInfo("Boom", "boom"), retry_at=0.0)
+    lease = await claim_one(store)
+    await store.succeed(lease, {"ok": True})
+    events = await store.events(job.id)
+    named = [(e.type, e.data.get("attempt")) for e in events if e.type is not EventType.QUEUED]
+    assert named == [
+        (EventType.STARTED, 1),
+        (EventType.RETRYING, 1),
+        (EventType.STARTED, 2),
+        (EventType.SUCCEEDED, 2),
+    ]

@@ -52,6 +52,11 @@ class SqlDialect(Protocol):
         """The select, locking the rows it returns for this transaction."""
         ...
 
+    def serialize(self, conn: sa.Connection, name: str) -> None:
+        """Hold, until this transaction ends, a lock that only one transaction at a time can
+        hold for ``name`` (so a count and the insert it allows are one step)."""
+        ...
+
     def notify(self, conn: sa.Connection) -> None:
         """Called inside a transaction that makes work available."""
         ...

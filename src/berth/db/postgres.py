@@ -56,6 +56,10 @@ class PostgresDialect:
     def lock(self, select: sa.Select[Any]) -> sa.Select[Any]:
         return select.with_for_update(skip_locked=True)
 
+    def serialize(self, conn: sa.Connection, name: str) -> None:
+        key = sa.func.hashtextextended(f"berth:{name}", 0)
+        conn.execute(sa.select(sa.func.pg_advisory_xact_lock(key)))
+
     def notify(self, conn: sa.Connection) -> None:
         conn.execute(sa.select(sa.func.pg_notify(CHANNEL, "")))
 

@@ -1,10 +1,14 @@
-"""Conversions between job-store rows and the job record."""
+"""Conversions between job-store rows and the job record, and the lookup of one job."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from typing import Any
 
+import sqlalchemy as sa
+
+from berth import errors
+from berth.db.schema import jobs
 from berth.jobs.job import Artifact, ErrorInfo, EventType, Job, JobEvent, JobStatus
 from berth.jobs.workers import WorkerInfo
 
@@ -40,6 +44,14 @@ def job_from_row(row: Mapping[Any, Any]) -> Job:
         owner=row["owner"],
         trace_parent=row["trace_parent"],
     )
+
+
+def job_by_id(conn: sa.Connection, job_id: str) -> Job:
+    """The job with this id; raises UnknownJob."""
+    row = conn.execute(sa.select(jobs).where(jobs.c.id == job_id)).first()
+    if row is None:
+        raise errors.UnknownJob(f"No job has the id '{job_id}'.")
+    return job_from_row(row._mapping)
 
 
 def event_from_row(row: Mapping[Any, Any]) -> JobEvent:

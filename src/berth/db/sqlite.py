@@ -53,6 +53,9 @@ class SqliteDialect:
     def lock(self, select: sa.Select[Any]) -> sa.Select[Any]:
         return select  # BEGIN IMMEDIATE already holds the database's write lock
 
+    def serialize(self, conn: sa.Connection, name: str) -> None:
+        pass  # BEGIN IMMEDIATE: one writing transaction at a time already
+
     def notify(self, conn: sa.Connection) -> None:
         pass  # the socket wake-up is sent after commit, when the work is visible
 

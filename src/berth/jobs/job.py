@@ -186,6 +186,8 @@ class JobQuery:
     model: str | None = None
     before: str | None = None
     limit: int = 50
+    owner: str | None = None
+    """Only the jobs this API key (its id) submitted."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -9,11 +9,12 @@ import asyncio
 import dataclasses
 from collections.abc import Mapping, Sequence
 from types import TracebackType
-from typing import Any, Self
+from typing import Self
 
 from berth import errors
 from berth.clock import Clock, SystemClock
 from berth.ids import new_id
+from berth.jobs import lifecycle
 from berth.jobs.job import (
     JOB_ID_PREFIX,
     Artifact,
@@ -30,6 +31,7 @@ from berth.jobs.job import (
     Submission,
     queued_event,
 )
+from berth.jobs.lifecycle import Step
 from berth.jobs.workers import WorkerInfo
 
 
@@ -70,26 +72,29 @@ class MemoryJobStore:
         except KeyError:
             raise errors.UnknownJob(f"No job has the id '{job_id}'.") from None
 
-    def _record(self, job: Job, event: EventType, data: Mapping[str, JsonValue]) -> Job:
+    def _step(self, job: Job, step: Step) -> Job:
+        """Apply a lifecycle step to ``job`` and record its event."""
         now = self._clock.now()
-        job = dataclasses.replace(job, last_event=job.last_event + 1, updated_at=now)
+        job = step.apply(job, now)
         self._jobs[job.id] = job
-        self._events[job.id].append(JobEvent(job.id, job.last_event, event, now, dict(data)))
+        self._events[job.id].append(JobEvent(job.id, job.last_event, step.event, now,
+                                             step.event_data(job)))  # fmt: skip
         return job
 
-    def _held(self, lease: Lease) -> Job:
+    def _held(self, lease: Lease, step: Step) -> Job:
         job = self._job(lease.job_id)
-        if not _holds(job, lease):
-            raise errors.LeaseLost(
-                f"Worker '{lease.worker_id}' no longer holds attempt {lease.attempt} "
-                f"of job '{lease.job_id}'."
-            )
-        return job
+        if not lifecycle.holds(job, lease):
+            raise lifecycle.lease_lost(lease)
+        return self._step(job, step)
 
-    async def submit(self, new: NewJob) -> Submission:
+    async def submit(self, new: NewJob, *, max_unfinished: int | None = None) -> Submission:
         self._check_open()
         if new.idempotency_key is not None and new.idempotency_key in self._keys:
             return Submission(self._jobs[self._keys[new.idempotency_key]], created=False)
+        if max_unfinished is not None and new.owner is not None:
+            unfinished = await self.count_unfinished(new.owner)
+            if unfinished >= max_unfinished:
+                raise errors.TooManyJobs(unfinished, max_unfinished)
         now = self._clock.now()
         job = Job(
             id=new_id(JOB_ID_PREFIX),
@@ -108,7 +113,7 @@ class MemoryJobStore:
             trace_parent=new.trace_parent,
         )
         self._events[job.id] = []
-        job = self._record(job, EventType.QUEUED, queued_event(job))
+        job = self._step(job, Step({}, EventType.QUEUED, queued_event(job)))
         if new.idempotency_key is not None:
             self._keys[new.idempotency_key] = job.id
         self._wake.set()
@@ -126,6 +131,7 @@ class MemoryJobStore:
             if (not query.statuses or job.status in query.statuses)
             and (query.kind is None or job.kind == query.kind)
             and (query.model is None or job.model == query.model)
+            and (query.owner is None or job.owner == query.owner)
             and (query.before is None or job.id < query.before)
         ]
         return found[: query.limit]
@@ -137,11 +143,9 @@ class MemoryJobStore:
     async def cancel(self, job_id: str) -> Job:
         job = self._job(job_id)
         if job.status is JobStatus.QUEUED:
-            job = dataclasses.replace(job, status=JobStatus.CANCELLED, finished_at=self._now())
-            return self._record(job, EventType.CANCELLED, {"reason": "cancelled while queued"})
+            return self._step(job, lifecycle.cancel_queued(self._now()))
         if job.status is JobStatus.RUNNING and not job.cancel_requested:
-            job = dataclasses.replace(job, cancel_requested=True)
-            job = self._record(job, EventType.CANCEL_REQUESTED, {})
+            job = self._step(job, lifecycle.cancel_running())
             self._wake.set()
         return job
 
@@ -201,22 +205,11 @@ class MemoryJobStore:
         )[:limit]
         room = dict(free)
         claimed = []
+        step = lifecycle.claim(worker_id, now, lease_seconds)
         for candidate in due:
-            if room[candidate.kind] <= 0:
-                continue
-            room[candidate.kind] -= 1
-            job = dataclasses.replace(
-                candidate,
-                status=JobStatus.RUNNING,
-                worker_id=worker_id,
-                lease_expires_at=now + lease_seconds,
-                attempts=candidate.attempts + 1,
-                started_at=now,
-                progress=None,
-                progress_message=None,
-            )
-            event_data = {"attempt": job.attempts, "worker": worker_id}
-            claimed.append(self._record(job, EventType.STARTED, event_data))
+            if room[candidate.kind] > 0:
+                room[candidate.kind] -= 1
+                claimed.append(self._step(candidate, step))
         return claimed
 
     async def heartbeat(
@@ -227,7 +220,7 @@ class MemoryJobStore:
         lost, cancel = set(), set()
         for lease in leases:
             job = self._jobs.get(lease.job_id)
-            if job is None or not _holds(job, lease):
+            if job is None or not lifecycle.holds(job, lease):
                 lost.add(lease.job_id)
                 continue
             self._jobs[job.id] = dataclasses.replace(job, lease_expires_at=now + lease_seconds)
@@ -240,67 +233,34 @@ class MemoryJobStore:
         return Heartbeat(frozenset(lost), frozenset(cancel))
 
     async def progress(self, lease: Lease, fraction: float | None, message: str | None) -> None:
-        job = self._held(lease)
-        job = dataclasses.replace(job, progress=fraction, progress_message=message)
-        self._record(job, EventType.PROGRESS, {"fraction": fraction, "message": message})
+        self._held(lease, lifecycle.progress(fraction, message))
 
     async def add_artifact(self, lease: Lease, artifact: Artifact) -> None:
-        job = self._held(lease)
-        artifacts = (*(a for a in job.artifacts if a.name != artifact.name), artifact)
-        job = dataclasses.replace(job, artifacts=artifacts)
-        self._record(job, EventType.ARTIFACT, artifact.to_json())
-
-    def _finish(self, job: Job, **changes: Any) -> Job:
-        return dataclasses.replace(
-            job, worker_id=None, lease_expires_at=None, cancel_requested=False, **changes
-        )
+        current = self._job(lease.job_id).artifacts
+        self._held(lease, lifecycle.add_artifact(current, artifact))
 
     async def succeed(self, lease: Lease, result: JsonValue) -> Job:
-        job = self._held(lease)
-        job = self._finish(
-            job, status=JobStatus.SUCCEEDED, result=result, error=None, finished_at=self._now()
-        )
-        return self._record(job, EventType.SUCCEEDED, {"attempt": job.attempts})
+        return self._held(lease, lifecycle.succeed(result, self._now()))
 
     async def fail(self, lease: Lease, error: ErrorInfo, retry_at: float | None) -> Job:
-        job = self._held(lease)
-        data = {"attempt": job.attempts, "error": error.type, "message": error.message}
-        if retry_at is not None:
-            job = self._finish(job, status=JobStatus.QUEUED, error=error, run_after=retry_at)
-            return self._record(job, EventType.RETRYING, {**data, "run_after": retry_at})
-        job = self._finish(job, status=JobStatus.FAILED, error=error, finished_at=self._now())
-        return self._record(job, EventType.FAILED, data)
+        return self._held(lease, lifecycle.fail(error, retry_at, self._now()))
 
     async def mark_cancelled(self, lease: Lease, reason: str) -> Job:
-        job = self._held(lease)
-        job = self._finish(job, status=JobStatus.CANCELLED, finished_at=self._now())
-        return self._record(job, EventType.CANCELLED, {"reason": reason})
+        return self._held(lease, lifecycle.stopped(reason, self._now()))
 
     async def release(self, lease: Lease, reason: str) -> Job:
-        job = self._held(lease)
-        job = self._finish(
-            job, status=JobStatus.QUEUED, attempts=job.attempts - 1, run_after=self._now()
-        )
-        job = self._record(job, EventType.REQUEUED, {"reason": reason})
+        job = self._held(lease, lifecycle.release(reason, self._now()))
         self._wake.set()
         return job
 
     async def reap(self) -> list[Job]:
         self._check_open()
         now = self._now()
-        reaped = []
-        lost = errors.WorkerLost()
-        error = ErrorInfo(type(lost).__name__, lost.message)
-        for held in list(self._jobs.values()):
-            if held.status is not JobStatus.RUNNING or (held.lease_expires_at or now) >= now:
-                continue
-            data = {"reason": "lease_expired", "attempt": held.attempts, "error": lost.message}
-            if held.attempts < held.max_attempts:
-                job = self._finish(held, status=JobStatus.QUEUED, error=error, run_after=now)
-                reaped.append(self._record(job, EventType.REQUEUED, data))
-            else:
-                job = self._finish(held, status=JobStatus.FAILED, error=error, finished_at=now)
-                reaped.append(self._record(job, EventType.FAILED, data))
+        reaped = [
+            self._step(held, lifecycle.reap(held.attempts < held.max_attempts, now))
+            for held in sorted(self._jobs.values(), key=lambda job: job.id)
+            if held.status is JobStatus.RUNNING and (held.lease_expires_at or now) < now
+        ]
         if reaped:
             self._wake.set()
         return reaped
@@ -344,11 +304,3 @@ class MemoryJobStore:
         finally:
             self._wake.clear()
         return True
-
-
-def _holds(job: Job, lease: Lease) -> bool:
-    return (
-        job.status is JobStatus.RUNNING
-        and job.worker_id == lease.worker_id
-        and job.attempts == lease.attempt
-    )

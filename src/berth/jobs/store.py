@@ -1,4 +1,12 @@
-"""The job-store port: the narrow interface every adapter (SQLite, PostgreSQL, memory) offers.
+"""The job-store ports: what every adapter (SQLite, PostgreSQL, memory) offers, by role.
+
+- :class:`JobQueue`: callers submit, look up, list, follow and cancel jobs;
+- :class:`JobLeases`: workers claim jobs under a lease and report on the jobs they hold;
+- :class:`WorkerRegistry`: which dispatcher processes exist and what their pools hold;
+- :class:`JobStats`: queue depth, a job's place in line, recent run times.
+
+:class:`JobStore` is all four in one open/close lifecycle; code asks for the role it uses.
+What each step does to a job is :mod:`berth.jobs.lifecycle`'s to say, for every adapter.
 
 Every method that a worker calls on a job it holds (``progress``, ``succeed``, ``fail``, ...)
 checks that the worker still holds it and raises :class:`~berth.errors.LeaseLost` if not, so a
@@ -27,25 +35,15 @@ from berth.jobs.job import (
 from berth.jobs.workers import WorkerInfo
 
 
-class JobStore(Protocol):
-    """Where jobs live. Open it with ``async with store:``; every method needs it open."""
+class JobQueue(Protocol):
+    """The queue as callers use it."""
 
-    url: str
-    """Where the store is, with any password masked."""
+    async def submit(self, new: NewJob, *, max_unfinished: int | None = None) -> Submission:
+        """Persist a new queued job, or return the existing one with the same idempotency key.
 
-    async def __aenter__(self) -> Self: ...
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None: ...
-
-    # -- callers ---------------------------------------------------------------------------
-
-    async def submit(self, new: NewJob) -> Submission:
-        """Persist a new queued job, or return the existing one with the same idempotency key."""
+        With ``max_unfinished``, raise TooManyJobs instead if the job's owner already has that
+        many queued or running, counted in the same transaction as the insert.
+        """
         ...
 
     async def get(self, job_id: str) -> Job:
@@ -67,6 +65,10 @@ class JobStore(Protocol):
         """
         ...
 
+
+class JobStats(Protocol):
+    """What the queue looks like, for people and estimates."""
+
     async def counts(self) -> dict[tuple[JobStatus, str], int]:
         """How many jobs there are, by status and kind."""
         ...
@@ -83,7 +85,9 @@ class JobStore(Protocol):
         """Seconds the kind's latest succeeded jobs ran, newest first."""
         ...
 
-    # -- workers ---------------------------------------------------------------------------
+
+class JobLeases(Protocol):
+    """The queue as workers use it."""
 
     async def claim(
         self, worker_id: str, free: Mapping[str, int], limit: int, lease_seconds: float
@@ -129,6 +133,17 @@ class JobStore(Protocol):
         """Return jobs whose lease expired to the queue (or fail them if out of attempts)."""
         ...
 
+    async def wait_for_work(self, timeout: float) -> bool:
+        """Sleep until new work may be there (a submit, a cancel) or ``timeout`` passes.
+
+        Returns True if woken by a notification. Wake-ups can be spurious; that is harmless.
+        """
+        ...
+
+
+class WorkerRegistry(Protocol):
+    """Which dispatcher processes exist, and what their pools hold."""
+
     async def forget_workers(self, silent_for: float) -> list[str]:
         """Remove workers that have not heartbeat for ``silent_for`` seconds; return their ids."""
         ...
@@ -151,9 +166,18 @@ class JobStore(Protocol):
         """Every registered dispatcher process."""
         ...
 
-    async def wait_for_work(self, timeout: float) -> bool:
-        """Sleep until new work may be there (a submit, a cancel) or ``timeout`` passes.
 
-        Returns True if woken by a notification. Wake-ups can be spurious; that is harmless.
-        """
-        ...
+class JobStore(JobQueue, JobStats, JobLeases, WorkerRegistry, Protocol):
+    """Where jobs live. Open it with ``async with store:``; every method needs it open."""
+
+    url: str
+    """Where the store is, with any password masked."""
+
+    async def __aenter__(self) -> Self: ...
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None: ...
