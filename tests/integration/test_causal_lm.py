@@ -18,8 +18,8 @@ from berth.models.spec import ModelSpec
 from berth.pool.pool import ModelPool
 from berth.runners.causal_lm import CausalLMRunner
 from berth.runners.contract import END, pairs
-from berth.runners.generation import ChatMessage, Generation, GenerationRequest, TextDelta
 from berth.settings import Settings
+from berth.tasks.generate import ChatMessage, Generation, GenerationRequest, TextDelta
 from tests.pools import catalog, runners
 from tests.tiny.causal_lm import CONTEXT, session_causal_lm
 

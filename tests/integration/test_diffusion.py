@@ -20,8 +20,8 @@ from berth.models.cache import ModelCache
 from berth.models.spec import ModelSpec
 from berth.pool.pool import ModelPool
 from berth.runners.diffusion import DiffusionRunner
-from berth.runners.images import GeneratedImages, ImageRequest, Progress
 from berth.settings import Settings
+from berth.tasks.image import GeneratedImages, ImageRequest, Progress
 from tests.pools import catalog, runners
 from tests.tiny.diffusion import SIDE, build_tiny_diffusion
 

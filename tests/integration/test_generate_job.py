@@ -20,8 +20,8 @@ from berth.models.spec import ModelSpec
 from berth.plugins import PluginRegistry
 from berth.pool.pool import ModelPool
 from berth.runners.causal_lm import CausalLMRunner
-from berth.runners.generation import ChatMessage, GenerationRequest
 from berth.settings import Settings
+from berth.tasks.generate import ChatMessage, GenerationRequest
 from tests.jobharness import JobHarness
 from tests.pools import catalog, runners
 from tests.tiny.causal_lm import CONTEXT, session_causal_lm

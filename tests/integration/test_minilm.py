@@ -22,8 +22,8 @@ from berth.models.cache import ModelCache
 from berth.models.catalog import Catalog
 from berth.plugins import discover
 from berth.pool.pool import ModelPool
-from berth.runners.embedding import Embedded, EmbedInput
 from berth.settings import Settings
+from berth.tasks.embed import Embedded, EmbedInput
 from tests.integration.test_embed_job import harness_over
 
 pytestmark = [

@@ -15,8 +15,9 @@ from berth.models.cache import ModelCache
 from berth.models.catalog import Catalog
 from berth.models.manifest import ModelState
 from berth.models.pull import PullProgress
-from berth.models.spec import ModelSpec, Task
+from berth.models.spec import ModelSpec
 from berth.settings import Settings
+from berth.tasks.task import Task
 from tests.hubstandin import CUT, HubStandIn, free_port, sha256, tiny_repo_files
 
 pytestmark = pytest.mark.integration

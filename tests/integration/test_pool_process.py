@@ -14,11 +14,12 @@ import psutil
 import pytest
 
 from berth import errors
-from berth.models.spec import ModelSpec, Task
+from berth.models.spec import ModelSpec
 from berth.pool.pool import ModelPool
 from berth.pool.workers import MIN_PART
 from berth.runners.contract import RunnerType
-from berth.runners.generation import GenerationRequest
+from berth.tasks.generate import GenerationRequest
+from berth.tasks.task import Task
 from tests.pools import make_pool, spec
 
 pytestmark = pytest.mark.integration

@@ -22,9 +22,9 @@ from berth.models.spec import ModelSpec
 from berth.plugins import discover
 from berth.pool.pool import ModelPool
 from berth.runners.speech_to_text import SpeechToTextRunner
-from berth.runners.transcripts import SAMPLE_RATE, Transcript, TranscriptionRequest
 from berth.services.audio import transcribe
 from berth.settings import Settings
+from berth.tasks.transcribe import SAMPLE_RATE, Transcript, TranscriptionRequest
 from tests.integration.test_vad import speech_with_pauses
 from tests.tiny.ctc import write_ctc
 from tests.tiny.whisper import WINDOW_SECONDS, write_whisper

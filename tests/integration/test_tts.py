@@ -18,7 +18,7 @@ from berth.models.spec import ModelSpec
 from berth.runners.espeak import OPENAI_VOICES, EspeakRunner, synthesize
 from berth.runners.kokoro import KokoroRunner
 from berth.runners.neural_tts import NeuralTtsRunner
-from berth.runners.speech import Speech, SpeechRequest
+from berth.tasks.speak import Speech, SpeechRequest
 from tests.tiny.vits import SAMPLE_RATE, build_tiny_vits
 
 pytestmark = pytest.mark.integration

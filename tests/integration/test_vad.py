@@ -18,8 +18,9 @@ from berth.models.catalog import Catalog
 from berth.plugins import discover
 from berth.pool.pool import ModelPool
 from berth.runners.espeak import synthesize
-from berth.runners.transcripts import SAMPLE_RATE, Span, SpeechSpans, VadRequest
 from berth.settings import Settings
+from berth.tasks.transcribe import SAMPLE_RATE
+from berth.tasks.vad import Span, SpeechSpans, VadRequest
 
 pytestmark = [pytest.mark.integration, pytest.mark.asyncio(loop_scope="module")]
 ALIAS = "silero-vad"

@@ -18,9 +18,9 @@ from PIL import Image
 from berth import errors
 from berth.models.spec import ModelSpec
 from berth.pool.pool import ModelPool
-from berth.runners.generation import ChatMessage, Generation, GenerationRequest, TextDelta
 from berth.runners.vlm import VisionLanguageRunner, held_back
 from berth.settings import Settings
+from berth.tasks.generate import ChatMessage, Generation, GenerationRequest, TextDelta
 from tests.images import encode
 from tests.pools import catalog, runners
 from tests.tiny.vlm import IMAGE_TOKENS, build_tiny_vlm

@@ -12,11 +12,12 @@ from typing import Any
 import pytest
 
 from berth import errors
-from berth.models.spec import ModelSpec, Task
+from berth.models.spec import ModelSpec
 from berth.pool.batcher import SPLIT_AT, Batch, Batcher
 from berth.pool.pool import ModelPool
 from berth.pool.workers import MIN_PART
 from berth.runners.contract import RunnerType
+from berth.tasks.task import Task
 from tests.pools import make_pool, spec
 
 pytestmark = pytest.mark.unit

@@ -6,9 +6,10 @@ import pytest
 
 from berth import errors
 from berth.models.catalog import BUILTIN, Catalog
-from berth.models.spec import HubSource, ModelSpec, NoSource, PackageSource, Task, parse_source
+from berth.models.spec import HubSource, ModelSpec, NoSource, PackageSource, parse_source
 from berth.runners.contract import Runner, RunnerType
 from berth.settings import Settings
+from berth.tasks.task import Task
 
 pytestmark = pytest.mark.unit
 

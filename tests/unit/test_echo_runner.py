@@ -7,8 +7,8 @@ import pytest
 
 from berth import errors
 from berth.runners.echo import EchoRunner
-from berth.runners.embedding import Embedded, EmbedInput
-from berth.runners.generation import ChatMessage, Generation, GenerationRequest, TextDelta
+from berth.tasks.embed import Embedded, EmbedInput
+from berth.tasks.generate import ChatMessage, Generation, GenerationRequest, TextDelta
 from tests.pools import spec
 
 pytestmark = pytest.mark.unit

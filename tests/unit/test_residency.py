@@ -13,9 +13,10 @@ import pytest
 
 from berth import errors
 from berth.clock import ManualClock
-from berth.models.spec import ModelSpec, Task
+from berth.models.spec import ModelSpec
 from berth.pool.pool import ModelPool
 from berth.runners.contract import RunnerType
+from berth.tasks.task import Task
 from tests.pools import make_pool, spec
 
 pytestmark = pytest.mark.unit

@@ -8,8 +8,9 @@ import numpy as np
 import pytest
 
 from berth.media.subtitles import srt, timestamp, vtt
-from berth.runners.transcripts import SAMPLE_RATE, Segment, Span, VadRequest
 from berth.runners.vad import WINDOW, speech_spans
+from berth.tasks.transcribe import SAMPLE_RATE, Segment
+from berth.tasks.vad import Span, VadRequest
 
 pytestmark = pytest.mark.unit
 

@@ -10,9 +10,10 @@ from typing import Any
 
 import pytest
 
-from berth.models.spec import ModelSpec, Task
+from berth.models.spec import ModelSpec
 from berth.pool.pool import ModelPool
 from berth.runners.contract import RunnerType, StagedRunner
+from berth.tasks.task import Task
 from tests.pools import make_pool, spec
 
 pytestmark = pytest.mark.unit

@@ -28,7 +28,7 @@ from berth.jobs.context import JobContext
 from berth.jobs.kind import JobKind
 from berth.jobs.paths import ServerPath
 from berth.kinds.embed import jsonl_path
-from berth.runners.generation import ChatMessage, Generation, GenerationRequest
+from berth.tasks.generate import ChatMessage, Generation, GenerationRequest
 
 ARTIFACT = "generations.jsonl"
 IN_FLIGHT = 64

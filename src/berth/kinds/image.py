@@ -21,9 +21,9 @@ from berth import errors
 from berth.hookspecs import Registry
 from berth.jobs.context import JobContext
 from berth.jobs.kind import JobKind
-from berth.runners import images
-from berth.runners.images import ImageRequest, Progress
 from berth.services.images import draw
+from berth.tasks import image as images
+from berth.tasks.image import ImageRequest, Progress
 
 DEFAULT_MODEL = "sdxl-turbo"
 Side = Field(

@@ -20,8 +20,8 @@ from berth.hookspecs import Registry
 from berth.jobs.context import JobContext
 from berth.jobs.kind import JobKind
 from berth.media.encode import audio_format
-from berth.runners.speech import MAX_SPEED, MIN_SPEED, SpeechRequest
 from berth.services.speech import SpokenAudio, encode, speak_all, speech_request
+from berth.tasks.speak import MAX_SPEED, MIN_SPEED, SpeechRequest
 
 DEFAULT_MODEL = "espeak-ng"
 MAX_TEXTS = 10_000

@@ -28,8 +28,8 @@ from berth.jobs.kind import JobKind
 from berth.jobs.paths import DataRoots, ServerPath
 from berth.media.audio import MAX_SECONDS, Audio, AudioLimits, read_audio_file
 from berth.media.subtitles import srt, vtt
-from berth.runners.transcripts import Transcript, TranscriptionRequest
 from berth.services.audio import transcribe
+from berth.tasks.transcribe import Transcript, TranscriptionRequest
 
 DEFAULT_MODEL = "whisper-small"
 FILE_LIMITS = AudioLimits(max_bytes=2 * 1024**3, max_seconds=MAX_SECONDS)

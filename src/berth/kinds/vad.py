@@ -22,8 +22,8 @@ from berth.jobs.context import JobContext
 from berth.jobs.kind import JobKind
 from berth.jobs.paths import ServerPath
 from berth.kinds.transcribe import audio_path, read_audio
-from berth.runners.transcripts import VadRequest
 from berth.services.audio import DEFAULT_VAD, find_speech
+from berth.tasks.vad import VadRequest
 
 ARTIFACT = "spans.json"
 

@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from berth import errors
-from berth.runners.transcripts import SAMPLE_RATE, Samples
+from berth.tasks.transcribe import SAMPLE_RATE, Samples
 
 MAX_SECONDS = 2 * 60 * 60.0
 """Longest audio accepted by default: two hours."""

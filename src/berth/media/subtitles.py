@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from berth.runners.transcripts import Segment
+from berth.tasks.transcribe import Segment
 
 
 def timestamp(seconds: float, separator: str = ",") -> str:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import enum
 import fnmatch
 import re
 from dataclasses import dataclass
@@ -11,24 +10,11 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from berth.tasks.task import Task
+
 ALIAS_PATTERN = r"^[a-z0-9][a-z0-9._-]{0,63}$"
 SHA256_PATTERN = re.compile(r"^[0-9a-f]{64}$")
 _SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([kmgt]i?b?|b)?\s*$", re.IGNORECASE)
-
-
-class Task(enum.StrEnum):
-    """What a model does; the API routes requests by task."""
-
-    EMBED = "embed"
-    CHAT = "chat"
-    COMPLETE = "complete"
-    IMAGE = "image"
-    VISION = "vision"
-    TRANSCRIBE = "transcribe"
-    SPEAK = "speak"
-    OCR = "ocr"
-    VAD = "vad"
-    ECHO = "echo"
 
 
 def parse_bytes(value: Any) -> int:

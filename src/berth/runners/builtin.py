@@ -12,8 +12,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from berth.hookspecs import Registry
-from berth.models.spec import Task
 from berth.runners.contract import Runner, RunnerType
+from berth.tasks.task import Task
 
 
 @dataclass(frozen=True)

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from berth import errors
-from berth.models.spec import ModelSpec, Task
+from berth.models.spec import ModelSpec
 from berth.runners.contract import (
     END,
     Cancelled,
@@ -29,8 +29,9 @@ from berth.runners.contract import (
 )
 from berth.runners.decoding import Chunk, Decoder, Slot
 from berth.runners.detokenizer import Detokenizer
-from berth.runners.generation import Generation, GenerationRequest
 from berth.runners.sampling import Sampler
+from berth.tasks.generate import Generation, GenerationRequest
+from berth.tasks.task import Task
 
 OPTIONS = {
     "max_tokens": "Tokens a request may generate when it sets no max_tokens (default 256; "

@@ -14,7 +14,8 @@ from pathlib import Path
 from typing import Any, Final, Protocol, runtime_checkable
 
 from berth import errors
-from berth.models.spec import ModelSpec, Task
+from berth.models.spec import ModelSpec
+from berth.tasks.task import Task
 
 
 class Runner(Protocol):

@@ -16,8 +16,8 @@ from typing import Any
 
 from berth.runners.contract import END, EndOfInput
 from berth.runners.detokenizer import Decode, Detokenizer
-from berth.runners.generation import FinishReason, Generation, TextDelta, cut_at_stop
 from berth.runners.sampling import Sampler
+from berth.tasks.generate import FinishReason, Generation, TextDelta, cut_at_stop
 
 Chunk = TextDelta | Generation
 

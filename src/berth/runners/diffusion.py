@@ -1,9 +1,9 @@
 """The ``diffusers`` runner: text-to-image with a diffusers pipeline (Stable Diffusion, SDXL,
 SDXL-Turbo and the other pipelines whose call reports each step).
 
-Inputs are :class:`~berth.runners.images.ImageRequest` items. ``stream`` yields a
-:class:`~berth.runners.images.Progress` after every denoising step and then the
-:class:`~berth.runners.images.GeneratedImages` (PNG bytes); ``run`` returns only the latter.
+Inputs are :class:`~berth.tasks.image.ImageRequest` items. ``stream`` yields a
+:class:`~berth.tasks.image.Progress` after every denoising step and then the
+:class:`~berth.tasks.image.GeneratedImages` (PNG bytes); ``run`` returns only the latter.
 The pipeline call blocks until its last step, so it runs on a helper thread that passes each
 step through a queue as it happens; a request whose caller left is stopped at its next step.
 Requests of one batch are drawn one after the other, each with its own seeded generator, so
@@ -27,14 +27,7 @@ from typing import Any
 from berth import errors
 from berth.models.spec import ModelSpec
 from berth.runners.contract import Cancelled, check_options, never_cancelled
-from berth.runners.images import (
-    SIDE_STEP,
-    GeneratedImages,
-    ImageRequest,
-    Progress,
-    check,
-    parse_size,
-)
+from berth.tasks.image import SIDE_STEP, GeneratedImages, ImageRequest, Progress, check, parse_size
 
 OPTIONS = {
     "steps": "Denoising steps when a request names none (default 30; 1 to 4 for turbo models).",

@@ -21,14 +21,8 @@ import numpy as np
 from berth import errors
 from berth.models.spec import ModelSpec
 from berth.runners.contract import Cancelled, check_options, never_cancelled
-from berth.runners.embedding import Embedded, EmbedInput
-from berth.runners.generation import (
-    FinishReason,
-    Generation,
-    GenerationRequest,
-    TextDelta,
-    cut_at_stop,
-)
+from berth.tasks.embed import Embedded, EmbedInput
+from berth.tasks.generate import FinishReason, Generation, GenerationRequest, TextDelta, cut_at_stop
 
 OPTIONS = {
     "dimensions": "Return a float32 unit vector of this many dimensions per input (default 0: "

@@ -20,7 +20,7 @@ import numpy as np
 from berth import errors
 from berth.models.spec import ModelSpec
 from berth.runners.contract import check_options
-from berth.runners.speech import Speech, SpeechRequest
+from berth.tasks.speak import Speech, SpeechRequest
 
 _AUDIO_OUTPUT_SYNCHRONOUS = 2
 _INITIALIZE_DONT_EXIT = 0x8000

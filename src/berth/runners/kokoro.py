@@ -18,7 +18,7 @@ import numpy as np
 
 from berth import errors
 from berth.models.spec import ModelSpec
-from berth.runners.speech import Speech, SpeechRequest
+from berth.tasks.speak import Speech, SpeechRequest
 
 SAMPLE_RATE = 24_000
 REPO_ID = "hexgrad/Kokoro-82M"

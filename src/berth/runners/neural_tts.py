@@ -17,7 +17,7 @@ from berth import errors
 from berth.models.spec import ModelSpec
 from berth.runners.contract import check_options
 from berth.runners.espeak import OPENAI_VOICES
-from berth.runners.speech import Speech, SpeechRequest
+from berth.tasks.speak import Speech, SpeechRequest
 
 OPTIONS = {
     "seed": "Seed torch's noise before each batch, for repeatable audio (default 0).",

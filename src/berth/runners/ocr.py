@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import importlib
 from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +21,7 @@ from berth import errors
 from berth.media.images import decode_image
 from berth.models.spec import ModelSpec
 from berth.runners.contract import check_options
+from berth.tasks.ocr import OcrLine, OcrRequest, OcrResult
 
 OPTIONS = {
     "min_confidence": "Drop lines read with less confidence than this (default 0.5).",
@@ -34,39 +34,6 @@ MODEL_FILES = {
     "rec": "ch_PP-OCRv4_rec_infer.onnx",
 }
 """The ONNX file of each stage, by the name RapidOCR's settings give the stage."""
-
-Point = tuple[float, float]
-
-
-@dataclass(frozen=True)
-class OcrRequest:
-    """One image: encoded bytes (PNG, JPEG, ...) or an RGB ``uint8`` array (height, width, 3)."""
-
-    image: bytes | np.ndarray[Any, Any]
-
-
-@dataclass(frozen=True)
-class OcrLine:
-    """One line of text: what it says, how sure the model is (0-1), and its corners
-    (top-left, top-right, bottom-right, bottom-left) in pixels."""
-
-    text: str
-    confidence: float
-    box: tuple[Point, Point, Point, Point]
-
-
-@dataclass(frozen=True)
-class OcrResult:
-    """The lines of one image in reading order, and the image's size."""
-
-    lines: tuple[OcrLine, ...]
-    width: int
-    height: int
-
-    @property
-    def text(self) -> str:
-        """The lines' texts, one per line."""
-        return "\n".join(line.text for line in self.lines)
 
 
 def image_of(request: OcrRequest) -> Image.Image:

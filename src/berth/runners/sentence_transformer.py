@@ -27,7 +27,7 @@ from typing import Any
 from berth import errors
 from berth.models.spec import ModelSpec
 from berth.runners.contract import check_options
-from berth.runners.embedding import Embedded, EmbedInput
+from berth.tasks.embed import Embedded, EmbedInput
 
 log = logging.getLogger(__name__)
 OPTIONS = {

@@ -18,13 +18,7 @@ from typing import Any, Protocol
 from berth import errors
 from berth.models.spec import ModelSpec
 from berth.runners.contract import check_options
-from berth.runners.transcripts import (
-    SAMPLE_RATE,
-    Samples,
-    Segment,
-    Transcript,
-    TranscriptionRequest,
-)
+from berth.tasks.transcribe import SAMPLE_RATE, Samples, Segment, Transcript, TranscriptionRequest
 
 OPTIONS = {
     "chunk_batch": "Windows of audio decoded at once (default 8).",

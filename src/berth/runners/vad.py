@@ -19,7 +19,8 @@ from berth import errors
 from berth.media.audio import resample
 from berth.models.spec import ModelSpec
 from berth.runners.contract import check_options
-from berth.runners.transcripts import SAMPLE_RATE, Span, SpeechSpans, VadRequest
+from berth.tasks.transcribe import SAMPLE_RATE
+from berth.tasks.vad import Span, SpeechSpans, VadRequest
 
 WINDOW = 512
 """Samples per model step at 16 kHz."""

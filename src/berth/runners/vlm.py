@@ -24,7 +24,7 @@ from berth import errors
 from berth.media.images import decode_image
 from berth.models.spec import ModelSpec
 from berth.runners.contract import Cancelled, check_options, never_cancelled
-from berth.runners.generation import (
+from berth.tasks.generate import (
     ChatMessage,
     FinishReason,
     Generation,

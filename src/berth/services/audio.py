@@ -15,18 +15,17 @@ from typing import Any, Protocol
 
 from berth import errors
 from berth.media.audio import Audio, AudioLimits, decode_audio
-from berth.models.spec import Task
-from berth.runners.transcripts import (
+from berth.services.inference import InferenceService
+from berth.tasks.task import Task
+from berth.tasks.transcribe import (
     SAMPLE_RATE,
     AsrTask,
     Samples,
     Segment,
-    SpeechSpans,
     Transcript,
     TranscriptionRequest,
-    VadRequest,
 )
-from berth.services.inference import InferenceService
+from berth.tasks.vad import SpeechSpans, VadRequest
 
 TRANSCRIBE_TASKS = frozenset({Task.TRANSCRIBE})
 VAD_TASKS = frozenset({Task.VAD})

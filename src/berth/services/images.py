@@ -14,8 +14,8 @@ from typing import TYPE_CHECKING
 
 from berth import errors
 from berth.jobs.job import Job, JobStatus, JsonValue
-from berth.models.spec import Task
-from berth.runners.images import GeneratedImages, ImageRequest, Progress, check
+from berth.tasks.image import GeneratedImages, ImageRequest, Progress, check
+from berth.tasks.task import Task
 
 if TYPE_CHECKING:
     from berth.jobs.context import ModelAccess

@@ -12,9 +12,10 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from berth import errors
-from berth.models.spec import ModelSpec, Task
-from berth.runners.embedding import Embedded, EmbedInput
-from berth.runners.generation import Generation, GenerationRequest, TextDelta
+from berth.models.spec import ModelSpec
+from berth.tasks.embed import Embedded, EmbedInput
+from berth.tasks.generate import Generation, GenerationRequest, TextDelta
+from berth.tasks.task import Task
 
 GENERATION_TASKS = frozenset({Task.CHAT, Task.COMPLETE, Task.VISION})
 EMBEDDING_TASKS = frozenset({Task.EMBED})

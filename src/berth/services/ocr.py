@@ -11,9 +11,9 @@ from typing import Any
 
 from berth import errors
 from berth.media.images import decode_image_async
-from berth.models.spec import Task
-from berth.runners.ocr import OcrRequest, OcrResult
 from berth.services.inference import InferenceService
+from berth.tasks.ocr import OcrRequest, OcrResult
+from berth.tasks.task import Task
 
 DEFAULT_MODEL = "rapidocr"
 OCR_TASKS = frozenset({Task.OCR})

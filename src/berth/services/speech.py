@@ -12,9 +12,9 @@ from typing import Any
 
 from berth import errors
 from berth.media.encode import audio_format, encode_audio
-from berth.models.spec import Task
-from berth.runners.speech import MAX_SPEED, MIN_SPEED, Speech, SpeechRequest
 from berth.services.inference import InferenceService
+from berth.tasks.speak import MAX_SPEED, MIN_SPEED, Speech, SpeechRequest
+from berth.tasks.task import Task
 
 SPEAK_TASKS = frozenset({Task.SPEAK})
 MAX_INPUT_CHARS = 4096

@@ -14,7 +14,7 @@ from fastapi.responses import Response
 from berth import errors
 from berth.api.runtime import runtime
 from berth.keys.key import Scope
-from berth.models.spec import Task
+from berth.tasks.task import Task
 from berth.web.access import Visitor
 from berth.web.render import page, shown
 

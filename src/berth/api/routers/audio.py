@@ -18,8 +18,8 @@ from berth.api.auth import allow_model, caller
 from berth.api.runtime import inference, runtime
 from berth.media.audio import AudioLimits
 from berth.media.subtitles import srt, vtt
-from berth.runners.transcripts import Transcript
 from berth.services.audio import AudioService
+from berth.tasks.transcribe import Transcript
 
 router = APIRouter(tags=["openai"])
 ResponseFormat = Literal["json", "text", "srt", "vtt", "verbose_json"]

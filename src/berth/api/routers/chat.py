@@ -31,7 +31,7 @@ from berth.api.schemas.openai import (
 from berth.api.sse import openai_stream
 from berth.ids import new_id
 from berth.media.images import checked_image
-from berth.runners.generation import ChatMessage, Generation, GenerationRequest, TextDelta
+from berth.tasks.generate import ChatMessage, Generation, GenerationRequest, TextDelta
 
 router = APIRouter(tags=["openai"])
 

@@ -11,8 +11,8 @@ from berth import errors
 from berth.api.auth import allow_model, caller
 from berth.api.runtime import inference, runtime
 from berth.api.schemas.images import ImageData, ImageGenerationRequest, ImageGenerationResponse
-from berth.runners.images import ImageRequest, parse_size
 from berth.services.images import ImageService
+from berth.tasks.image import ImageRequest, parse_size
 
 router = APIRouter(tags=["openai"])
 SEED_HEADER = "X-Berth-Seed"

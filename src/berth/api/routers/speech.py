@@ -8,8 +8,8 @@ from pydantic import BaseModel, Field
 from berth.api.auth import allow_model, caller
 from berth.api.runtime import inference
 from berth.media.encode import KNOWN_FORMATS
-from berth.runners.speech import MAX_SPEED, MIN_SPEED
 from berth.services.speech import MAX_INPUT_CHARS, SpeechService
+from berth.tasks.speak import MAX_SPEED, MIN_SPEED
 
 router = APIRouter(tags=["openai"])
 

@@ -6,7 +6,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from berth.runners import images
+from berth.tasks import image as images
 
 
 class ImageGenerationRequest(BaseModel):
