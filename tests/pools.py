@@ -12,7 +12,9 @@ from berth.plugins import PluginRegistry
 from berth.pool.pool import ModelPool
 from berth.runners.builtin import register
 from berth.runners.contract import RunnerType
+from berth.services.inference import InferenceService
 from berth.settings import Settings
+from berth.tasks.calls import ModelCalls
 
 
 def spec(
@@ -20,12 +22,13 @@ def spec(
     runner: str = "echo",
     transport: str = "thread",
     runner_options: Mapping[str, Any] | None = None,
+    task: str = "echo",
     **options: Any,
 ) -> ModelSpec:
-    """A catalog entry that needs no files."""
+    """A catalog entry that needs no files (``task`` echo: a stand-in for any task)."""
     return ModelSpec(
         alias=alias,
-        task="echo",
+        task=task,
         runner=runner,
         source="none:",
         options={"transport": transport, "runner_options": dict(runner_options or {}), **options},
@@ -69,3 +72,23 @@ def make_pool(
         runners(*extra),
         clock=clock,
     )
+
+
+class PoolCatalog:
+    """The catalog a pool loads from, as the inference service reads it (tests only)."""
+
+    def __init__(self, pool: ModelPool) -> None:
+        self.get = pool.spec
+
+    def specs(self) -> list[ModelSpec]:
+        return []
+
+
+def inference_over(pool: ModelPool) -> InferenceService:
+    """The inference service over ``pool`` and the catalog it loads from."""
+    return InferenceService(PoolCatalog(pool), pool)
+
+
+def job_calls(pool: ModelPool) -> ModelCalls:
+    """``pool`` as a job reaches it: through the inference service, after online requests."""
+    return inference_over(pool).for_jobs()

@@ -1,5 +1,5 @@
-"""The composition root: builds the store, the plugins, the model pool and the services from
-Settings."""
+"""The composition root: builds the stores, the plugins, the model pool and every service from
+Settings, once. The CLI, the HTTP API, the web UI and the dispatcher receive them from here."""
 
 from __future__ import annotations
 
@@ -8,23 +8,34 @@ from types import TracebackType
 from typing import Self
 
 from berth.clock import Clock
-from berth.db.stores import store_from_url
+from berth.db.stores import open_stores
 from berth.jobs.config import DispatcherConfig
-from berth.jobs.context import Background
 from berth.jobs.dispatcher import Dispatcher
 from berth.jobs.paths import DataRoots
+from berth.keys.limiter import RequestLimiter
+from berth.media.audio import AudioLimits
 from berth.models.cache import ModelCache
 from berth.models.catalog import Catalog
 from berth.plugins import PluginRegistry, discover
 from berth.pool.pool import ModelPool
 from berth.pool.reporter import Reporter
+from berth.services import Services
+from berth.services.audio import AudioService
+from berth.services.images import ImageService
+from berth.services.inference import InferenceService
 from berth.services.jobs import JobService
+from berth.services.keys import KeyService
+from berth.services.models import ModelService
+from berth.services.ocr import OcrService
+from berth.services.speech import SpeechService
+from berth.services.status import StatusService
 from berth.settings import Settings
 
 
 class Berth:
-    """One Berth: ``async with Berth(settings) as berth:`` opens the store and the model pool
-    (which loads models only when asked), and closes both on the way out."""
+    """One Berth: ``async with Berth(settings) as berth:`` opens the stores and the model pool
+    (which loads models only when asked), and closes both on the way out. ``berth.services``
+    is what every entry point calls."""
 
     def __init__(
         self,
@@ -37,20 +48,19 @@ class Berth:
         self.settings = settings
         self.registry = registry or discover()
         self.clock = clock
-        self.store = store_from_url(settings.resolved_database_url, clock=clock, upgrade=upgrade)
-        roots = DataRoots(settings.home, settings.data_dirs)
-        self.jobs = JobService(self.store, self.registry, settings.max_attempts, roots)
+        self.stores = open_stores(settings.resolved_database_url, clock=clock, upgrade=upgrade)
         self.catalog = Catalog.load(settings, self.registry.runners)
         self.cache = ModelCache(settings)
         self.pool = ModelPool(
             settings, self.catalog.get, self.cache.path_for, self.registry.runners, clock=clock
         )
+        self.services = build_services(self)
         self._stack = contextlib.AsyncExitStack()
 
     async def __aenter__(self) -> Self:
         self.settings.home.mkdir(parents=True, exist_ok=True)
         async with contextlib.AsyncExitStack() as stack:
-            await stack.enter_async_context(self.store)
+            await stack.enter_async_context(self.stores)
             await stack.enter_async_context(self.pool)
             self._stack = stack.pop_all()
         return self
@@ -64,15 +74,60 @@ class Berth:
         await self._stack.__aexit__(exc_type, exc, tb)
 
     def dispatcher(self) -> Dispatcher:
-        """A dispatcher over this Berth's store and kinds (not yet started)."""
-        return Dispatcher(
-            self.store,
+        """A dispatcher over this Berth's store and kinds (not yet started); its jobs reach
+        the models through the inference service, after online requests."""
+        dispatcher = Dispatcher(
+            self.stores.jobs,
             self.registry.kinds,
             DispatcherConfig.from_settings(self.settings),
             clock=self.clock,
-            models=Background(self.pool),
+            models=self.services.inference.for_jobs(),
+            pulls=self.services.models,
         )
+        self.services.status.dispatcher = dispatcher
+        return dispatcher
 
     def reporter(self, worker_id: str) -> Reporter:
         """Reports this Berth's loaded models for ``worker_id`` while it is entered."""
-        return Reporter(self.pool, self.store, worker_id, every=self.settings.heartbeat_seconds)
+        every = self.settings.heartbeat_seconds
+        return Reporter(self.pool, self.stores.jobs, worker_id, every=every)
+
+
+def build_services(berth: Berth) -> Services:
+    """Every service, each built once, over ``berth``'s stores, catalog, cache and pool."""
+    settings, jobs_store = berth.settings, berth.stores.jobs
+    inference = InferenceService(berth.catalog, berth.pool, load_wait=settings.load_wait_seconds)
+    jobs = JobService(
+        jobs_store,
+        berth.registry,
+        inference,
+        default_attempts=settings.max_attempts,
+        roots=DataRoots(settings.home, settings.data_dirs),
+        outputs_dir=settings.outputs_dir,
+    )
+    limiter = RequestLimiter(settings.rate_limit_storage)
+    uploads = AudioLimits(
+        max_bytes=settings.max_request_bytes, max_seconds=settings.max_audio_seconds
+    )
+    models = ModelService(
+        berth.catalog,
+        berth.cache,
+        jobs_store,
+        runners=berth.registry.runners,
+        pool=berth.pool,
+        live_seconds=settings.lease_seconds,
+    )
+    return Services(
+        settings=settings,
+        inference=inference,
+        jobs=jobs,
+        keys=KeyService(berth.stores.keys, limiter, clock=berth.clock),
+        models=models,
+        images=ImageService(inference, jobs),
+        audio=AudioService(inference, uploads),
+        speech=SpeechService(inference),
+        ocr=OcrService(inference),
+        status=StatusService(
+            jobs_store, berth.pool, jobs, heartbeat_seconds=settings.heartbeat_seconds
+        ),
+    )

@@ -141,7 +141,7 @@ def test_other_bad_requests(client: openai.OpenAI) -> None:
         client.images.generate(model=ALIAS, prompt="x", n=5)
     with pytest.raises(openai.BadRequestError, match="steps"):
         client.images.generate(model=ALIAS, prompt="x", extra_body={"steps": 500})
-    with pytest.raises(openai.BadRequestError, match="is a embed model and cannot do this"):
+    with pytest.raises(openai.BadRequestError, match="is an embed model and cannot make images"):
         client.images.generate(model="all-minilm-l6-v2", prompt="x")
     with pytest.raises(openai.BadRequestError, match="Berth answers images whole"):
         client.images.generate(model=ALIAS, prompt="x", stream=True)

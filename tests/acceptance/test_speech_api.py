@@ -129,7 +129,7 @@ def test_a_vits_model_from_the_user_catalog(client: openai.OpenAI) -> None:
         ({"input": "   "}, "The input text is empty"),
         ({"input": "x" * 4097}, "input"),
         ({"speed": 5.0}, "speed"),
-        ({"model": "all-minilm-l6-v2"}, "is a embed model and cannot do this"),
+        ({"model": "all-minilm-l6-v2"}, "is an embed model and cannot make speech"),
     ],
 )
 def test_bad_requests_are_400_with_a_clear_message(

@@ -99,7 +99,7 @@ def test_ocr_with_a_model_that_cannot_read(server: LiveServer) -> None:
         timeout=60,
     )
     assert answer.status_code == 400
-    assert "cannot do this" in answer.json()["error"]["message"]
+    assert "is an embed model and cannot make text lines" in answer.json()["error"]["message"]
 
 
 def image_message(image: bytes, text: str = "Describe the picture.") -> Any:

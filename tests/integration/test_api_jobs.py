@@ -11,14 +11,13 @@ from typing import Any
 import httpx
 import pytest
 
-from berth.api.app import create_app
-from berth.api.runtime import Runtime
 from berth.app import Berth
 from berth.jobs.context import JobContext
 from berth.jobs.kind import JobKind
 from berth.kinds.builtin import register
 from berth.plugins import PluginRegistry
 from berth.settings import Settings
+from berth.site import create_app
 
 pytestmark = pytest.mark.integration
 
@@ -42,8 +41,8 @@ async def client(tmp_path: Path) -> AsyncIterator[httpx.AsyncClient]:
         drain_seconds=0.5,
         cancel_grace_seconds=0.5,
     )
-    async with Berth(settings, registry=registry) as berth, berth.dispatcher() as dispatcher:
-        app = create_app(Runtime(berth, dispatcher))
+    async with Berth(settings, registry=registry) as berth, berth.dispatcher():
+        app = create_app(berth)
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://test") as c:
             yield c
@@ -111,7 +110,7 @@ async def test_queued_jobs_say_where_they_stand(client: httpx.AsyncClient) -> No
 
 async def test_list_filters_and_pages(client: httpx.AsyncClient) -> None:
     ids = [
-        (await client.post("/v1/jobs", json={"kind": "echo", "input": i, "model": "m"})).json()[
+        (await client.post("/v1/jobs", json={"kind": "echo", "input": i, "model": "echo"})).json()[
             "id"
         ]
         for i in range(5)

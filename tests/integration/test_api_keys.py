@@ -10,11 +10,10 @@ from typing import Any
 import httpx
 import pytest
 
-from berth.api.app import create_app
-from berth.api.runtime import Runtime
 from berth.app import Berth
 from berth.services.keys import KeyService
 from berth.settings import Settings
+from berth.site import create_app
 
 pytestmark = pytest.mark.integration
 LOOPBACK = ("127.0.0.1", 50000)
@@ -27,12 +26,11 @@ class Api:
 
     def __init__(self, berth: Berth) -> None:
         self.berth = berth
-        self.runtime = Runtime(berth)
-        self.app = create_app(self.runtime)
+        self.app = create_app(berth)
 
     @property
     def keys(self) -> KeyService:
-        return self.runtime.keys
+        return self.berth.services.keys
 
     def client(
         self, address: tuple[str, int] = LOOPBACK, secret: str | None = None
@@ -76,7 +74,7 @@ async def test_loopback_needs_no_key(api: Api) -> None:
         created = await client.post("/v1/jobs", json=ECHO)
         assert created.status_code == 201
         assert (await client.get("/v1/jobs")).status_code == 200
-    job = await api.berth.store.get(created.json()["id"])
+    job = await api.berth.stores.jobs.get(created.json()["id"])
     assert job.owner is None
 
 
@@ -91,7 +89,7 @@ async def test_keyless_loopback_refuses_changes_that_other_sites_ask_a_browser_f
         assert (await client.get("/v1/jobs", headers={"Origin": "https://evil.example"})).is_success
         own = await client.post("/v1/jobs", json=ECHO, headers={"Origin": "http://test"})
         assert own.status_code == 201
-    assert len(await api.berth.jobs.list_jobs()) == 1
+    assert len(await api.berth.services.jobs.list_jobs(None)) == 1
 
 
 async def test_others_need_a_key_but_health_stays_open(api: Api) -> None:
@@ -101,7 +99,7 @@ async def test_others_need_a_key_but_health_stays_open(api: Api) -> None:
             assert response.headers["www-authenticate"] == "Bearer"
         assert (await client.get("/healthz")).status_code == 200
         assert (await client.get("/readyz")).status_code in (200, 503)
-    assert await api.berth.jobs.list_jobs() == []
+    assert await api.berth.services.jobs.list_jobs(None) == []
 
 
 async def test_a_key_lets_others_in_and_owns_their_jobs(api: Api) -> None:
@@ -112,7 +110,7 @@ async def test_a_key_lets_others_in_and_owns_their_jobs(api: Api) -> None:
         job_id = created.json()["id"]
         assert (await client.get(f"/v1/jobs/{job_id}")).status_code == 200
     key = await api.keys.find("ci")
-    assert (await api.berth.store.get(job_id)).owner == key.id
+    assert (await api.berth.stores.jobs.get(job_id)).owner == key.id
     assert key.last_used_at is not None
 
 
@@ -141,7 +139,7 @@ async def test_a_placeholder_key_on_keyless_loopback_counts_as_no_key(
     async with api.client(LOOPBACK, placeholder) as client:
         created = await client.post("/v1/jobs", json=ECHO)
         assert created.status_code == 201, created.text
-    assert (await api.berth.store.get(created.json()["id"])).owner is None
+    assert (await api.berth.stores.jobs.get(created.json()["id"])).owner is None
     async with api.client(REMOTE, placeholder) as client:
         assert_error(await client.get("/v1/jobs"), 401, "authentication_error", "not valid")
 
@@ -164,7 +162,7 @@ async def test_a_key_without_the_scope_is_forbidden(api: Api) -> None:
     async with api.client(REMOTE, secret) as client:
         response = await client.post("/v1/jobs", json=ECHO)
     assert_error(response, 403, "permission_error", "lacks the 'jobs' scope")
-    assert await api.berth.jobs.list_jobs() == []
+    assert await api.berth.services.jobs.list_jobs(None) == []
 
 
 async def test_the_rate_limit_answers_429_with_retry_after(api: Api) -> None:
@@ -178,7 +176,7 @@ async def test_the_rate_limit_answers_429_with_retry_after(api: Api) -> None:
         assert 1 <= int(refused.headers["retry-after"]) <= 60
     async with api.client(REMOTE, other) as client:
         assert (await client.get("/v1/jobs")).status_code == 200
-    assert len(await api.berth.jobs.list_jobs()) == 3
+    assert len(await api.berth.services.jobs.list_jobs(None)) == 3
 
 
 async def test_concurrent_jobs_per_key_are_limited(api: Api) -> None:
@@ -202,3 +200,20 @@ async def test_require_keys_covers_loopback_too(open_api: OpenApi) -> None:
             assert (await client.get("/healthz")).status_code == 200
         async with api.client(secret=await api.secret()) as client:
             assert (await client.get("/v1/jobs")).status_code == 200
+
+
+async def test_metrics_are_open_unless_a_key_is_required_for_them(open_api: OpenApi) -> None:
+    async with open_api() as api, api.client(REMOTE) as client:
+        assert (await client.get("/metrics")).status_code == 200
+    async with open_api(metrics_require_key=True) as api:
+        scraper = await api.secret("prometheus", scopes="metrics")
+        other = await api.secret("app", scopes="infer")
+        admin = await api.secret("root", scopes="admin")
+        async with api.client() as client:
+            assert_error(await client.get("/metrics"), 401, "authentication_error", "metrics")
+        async with api.client(LOOPBACK, other) as client:
+            assert_error(await client.get("/metrics"), 403, "permission_error", "'metrics' scope")
+        for secret in (scraper, admin):
+            async with api.client(REMOTE, secret) as client:
+                scraped = await client.get("/metrics")
+                assert scraped.status_code == 200 and "berth_jobs" in scraped.text

@@ -12,11 +12,9 @@ from typing import Any
 import httpx
 import pytest
 
-from berth.api.app import create_app
-from berth.api.runtime import Runtime
 from berth.app import Berth
-from berth.services.inference import InferenceService
 from berth.settings import Settings
+from berth.site import create_app
 from tests.hubstandin import HubStandIn, tiny_repo_files
 
 pytestmark = pytest.mark.integration
@@ -59,9 +57,8 @@ def hub() -> Iterator[HubStandIn]:
 async def client(tmp_path: Path, hub: HubStandIn) -> AsyncIterator[httpx.AsyncClient]:
     (tmp_path / "catalog.toml").write_text(USER_CATALOG)
     settings = Settings(home=tmp_path, hub_endpoint=hub.url, poll_seconds=0.1, load_wait_seconds=0)
-    async with Berth(settings) as berth, berth.dispatcher() as dispatcher:
-        inference = InferenceService(berth.catalog, berth.pool, load_wait=0)
-        app = create_app(Runtime(berth, dispatcher, inference=inference))
+    async with Berth(settings) as berth, berth.dispatcher():
+        app = create_app(berth)
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://test") as c:
             yield c

@@ -25,6 +25,7 @@ from berth.pool.pool import ModelPool
 from berth.settings import Settings
 from tests.integration.test_vad import TOLERANCE, speech_with_pauses
 from tests.jobharness import JobHarness
+from tests.pools import job_calls
 from tests.tiny.whisper import write_whisper
 
 pytestmark = pytest.mark.integration
@@ -65,7 +66,7 @@ async def harness(tmp_path: Path) -> AsyncIterator[Harness]:
     async with (
         ModelPool(settings, specs.__getitem__, cache.path_for, runners) as pool,
         MemoryJobStore() as store,
-        Dispatcher(store, registry.kinds, config, models=pool),
+        Dispatcher(store, registry.kinds, config, models=job_calls(pool)),
     ):
         yield Harness(store, config)
 

@@ -21,7 +21,7 @@ from berth.plugins import PluginRegistry
 from berth.pool.pool import ModelPool
 from berth.runners.echo import vector_of
 from tests.jobharness import JobHarness
-from tests.pools import make_pool, spec
+from tests.pools import job_calls, make_pool, spec
 
 pytestmark = pytest.mark.integration
 
@@ -48,14 +48,17 @@ async def harness_over(pool: ModelPool, home: Path) -> AsyncIterator[Harness]:
     config = embed_config(home)
     async with (
         MemoryJobStore() as store,
-        Dispatcher(store, registry.kinds, config, models=pool),
+        Dispatcher(store, registry.kinds, config, models=job_calls(pool)),
     ):
         yield Harness(store, config)
 
 
 @pytest.fixture
 async def harness(tmp_path: Path) -> AsyncIterator[Harness]:
-    models = [spec("vec", runner_options={"dimensions": 6}), spec("words")]
+    models = [
+        spec("vec", runner_options={"dimensions": 6}),
+        spec("voice", "espeak-ng", task="speak"),
+    ]
     async with make_pool(models) as pool, harness_over(pool, tmp_path) as opened:
         yield opened
 
@@ -110,10 +113,14 @@ async def test_a_bad_jsonl_input_fails_for_good(
     assert job.attempts == 1
 
 
-async def test_a_model_that_gives_no_vectors_fails_the_job(harness: Harness) -> None:
-    job = await harness.run({"texts": ["a", "b"]}, model="words")
+async def test_a_model_that_does_not_embed_fails_the_job_before_it_runs(
+    harness: Harness,
+) -> None:
+    job = await harness.run({"texts": ["a", "b"]}, model="voice")
     assert job.status is JobStatus.FAILED
-    assert job.error is not None and "did not return vectors" in job.error.message
+    assert job.attempts == 1  # refused for good: nothing is retried
+    assert job.error is not None
+    assert "Model 'voice' is a speak model and cannot make embeddings" in job.error.message
 
 
 def test_the_input_is_texts_or_jsonl() -> None:

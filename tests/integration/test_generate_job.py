@@ -23,7 +23,7 @@ from berth.runners.causal_lm import CausalLMRunner
 from berth.settings import Settings
 from berth.tasks.generate import ChatMessage, GenerationRequest
 from tests.jobharness import JobHarness
-from tests.pools import catalog, runners
+from tests.pools import catalog, job_calls, runners
 from tests.tiny.causal_lm import CONTEXT, session_causal_lm
 
 pytestmark = pytest.mark.integration
@@ -61,7 +61,7 @@ async def harness(model_dir: Path, tmp_path: Path) -> AsyncIterator[Harness]:
     async with (
         pool,
         MemoryJobStore() as store,
-        Dispatcher(store, registry.kinds, config, models=pool),
+        Dispatcher(store, registry.kinds, config, models=job_calls(pool)),
     ):
         yield Harness(store, config)
 

@@ -26,7 +26,7 @@ from berth.pool.pool import ModelPool
 from berth.settings import Settings
 from tests.integration.test_diffusion import ALIAS, tiny_spec
 from tests.jobharness import JobHarness
-from tests.pools import catalog, runners
+from tests.pools import catalog, job_calls, runners
 from tests.tiny.diffusion import build_tiny_diffusion
 
 pytestmark = [pytest.mark.integration, pytest.mark.asyncio(loop_scope="module")]
@@ -62,7 +62,7 @@ async def harness(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Har
     async with (
         ModelPool(settings, specs, ModelCache(settings).path_for, runners()) as pool,
         MemoryJobStore() as store,
-        Dispatcher(store, registry.kinds, config, models=pool),
+        Dispatcher(store, registry.kinds, config, models=job_calls(pool)),
     ):
         await pool.load(ALIAS)
         yield Harness(store, config)

@@ -7,10 +7,9 @@ from pathlib import Path
 import httpx
 import pytest
 
-from berth.api.app import create_app
-from berth.api.runtime import Runtime
 from berth.app import Berth
 from berth.settings import Settings
+from berth.site import create_app
 
 pytestmark = pytest.mark.integration
 
@@ -32,7 +31,7 @@ async def test_paths_outside_the_allowed_folders_are_refused_at_submit(
     data.mkdir()
     settings = Settings(home=home, data_dirs=[data])
     async with Berth(settings) as berth:
-        transport = httpx.ASGITransport(app=create_app(Runtime(berth)))
+        transport = httpx.ASGITransport(app=create_app(berth))
         async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
             refused = await client.post("/v1/jobs", json=job)
             allowed = await client.post(
@@ -43,4 +42,6 @@ async def test_paths_outside_the_allowed_folders_are_refused_at_submit(
         assert "is outside the allowed folders" in message
         assert str(home.resolve()) in message and str(data.resolve()) in message
         assert allowed.status_code == 201
-        assert [j.input for j in await berth.jobs.list_jobs()] == [{"jsonl": str(data / "t.jsonl")}]
+        assert [j.input for j in await berth.services.jobs.list_jobs(None)] == [
+            {"jsonl": str(data / "t.jsonl")}
+        ]

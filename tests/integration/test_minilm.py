@@ -89,6 +89,25 @@ async def test_api_inputs_count_their_tokens(pool: ModelPool, direct: Any) -> No
     np.testing.assert_allclose(by_tokens.vector, plain, atol=1e-6)
 
 
+async def test_token_ids_reach_the_model_as_ids(pool: ModelPool, direct: Any) -> None:
+    """A word piece on its own decodes to text that tokenizes differently ("##bel" becomes
+    "#", "#", "bel"), so only ids passed as ids give the model's vector for that piece."""
+    import torch
+
+    [piece] = direct.tokenizer.convert_tokens_to_ids(["##bel"])
+    [got] = await pool.run(ALIAS, [EmbedInput(tokens=(piece, piece))])
+    assert isinstance(got, Embedded) and got.tokens == 4
+    cls, sep = direct.tokenizer.cls_token_id, direct.tokenizer.sep_token_id
+    ids = torch.tensor([[cls, piece, piece, sep]])
+    features = {"input_ids": ids, "attention_mask": torch.ones_like(ids),
+                "token_type_ids": torch.zeros_like(ids)}  # fmt: skip
+    with torch.inference_mode():
+        expected = direct(features)["sentence_embedding"][0].numpy()
+    np.testing.assert_allclose(got.vector, expected, atol=1e-5)
+    roundtrip = direct.encode(direct.tokenizer.decode([piece, piece]))
+    assert not np.allclose(got.vector, roundtrip, atol=1e-3)  # what decoding used to give
+
+
 async def test_the_embed_job_writes_the_vectors(
     pool: ModelPool, direct: Any, tmp_path: Path
 ) -> None:
@@ -110,11 +129,11 @@ async def test_berth_wires_the_pool_into_its_dispatcher(tmp_path: Path) -> None:
     settings = Settings(home=tmp_path, poll_seconds=0.05, heartbeat_seconds=0.2)
     async with Berth(settings) as berth, berth.dispatcher() as dispatcher:
         async with berth.reporter(dispatcher.worker_id):
-            submitted = await berth.jobs.submit("embed", {"texts": ["one", "two"]})
+            submitted = await berth.services.jobs.submit(None, "embed", {"texts": ["one", "two"]})
             async with asyncio.timeout(60):
-                while not (job := await berth.store.get(submitted.job.id)).status.terminal:
+                while not (job := await berth.stores.jobs.get(submitted.job.id)).status.terminal:
                     await asyncio.sleep(0.05)
-                while not (workers := await berth.store.workers())[0].models:
+                while not (workers := await berth.stores.jobs.workers())[0].models:
                     await asyncio.sleep(0.05)
         assert job.status is JobStatus.SUCCEEDED, job.error
         assert [m["alias"] for m in workers[0].models] == [ALIAS]

@@ -22,6 +22,7 @@ from berth.pool.pool import ModelPool
 from berth.settings import Settings
 from tests.images import render_lines, squeeze
 from tests.jobharness import JobHarness
+from tests.pools import job_calls
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -46,7 +47,7 @@ async def harness(tmp_path: Path) -> AsyncIterator[Harness]:
     async with (
         ModelPool(settings, catalog.get, cache.path_for, runners) as pool,
         MemoryJobStore() as store,
-        Dispatcher(store, registry.kinds, config, models=pool),
+        Dispatcher(store, registry.kinds, config, models=job_calls(pool)),
     ):
         yield Harness(store, config)
 

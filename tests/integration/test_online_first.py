@@ -12,7 +12,6 @@ from typing import Any
 
 import pytest
 
-from berth.jobs.context import Background
 from berth.jobs.dispatcher import Dispatcher
 from berth.jobs.job import NewJob
 from berth.jobs.memory import MemoryJobStore
@@ -24,7 +23,7 @@ from berth.runners.echo import vector_of
 from berth.tasks.embed import Embedded, EmbedInput
 from berth.tasks.task import Task
 from tests.integration.test_embed_job import embed_config
-from tests.pools import make_pool, spec
+from tests.pools import job_calls, make_pool, spec
 
 pytestmark = pytest.mark.integration
 BATCH = 64
@@ -71,7 +70,7 @@ async def test_an_online_request_waits_at_most_for_the_running_batch_of_a_big_jo
     async with (
         make_pool(models, extra=[RECORDER]) as pool,
         MemoryJobStore() as store,
-        Dispatcher(store, registry.kinds, embed_config(tmp_path), models=Background(pool)),
+        Dispatcher(store, registry.kinds, embed_config(tmp_path), models=job_calls(pool)),
     ):
         job = (await store.submit(NewJob("embed", {"texts": texts}, model="vec"))).job
         while len(Recorder.batches) < 10:  # the job is well under way

@@ -18,7 +18,7 @@ from berth.jobs.memory import MemoryJobStore
 from berth.kinds import speak
 from berth.plugins import PluginRegistry
 from tests.jobharness import JobHarness
-from tests.pools import make_pool, spec
+from tests.pools import job_calls, make_pool, spec
 
 pytestmark = pytest.mark.integration
 
@@ -43,7 +43,7 @@ async def harness(tmp_path: Path) -> AsyncIterator[Harness]:
     async with (
         make_pool(models) as pool,
         MemoryJobStore() as store,
-        Dispatcher(store, registry.kinds, config, models=pool),
+        Dispatcher(store, registry.kinds, config, models=job_calls(pool)),
     ):
         yield Harness(store, config)
 
@@ -98,7 +98,7 @@ async def test_bad_input_fails_for_good(harness: Harness, data: Any, message: st
 async def test_a_model_that_does_not_speak_fails_the_job(harness: Harness) -> None:
     job = await harness.run({"texts": ["hello"]}, model="words")
     assert job.status is JobStatus.FAILED
-    assert job.error is not None and "did not return speech" in job.error.message
+    assert job.error is not None and "returned SpeechRequest, not speech" in job.error.message
 
 
 def test_the_input_is_checked_by_its_model() -> None:

@@ -26,6 +26,7 @@ from berth.services.audio import transcribe
 from berth.settings import Settings
 from berth.tasks.transcribe import SAMPLE_RATE, Transcript, TranscriptionRequest
 from tests.integration.test_vad import speech_with_pauses
+from tests.pools import job_calls
 from tests.tiny.ctc import write_ctc
 from tests.tiny.whisper import WINDOW_SECONDS, write_whisper
 
@@ -250,8 +251,8 @@ async def test_with_vad_only_the_speech_is_transcribed_on_the_recordings_clock(
 ) -> None:
     audio, truth = speech_with_pauses()
     request = TranscriptionRequest(audio, language="en")
-    whole = await transcribe(pool, "tiny-whisper", request)
-    gated = await transcribe(pool, "tiny-whisper", request, vad="silero-vad")
+    whole = await transcribe(job_calls(pool), "tiny-whisper", request)
+    gated = await transcribe(job_calls(pool), "tiny-whisper", request, vad="silero-vad")
     assert gated.duration == whole.duration == pytest.approx(len(audio) / SAMPLE_RATE, abs=1e-3)
     assert gated.text != whole.text
     assert gated.segments and all(s.text for s in gated.segments)
@@ -267,5 +268,5 @@ async def test_with_vad_only_the_speech_is_transcribed_on_the_recordings_clock(
 @in_module_loop
 async def test_with_vad_silence_gives_an_empty_transcript(pool: ModelPool) -> None:
     silent = TranscriptionRequest(np.zeros(3 * SAMPLE_RATE, np.float32), language="en")
-    out = await transcribe(pool, "tiny-whisper", silent, vad="silero-vad")
+    out = await transcribe(job_calls(pool), "tiny-whisper", silent, vad="silero-vad")
     assert out == Transcript("", "en", 3.0, ())

@@ -12,10 +12,9 @@ from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 from berth import tracing
-from berth.api.app import create_app
-from berth.api.runtime import Runtime
 from berth.app import Berth
 from berth.settings import Settings
+from berth.site import create_app
 
 pytestmark = pytest.mark.integration
 EXPORTER = InMemorySpanExporter()
@@ -34,8 +33,8 @@ def spans() -> InMemorySpanExporter:
 @pytest.fixture
 async def client(tmp_path: Path, spans: InMemorySpanExporter) -> AsyncIterator[httpx.AsyncClient]:
     settings = Settings(home=tmp_path, poll_seconds=0.1)
-    async with Berth(settings) as berth, berth.dispatcher() as dispatcher:
-        transport = httpx.ASGITransport(app=create_app(Runtime(berth, dispatcher)))
+    async with Berth(settings) as berth, berth.dispatcher():
+        transport = httpx.ASGITransport(app=create_app(berth))
         async with httpx.AsyncClient(transport=transport, base_url="http://test") as c:
             spans.clear()
             yield c

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from berth.api.auth import is_loopback, require
+from berth.http.auth import is_loopback, require
 from berth.keys.key import Scope
 
 pytestmark = pytest.mark.unit

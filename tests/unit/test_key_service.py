@@ -2,14 +2,14 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
+from pathlib import Path
 
 import pytest
 
 from berth import errors
+from berth.app import Berth
 from berth.clock import ManualClock
-from berth.jobs.job import NewJob
-from berth.jobs.memory import MemoryJobStore
 from berth.keys.key import Scope, parse_models, parse_rate, parse_scopes
 from berth.keys.limiter import RequestLimiter
 from berth.keys.memory import MemoryKeyStore
@@ -32,19 +32,13 @@ class CountingKeyStore(MemoryKeyStore):
 
 
 @pytest.fixture
-async def jobs() -> AsyncIterator[MemoryJobStore]:
-    async with MemoryJobStore() as store:
-        yield store
-
-
-@pytest.fixture
 def store() -> CountingKeyStore:
     return CountingKeyStore()
 
 
 @pytest.fixture
-def service(jobs: MemoryJobStore, store: CountingKeyStore, clock: ManualClock) -> KeyService:
-    return KeyService(store, jobs, RequestLimiter("memory://"), clock=clock)
+def service(store: CountingKeyStore, clock: ManualClock) -> KeyService:
+    return KeyService(store, RequestLimiter("memory://"), clock=clock)
 
 
 async def test_create_returns_the_secret_and_stores_only_its_hash(service: KeyService) -> None:
@@ -170,7 +164,7 @@ def test_parse_rate_refuses_what_is_not_per_minute(text: str) -> None:
 
 
 def test_parse_scopes_and_models() -> None:
-    assert parse_scopes(["INFER", "jobs, admin"]) == set(Scope)
+    assert parse_scopes(["INFER", "jobs, admin", "metrics"]) == set(Scope)
     assert parse_models(None) is None
     assert parse_models(["x", "y,x"]) == ("x", "y")
 
@@ -201,22 +195,10 @@ async def test_rate_limit_counts_a_moving_minute(service: KeyService) -> None:
         await service.admit(free)
 
 
-async def test_concurrent_jobs_are_limited_per_key(
-    service: KeyService, jobs: MemoryJobStore
+async def test_the_composition_root_picks_the_fake_for_the_memory_store(
+    tmp_path: Path,
 ) -> None:
-    key = (await service.create("ci", ["jobs"], max_jobs=2)).key
-    await service.check_job_slots(None)
-    submitted = [await jobs.submit(NewJob("echo", i, owner=key.id)) for i in range(2)]
-    await jobs.submit(NewJob("echo", "someone else's", owner="key_other"))
-    with pytest.raises(errors.RateLimited, match="has 2 jobs queued or running") as caught:
-        await service.check_job_slots(key)
-    assert caught.value.retry_after == 5
-    await jobs.cancel(submitted[0].job.id)
-    await service.check_job_slots(key)
-
-
-async def test_build_picks_the_fake_for_the_memory_store(jobs: MemoryJobStore) -> None:
-    service = KeyService.build(jobs, Settings(rate_limit_storage=" memory:// "))
-    assert isinstance(service.store, MemoryKeyStore)
+    berth = Berth(Settings(home=tmp_path, database_url="memory://"))
+    assert isinstance(berth.services.keys.store, MemoryKeyStore)
     with pytest.raises(errors.ConfigError, match="BERTH_RATE_LIMIT_STORAGE"):
-        KeyService.build(jobs, Settings(rate_limit_storage="nosuch://x"))
+        Berth(Settings(home=tmp_path, database_url="memory://", rate_limit_storage="nosuch://x"))

@@ -10,6 +10,8 @@ from berth.clock import ManualClock
 from berth.db.stores import store_from_url
 from berth.jobs.store import JobStore
 from berth.jobs.workers import WorkerInfo
+from berth.models.cache import ModelCache
+from berth.models.catalog import Catalog
 from berth.models.manifest import ModelState
 from berth.services.models import LoadedModel, ModelService
 from berth.settings import Settings
@@ -32,7 +34,8 @@ async def store(clock: ManualClock) -> AsyncIterator[JobStore]:
 @pytest.fixture
 def service(tmp_path: Path, store: JobStore, clock: ManualClock) -> ModelService:
     (tmp_path / "catalog.toml").write_text(USER)
-    built = ModelService.from_settings(Settings(home=tmp_path, lease_seconds=30), store)
+    settings = Settings(home=tmp_path, lease_seconds=30)
+    built = ModelService(Catalog.load(settings), ModelCache(settings), store, live_seconds=30)
     built.clock = clock.now
     return built
 
@@ -80,7 +83,8 @@ async def test_loaded_reads_the_workers_reports(
 
 
 async def test_without_a_store_nothing_is_loaded(tmp_path: Path) -> None:
-    service = ModelService.from_settings(Settings(home=tmp_path))
+    settings = Settings(home=tmp_path)
+    service = ModelService(Catalog.load(settings), ModelCache(settings))
     assert await service.loaded() == []
     assert ModelState.LOADED not in {s.state for s in await service.list_models()}
 

@@ -1,14 +1,11 @@
-"""Builds the FastAPI app over a running Berth."""
+"""The HTTP API's routes: OpenAI-compatible endpoints, jobs, model administration, health
+and metrics, each router behind the scope it needs. :func:`berth.site.create_app` mounts
+them beside the web UI."""
 
 from __future__ import annotations
 
 from fastapi import Depends, FastAPI
 
-from berth import __version__, web
-from berth.api import problems
-from berth.api.auth import require
-from berth.api.limits import BodyLimit
-from berth.api.observe import RequestMetrics, RequestTracing
 from berth.api.routers import (
     admin,
     audio,
@@ -23,34 +20,15 @@ from berth.api.routers import (
     speech,
     vad,
 )
-from berth.api.runtime import Runtime
+from berth.http.auth import require
 
 
-def create_app(runtime: Runtime) -> FastAPI:
-    """The API app. ``runtime`` holds Berth's services; the caller opens and closes them."""
-    app = FastAPI(
-        title="Berth",
-        version=__version__,
-        description="A self-hosted runtime for AI models: OpenAI-compatible endpoints and "
-        "durable jobs.",
-    )
-    app.state.runtime = runtime
-    problems.install(app)
+def install(app: FastAPI) -> None:
+    """Add the API's routers to ``app``."""
     app.include_router(health.router)
     app.include_router(jobs.router)
     infer = [Depends(require("infer"))]
-    app.include_router(models.router, dependencies=infer)
-    app.include_router(embeddings.router, dependencies=infer)
-    app.include_router(chat.router, dependencies=infer)
-    app.include_router(images.router, dependencies=infer)
-    app.include_router(audio.router, dependencies=infer)
-    app.include_router(speech.router, dependencies=infer)
-    app.include_router(vad.router, dependencies=infer)
-    app.include_router(ocr.router, dependencies=infer)
+    for module in (models, embeddings, chat, images, audio, speech, vad, ocr):
+        app.include_router(module.router, dependencies=infer)
     app.include_router(admin.router, dependencies=[Depends(require("admin"))])
     app.include_router(metrics.router)
-    web.install(app, runtime)
-    app.add_middleware(BodyLimit, max_bytes=runtime.berth.settings.max_request_bytes)
-    app.add_middleware(RequestMetrics)
-    app.add_middleware(RequestTracing)
-    return app

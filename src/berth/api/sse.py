@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator
 
 from berth import errors
 from berth.api.schemas.jobs import JobEventOut
+from berth.keys.key import ApiKey
 from berth.services.jobs import JobService
 
 KEEPALIVE_SECONDS = 15.0
@@ -19,18 +20,20 @@ def frame(event: JobEventOut) -> str:
     return f"id: {event.id}\nevent: {event.type}\ndata: {event.model_dump_json()}\n\n"
 
 
-async def job_events(jobs: JobService, job_id: str, after: int) -> AsyncIterator[str]:
+async def job_events(
+    jobs: JobService, caller: ApiKey | None, job_id: str, after: int
+) -> AsyncIterator[str]:
     """Every event after ``after``, then new ones as they happen, until the job ends."""
     seen = after
     quiet = 0.0
     while True:
-        events = await jobs.events(job_id, after=seen)
+        events = await jobs.events(caller, job_id, after=seen)
         for event in events:
             seen = event.seq
             yield frame(JobEventOut.of(event))
         if events:
             quiet = 0.0
-        job = await jobs.get(job_id)
+        job = await jobs.get(caller, job_id)
         if job.status.terminal and job.last_event <= seen:
             return
         await asyncio.sleep(POLL_SECONDS)

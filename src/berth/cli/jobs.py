@@ -83,7 +83,7 @@ async def _follow(berth: Berth, job_id: str) -> Job:
                 fraction = 1.0
             bar.update(task, description=label, completed=fraction)
 
-        return await berth.jobs.follow(job_id, show)
+        return await berth.services.jobs.follow(None, job_id, show)
 
 
 def _finish(job: Job) -> None:
@@ -114,7 +114,8 @@ def submit(
     data = parse_input(input)
 
     async def work(berth: Berth) -> Job:
-        submission = await berth.jobs.submit(
+        submission = await berth.services.jobs.submit(
+            None,
             kind,
             data,
             model=model,
@@ -150,8 +151,13 @@ def list_jobs(
     """List jobs, newest first."""
     jobs = run_with_berth(
         ctx,
-        lambda berth: berth.jobs.list_jobs(
-            statuses=frozenset(status or ()), kind=kind, model=model, before=before, limit=limit
+        lambda berth: berth.services.jobs.list_jobs(
+            None,
+            statuses=frozenset(status or ()),
+            kind=kind,
+            model=model,
+            before=before,
+            limit=limit,
         ),
     )
     if as_json:
@@ -185,7 +191,8 @@ def show(
     """Show one job with its events."""
 
     async def work(berth: Berth) -> tuple[Job, list[JobEvent]]:
-        return await berth.jobs.get(job_id), await berth.jobs.events(job_id)
+        jobs = berth.services.jobs
+        return await jobs.get(None, job_id), await jobs.events(None, job_id)
 
     job, events = run_with_berth(ctx, work)
     record = job_json(job)
@@ -216,7 +223,7 @@ def cancel(
     ctx: typer.Context, job_id: Annotated[str, typer.Argument(help="The job's id.")]
 ) -> None:
     """Cancel a job: a queued one at once, a running one as soon as it stops."""
-    job, changed = run_with_berth(ctx, lambda berth: berth.jobs.cancel(job_id))
+    job, changed = run_with_berth(ctx, lambda berth: berth.services.jobs.cancel(None, job_id))
     if job.status is JobStatus.CANCELLED and changed:
         out.print(f"Cancelled {job.id}.")
     elif job.status is JobStatus.RUNNING:

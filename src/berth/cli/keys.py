@@ -19,7 +19,7 @@ JsonFlag = Annotated[bool, typer.Option("--json", help="Print JSON instead of a 
 
 
 def _service(berth: Berth) -> KeyService:
-    return KeyService.build(berth.store, berth.settings, clock=berth.clock)
+    return berth.services.keys
 
 
 def _iso(moment: float | None) -> str | None:

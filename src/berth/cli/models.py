@@ -23,12 +23,9 @@ from rich.table import Column, Table
 from berth import errors
 from berth.app import Berth
 from berth.cli.context import err, out, print_json, run_with_berth, settings_of
-from berth.models.cache import ModelCache
-from berth.models.catalog import Catalog
 from berth.models.manifest import ModelState
 from berth.models.pull import ProgressSink, PullProgress
 from berth.models.verify import VerifyReport
-from berth.plugins import discover
 from berth.services.models import LoadedModel, ModelService, ModelStatus
 
 app = typer.Typer(help="The model catalog and the offline model cache.", no_args_is_help=True)
@@ -41,16 +38,9 @@ _LABEL = 34
 
 
 def service_of(ctx: typer.Context, berth: Berth | None = None) -> ModelService:
-    """The model service for a command; with ``berth``, it sees the workers in its store."""
-    settings = settings_of(ctx)
-    runners = berth.registry.runners if berth is not None else discover().runners
-    return ModelService(
-        Catalog.load(settings),
-        ModelCache(settings),
-        berth.store if berth is not None else None,
-        runners=runners,
-        live_seconds=settings.lease_seconds,
-    )
+    """The model service for a command: ``berth``'s (open, so it sees the workers in its
+    store), or one over a Berth left closed (pull, verify and remove need no database)."""
+    return (berth or Berth(settings_of(ctx))).services.models
 
 
 @app.command("ls")

@@ -13,13 +13,11 @@ from typing import Annotated
 import typer
 import uvicorn
 
-from berth.api.app import create_app
-from berth.api.runtime import Runtime
 from berth.app import Berth
 from berth.cli.context import settings_of
 from berth.jobs.dispatcher import Dispatcher
-from berth.services.inference import InferenceService
 from berth.settings import Settings
+from berth.site import create_app
 
 log = logging.getLogger("berth.cli")
 
@@ -80,10 +78,7 @@ async def _run_worker(settings: Settings) -> None:
 async def _run_server(settings: Settings) -> None:
     async with Berth(settings) as berth:
         dispatcher = berth.dispatcher()
-        inference = InferenceService(
-            berth.catalog, berth.pool, load_wait=settings.load_wait_seconds
-        )
-        app = create_app(Runtime(berth, dispatcher, inference=inference))
+        app = create_app(berth)
         config = uvicorn.Config(
             app,
             host=settings.host,

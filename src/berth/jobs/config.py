@@ -25,8 +25,8 @@ class DispatcherConfig:
     retry_max_seconds: float = 300.0
     cancel_grace_seconds: float = 10.0
     drain_seconds: float = 30.0
-    settings: Settings | None = None
-    """The whole configuration, for kinds that need more than the above (pulls)."""
+    data_dirs: tuple[Path, ...] = ()
+    """Folders besides ``home`` that job inputs may name files in."""
 
     @classmethod
     def from_settings(cls, settings: Settings) -> DispatcherConfig:
@@ -43,5 +43,5 @@ class DispatcherConfig:
             retry_max_seconds=settings.retry_max_seconds,
             cancel_grace_seconds=settings.cancel_grace_seconds,
             drain_seconds=settings.drain_seconds,
-            settings=settings,
+            data_dirs=tuple(settings.data_dirs),
         )

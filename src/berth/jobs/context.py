@@ -5,56 +5,29 @@ from __future__ import annotations
 import asyncio
 import logging
 import mimetypes
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Protocol
 
 from berth import errors
 from berth.jobs.job import Artifact, Job
 from berth.jobs.outputs import make_job_dir
 from berth.jobs.paths import DataRoots
-from berth.settings import Settings
+from berth.models.manifest import Manifest
+from berth.models.pull import ProgressSink as PullProgressSink
+from berth.tasks.calls import ModelCalls
 
 log = logging.getLogger("berth.job")
 
 ProgressSink = Callable[[float | None, str | None], Awaitable[None]]
 
 
-class ModelAccess(Protocol):
-    """What a job can ask of the model pool (the pool implements it)."""
+class ModelPuller(Protocol):
+    """What a job may ask of the model cache: a model downloaded and verified."""
 
-    async def run(self, alias: str, items: Sequence[Any]) -> list[Any]:
-        """One output per item from the model ``alias``, batched with other callers."""
+    def pull(self, alias: str, on_progress: PullProgressSink | None = None) -> Manifest:
+        """Download, verify and record ``alias``'s files (blocks: run it in a thread)."""
         ...
-
-    def stream(self, alias: str, item: Any) -> AsyncIterator[Any]:
-        """The chunks (tokens, progress) a streaming model makes for ``item``; closing the
-        iterator stops the model's work on it."""
-        ...
-
-
-class PoolAccess(Protocol):
-    """The model pool, which can tell a job's calls from online requests."""
-
-    async def run(
-        self, alias: str, items: Sequence[Any], *, background: bool = False
-    ) -> list[Any]: ...
-
-    def stream(self, alias: str, item: Any, *, background: bool = False) -> AsyncIterator[Any]: ...
-
-
-class Background:
-    """A job's view of the pool: every call goes in the background lane, after online
-    requests (see :mod:`berth.pool.batcher`)."""
-
-    def __init__(self, pool: PoolAccess) -> None:
-        self._pool = pool
-
-    async def run(self, alias: str, items: Sequence[Any]) -> list[Any]:
-        return await self._pool.run(alias, items, background=True)
-
-    def stream(self, alias: str, item: Any) -> AsyncIterator[Any]:
-        return self._pool.stream(alias, item, background=True)
 
 
 ArtifactSink = Callable[[Artifact], Awaitable[None]]
@@ -72,13 +45,16 @@ class JobContext:
         home: Path,
         on_progress: ProgressSink,
         on_artifact: ArtifactSink,
-        models: ModelAccess | None = None,
+        models: ModelCalls | None = None,
         *,
-        settings: Settings | None = None,
+        roots: DataRoots | None = None,
+        pulls: ModelPuller | None = None,
     ) -> None:
         self.job = job
-        self.settings = settings
+        self.roots = roots or DataRoots(home)
+        """The folders this job's input may name files in (BERTH_HOME, BERTH_DATA_DIRS)."""
         self._models = models
+        self._pulls = pulls
         self._output_dir = output_dir
         self._output_ready = False
         self.home = home
@@ -97,18 +73,23 @@ class JobContext:
         return self._output_dir
 
     @property
-    def roots(self) -> DataRoots:
-        """The folders this job's input may name files in (BERTH_HOME, BERTH_DATA_DIRS)."""
-        return DataRoots(self.home, self.settings.data_dirs if self.settings else ())
-
-    @property
-    def models(self) -> ModelAccess:
-        """The model pool; raises if this dispatcher runs without one."""
+    def models(self) -> ModelCalls:
+        """The models, by alias and task (calls go after online requests); raises if this
+        dispatcher runs without a model pool."""
         if self._models is None:
             raise errors.BerthError(
                 f"Job kind '{self.job.kind}' needs models, but this dispatcher has no model pool."
             )
         return self._models
+
+    @property
+    def pulls(self) -> ModelPuller:
+        """The model cache; raises if this dispatcher was given none."""
+        if self._pulls is None:
+            raise errors.BerthError(
+                f"Job kind '{self.job.kind}' pulls models, but this dispatcher has no model cache."
+            )
+        return self._pulls
 
     @property
     def cancelled(self) -> bool:

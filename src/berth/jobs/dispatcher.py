@@ -22,13 +22,14 @@ from berth import errors
 from berth.clock import Clock, SystemClock
 from berth.ids import new_id
 from berth.jobs.config import DispatcherConfig
-from berth.jobs.context import ModelAccess
+from berth.jobs.context import ModelPuller
 from berth.jobs.job import Job
 from berth.jobs.kind import JobKind
 from berth.jobs.outputs import ProvenanceWriter, versions
 from berth.jobs.store import JobStore
 from berth.jobs.supervisor import Supervisor
 from berth.jobs.workers import WorkerInfo
+from berth.tasks.calls import ModelCalls
 
 log = logging.getLogger(__name__)
 QUICK_BEAT_SECONDS = 0.25
@@ -57,10 +58,12 @@ class Dispatcher:
         *,
         worker_id: str | None = None,
         clock: Clock | None = None,
-        models: ModelAccess | None = None,
+        models: ModelCalls | None = None,
+        pulls: ModelPuller | None = None,
     ) -> None:
         self.store = store
         self.models = models
+        self.pulls = pulls
         self.kinds = dict(kinds)
         self.config = config
         self.worker_id = worker_id or worker_name()
@@ -244,6 +247,7 @@ class Dispatcher:
             self._clock,
             self._provenance,
             self.models,
+            self.pulls,
         )
         stale = self._running.get(job.id)
         if stale is not None:

@@ -11,6 +11,7 @@ import pydantic
 from berth import errors
 from berth.jobs.job import JsonValue
 from berth.jobs.paths import ROOTS_CONTEXT, DataRoots
+from berth.tasks.task import ModelTask
 
 if TYPE_CHECKING:
     from berth.jobs.context import JobContext
@@ -32,6 +33,10 @@ class JobKind(Generic[P]):
     input_model: type[pydantic.BaseModel] | None = None
     concurrency: int | None = None
     """Most jobs of this kind one dispatcher runs at once (None: only the overall limit)."""
+    task: ModelTask[Any] | None = None
+    """What the job's model must do; a submit naming a model that does not is refused."""
+    default_model: str | None = None
+    """The model a job of this kind uses when it names none."""
 
     def parse(self, data: JsonValue, roots: DataRoots | None = None) -> P:
         """The input validated for this kind; raises InvalidJobInput saying what is wrong.

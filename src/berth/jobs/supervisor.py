@@ -23,12 +23,18 @@ from typing import Any
 from berth import errors, metrics, tracing
 from berth.clock import Clock
 from berth.jobs.config import DispatcherConfig
-from berth.jobs.context import JobContext, ModelAccess
+from berth.jobs.context import JobContext, ModelPuller
 from berth.jobs.job import Artifact, ErrorInfo, Job, JobStatus, JsonValue
 from berth.jobs.kind import JobKind
 from berth.jobs.outputs import ProvenanceWriter, job_dir, provenance
+from berth.jobs.paths import DataRoots
 from berth.jobs.store import JobStore
+from berth.tasks.calls import ModelCalls
 
+PERMANENT = (
+    errors.InvalidJobInput, errors.InvalidRequest, errors.UnknownModel, errors.AccessError,
+)  # fmt: skip
+"""Failures no retry can mend: the input, the model it names, or the caller's rights."""
 log = logging.getLogger("berth.jobs")
 
 
@@ -51,7 +57,8 @@ class Supervisor:
         package_versions: dict[str, str],
         clock: Clock,
         provenance_writer: ProvenanceWriter,
-        models: ModelAccess | None = None,
+        models: ModelCalls | None = None,
+        pulls: ModelPuller | None = None,
     ) -> None:
         self._provenance = provenance_writer
         self.job = job
@@ -71,7 +78,8 @@ class Supervisor:
             self._progress,
             self._artifact,
             models,
-            settings=config.settings,
+            roots=DataRoots(config.home, config.data_dirs),
+            pulls=pulls,
         )
         self._inner: asyncio.Task[JsonValue] | None = None
         self._hard_stop: asyncio.TimerHandle | None = None
@@ -196,7 +204,7 @@ class Supervisor:
             "".join(traceback.format_exception(exc)),
         )
         retry_at = None
-        permanent = isinstance(exc, errors.InvalidJobInput)
+        permanent = isinstance(exc, PERMANENT)
         if not permanent and self.job.attempts < self.job.max_attempts:
             delay = backoff(
                 self.job.attempts, self.config.retry_base_seconds, self.config.retry_max_seconds

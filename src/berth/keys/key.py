@@ -25,7 +25,9 @@ class Scope(enum.StrEnum):
     JOBS = "jobs"
     """``/v1/jobs`` and everything under it."""
     ADMIN = "admin"
-    """Administration: models, and listing keys."""
+    """Administration: models, every key's jobs, and listing keys."""
+    METRICS = "metrics"
+    """``/metrics`` where BERTH_METRICS_REQUIRE_KEY asks for a key (admin keys may too)."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -26,6 +26,7 @@ from berth.hookspecs import Registry
 from berth.jobs.context import JobContext
 from berth.jobs.kind import JobKind
 from berth.jobs.paths import DataRoots, ServerPath
+from berth.tasks.embed import EMBED, Embedded, EmbedInput
 
 DEFAULT_MODEL = "all-minilm-l6-v2"
 ARTIFACT = "embeddings.npy"
@@ -95,25 +96,15 @@ def chunks(texts: Iterator[str], size: int) -> Iterator[list[str]]:
         yield chunk
 
 
-def as_matrix(alias: str, vectors: Sequence[Any]) -> np.ndarray[Any, np.dtype[np.float32]]:
-    """The model's outputs as a 2-D float32 array; raises ModelError if they are not vectors."""
-    try:
-        matrix = np.asarray(vectors, dtype=np.float32)
-    except (TypeError, ValueError) as exc:
-        raise errors.ModelError(
-            f"Model '{alias}' did not return vectors ({exc}). Use an embedding model."
-        ) from exc
-    if matrix.ndim != 2:
-        raise errors.ModelError(
-            f"Model '{alias}' returned outputs of shape {matrix.shape[1:]}, not vectors. "
-            "Use an embedding model."
-        )
-    return matrix
+def as_matrix(outputs: Sequence[Embedded]) -> np.ndarray[Any, np.dtype[np.float32]]:
+    """The vectors of one chunk as a 2-D float32 array."""
+    return np.stack([np.asarray(out.vector, dtype=np.float32) for out in outputs])
 
 
 async def embed(ctx: JobContext, params: EmbedParams) -> dict[str, Any]:
     """Embed every text through the model pool, chunk by chunk, into ``embeddings.npy``."""
     alias = ctx.job.model or DEFAULT_MODEL
+    ctx.models.check(alias, EMBED)
     if params.texts is not None:
         total, texts = len(params.texts), iter(params.texts)
     else:
@@ -128,7 +119,8 @@ async def embed(ctx: JobContext, params: EmbedParams) -> dict[str, Any]:
         ctx.check_cancelled()
         if done + len(chunk) > total:
             raise errors.InvalidJobInput(f"{params.jsonl} grew while the job read it.")
-        matrix = as_matrix(alias, await ctx.models.run(alias, chunk))
+        inputs = [EmbedInput(text=text) for text in chunk]
+        matrix = as_matrix(await ctx.models.run(alias, EMBED, inputs))
         if output is None:
             shape = (total, matrix.shape[1])
             output = open_memmap(ctx.output_dir / ARTIFACT, "w+", np.float32, shape)
@@ -151,5 +143,7 @@ def register(registry: Registry) -> None:
             "Embeds texts (a list, or a JSONL file of {'text': ...} lines) with the job's "
             f"model (default {DEFAULT_MODEL}) into embeddings.npy: float32, one row per text.",
             input_model=EmbedParams,
+            task=EMBED,
+            default_model=DEFAULT_MODEL,
         )
     )

@@ -28,7 +28,7 @@ from berth.jobs.context import JobContext
 from berth.jobs.kind import JobKind
 from berth.jobs.paths import ServerPath
 from berth.kinds.embed import jsonl_path
-from berth.tasks.generate import ChatMessage, Generation, GenerationRequest
+from berth.tasks.generate import GENERATE, ChatMessage, Generation, GenerationRequest
 
 ARTIFACT = "generations.jsonl"
 IN_FLIGHT = 64
@@ -168,6 +168,7 @@ async def generate(ctx: JobContext, params: GenerateParams) -> dict[str, Any]:
             "A generate job needs a model: set the job's model to a chat or completion model "
             "(`berth models ls` lists them)."
         )
+    ctx.models.check(alias, GENERATE)
     items = await items_of(ctx, params)
     writer = Writer(ctx.output_dir / ARTIFACT)
     try:
@@ -191,14 +192,11 @@ async def _run_all(
     async def one(index: int, item: str | list[Message]) -> None:
         async with gate:
             ctx.check_cancelled()
+            output: Generation | errors.InvalidRequest
             try:
-                [output] = await ctx.models.run(alias, [params.request(index, item)])
-            except errors.InvalidRequest as exc:
+                [output] = await ctx.models.run(alias, GENERATE, [params.request(index, item)])
+            except errors.InvalidRequest as exc:  # this item only (a prompt past the context)
                 output = exc
-            if not isinstance(output, Generation | errors.InvalidRequest):
-                raise errors.ModelError(
-                    f"Model '{alias}' did not return generations. Use a chat or completion model."
-                )
             writer.add(record(index, output))
             nonlocal finished
             finished += 1
@@ -218,5 +216,6 @@ def register(registry: Registry) -> None:
             "Generates text for many prompts or conversations (a list, or a JSONL file) with "
             "the job's model into generations.jsonl, one line per item, in order.",
             input_model=GenerateParams,
+            task=GENERATE,
         )
     )

@@ -23,7 +23,7 @@ from berth.jobs.context import JobContext
 from berth.jobs.kind import JobKind
 from berth.services.images import draw
 from berth.tasks import image as images
-from berth.tasks.image import ImageRequest, Progress
+from berth.tasks.image import IMAGE, ImageRequest, Progress
 
 DEFAULT_MODEL = "sdxl-turbo"
 Side = Field(
@@ -59,6 +59,7 @@ async def image(ctx: JobContext, params: ImageParams) -> dict[str, Any]:
     """Draw the images through the model pool and save them as PNG artifacts."""
     alias = ctx.job.model or DEFAULT_MODEL
     models = ctx.models
+    models.check(alias, IMAGE)
 
     async def on_step(step: Progress) -> None:
         ctx.check_cancelled()
@@ -93,5 +94,7 @@ def register(registry: Registry) -> None:
             "Draws images for a prompt with the job's text-to-image model (default "
             f"{DEFAULT_MODEL}) into image-0.png, image-1.png, ...; reports every denoising step.",
             input_model=ImageParams,
+            task=IMAGE,
+            default_model=DEFAULT_MODEL,
         )
     )

@@ -26,7 +26,8 @@ from berth.jobs.context import JobContext
 from berth.jobs.kind import JobKind
 from berth.jobs.paths import ServerPath
 from berth.media.images import MAX_IMAGE_BYTES
-from berth.services.ocr import DEFAULT_MODEL, checked_request, document, result_of
+from berth.services.ocr import DEFAULT_MODEL, checked_request, document
+from berth.tasks.ocr import OCR
 
 MAX_FILES = 10_000
 
@@ -68,8 +69,8 @@ async def read_one(ctx: JobContext, alias: str, path: Path) -> dict[str, Any]:
         request = await checked_request(data)
     except errors.InvalidRequest as exc:
         raise errors.InvalidJobInput(f"{path}: {exc.message}") from exc
-    [output] = await ctx.models.run(alias, [request])
-    return {"file": str(path), **document(alias, result_of(alias, output))}
+    [result] = await ctx.models.run(alias, OCR, [request])
+    return {"file": str(path), **document(alias, result)}
 
 
 async def write_outputs(ctx: JobContext, stem: str, found: dict[str, Any]) -> None:
@@ -86,6 +87,7 @@ async def write_outputs(ctx: JobContext, stem: str, found: dict[str, Any]) -> No
 async def ocr(ctx: JobContext, params: OcrParams) -> dict[str, Any]:
     """Read every file through the model pool, one after the other."""
     alias = ctx.job.model or DEFAULT_MODEL
+    ctx.models.check(alias, OCR)
     paths = [ctx.roots.file(name, "image", "an image file") for name in params.files]
     files = []
     for index, path in enumerate(paths, start=1):
@@ -115,5 +117,7 @@ def register(registry: Registry) -> None:
             f"{DEFAULT_MODEL}): a JSON file (lines, boxes, confidences) and a text file per "
             "image.",
             input_model=OcrParams,
+            task=OCR,
+            default_model=DEFAULT_MODEL,
         )
     )

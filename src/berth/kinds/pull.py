@@ -11,8 +11,6 @@ from berth import errors
 from berth.hookspecs import Registry
 from berth.jobs.context import JobContext
 from berth.jobs.kind import JobKind
-from berth.models.cache import ModelCache
-from berth.models.catalog import Catalog
 from berth.models.pull import PullProgress
 
 
@@ -28,10 +26,9 @@ class PullCancelled(Exception):
 
 async def pull(ctx: JobContext, params: PullInput) -> dict[str, Any]:
     """Pull ``ctx.job.model`` as ``berth models pull`` would; a cancel stops the download."""
-    if ctx.settings is None or not ctx.job.model:
+    if not ctx.job.model:
         raise errors.InvalidJobInput("A pull job needs a model: submit it with model=<alias>.")
-    spec = Catalog.load(ctx.settings).get(ctx.job.model)
-    cache = ModelCache(ctx.settings)
+    alias, pulls = ctx.job.model, ctx.pulls
     loop = asyncio.get_running_loop()
     last = {"fraction": -1.0}
 
@@ -45,12 +42,12 @@ async def pull(ctx: JobContext, params: PullInput) -> dict[str, Any]:
             asyncio.run_coroutine_threadsafe(ctx.progress(min(fraction, 1.0), message), loop)
 
     try:
-        manifest = await asyncio.to_thread(cache.pull, spec, report)
+        manifest = await asyncio.to_thread(pulls.pull, alias, report)
     except PullCancelled:
         ctx.check_cancelled()
         raise
     files = manifest.files.values()
-    return {"model": spec.alias, "files": len(files), "bytes": sum(f.size for f in files)}
+    return {"model": alias, "files": len(files), "bytes": sum(f.size for f in files)}
 
 
 def register(registry: Registry) -> None:

@@ -20,8 +20,8 @@ from berth.hookspecs import Registry
 from berth.jobs.context import JobContext
 from berth.jobs.kind import JobKind
 from berth.media.encode import audio_format
-from berth.services.speech import SpokenAudio, encode, speak_all, speech_request
-from berth.tasks.speak import MAX_SPEED, MIN_SPEED, SpeechRequest
+from berth.services.speech import SpokenAudio, encode, speech_request
+from berth.tasks.speak import MAX_SPEED, MIN_SPEED, SPEAK, SpeechRequest
 
 DEFAULT_MODEL = "espeak-ng"
 MAX_TEXTS = 10_000
@@ -65,7 +65,7 @@ async def speak_one(ctx: JobContext, alias: str, request: SpeechRequest, fmt: st
     """One text spoken and encoded; a request the model refuses (a voice it lacks) fails the
     job for good."""
     try:
-        [speech] = await speak_all(ctx.models, alias, [request])
+        [speech] = await ctx.models.run(alias, SPEAK, [request])
     except errors.InvalidRequest as exc:
         raise errors.InvalidJobInput(exc.message) from exc
     return await encode(speech, fmt)
@@ -74,6 +74,7 @@ async def speak_one(ctx: JobContext, alias: str, request: SpeechRequest, fmt: st
 async def speak(ctx: JobContext, params: SpeakParams) -> dict[str, Any]:
     """Speak every text through the model pool, one artifact each."""
     alias = ctx.job.model or DEFAULT_MODEL
+    ctx.models.check(alias, SPEAK)
     requests = checked_requests(params)
     fmt = audio_format(params.format)
     total, items, durations = len(requests), [], []
@@ -107,5 +108,7 @@ def register(registry: Registry) -> None:
             f"{DEFAULT_MODEL}) into one audio file each (wav, flac, mp3, opus or pcm), with "
             "their durations.",
             input_model=SpeakParams,
+            task=SPEAK,
+            default_model=DEFAULT_MODEL,
         )
     )

@@ -29,7 +29,8 @@ from berth.jobs.paths import DataRoots, ServerPath
 from berth.media.audio import MAX_SECONDS, Audio, AudioLimits, read_audio_file
 from berth.media.subtitles import srt, vtt
 from berth.services.audio import transcribe
-from berth.tasks.transcribe import Transcript, TranscriptionRequest
+from berth.tasks.transcribe import TRANSCRIBE, Transcript, TranscriptionRequest
+from berth.tasks.vad import VAD
 
 DEFAULT_MODEL = "whisper-small"
 FILE_LIMITS = AudioLimits(max_bytes=2 * 1024**3, max_seconds=MAX_SECONDS)
@@ -108,6 +109,9 @@ async def write(
 async def transcribe_files(ctx: JobContext, params: TranscribeParams) -> dict[str, Any]:
     """Transcribe each file in turn through the model pool and write its transcripts."""
     alias = ctx.job.model or DEFAULT_MODEL
+    ctx.models.check(alias, TRANSCRIBE)
+    if params.vad is not None:
+        ctx.models.check(params.vad, VAD)
     paths = [audio_path(ctx.roots, name) for name in params.files]
     done: list[dict[str, Any]] = []
     for number, path in enumerate(paths, start=1):
@@ -138,5 +142,7 @@ def register(registry: Registry) -> None:
             "Transcribes audio files with the job's speech-to-text model (default "
             f"{DEFAULT_MODEL}) into JSON and subtitle (srt, vtt) or text artifacts per file.",
             input_model=TranscribeParams,
+            task=TRANSCRIBE,
+            default_model=DEFAULT_MODEL,
         )
     )

@@ -23,7 +23,7 @@ from berth.jobs.kind import JobKind
 from berth.jobs.paths import ServerPath
 from berth.kinds.transcribe import audio_path, read_audio
 from berth.services.audio import DEFAULT_VAD, find_speech
-from berth.tasks.vad import VadRequest
+from berth.tasks.vad import VAD, VadRequest
 
 ARTIFACT = "spans.json"
 
@@ -46,6 +46,7 @@ class VadParams(BaseModel):
 async def find_spans(ctx: JobContext, params: VadParams) -> dict[str, Any]:
     """Find the speech in each file in turn and write every file's spans to spans.json."""
     alias = ctx.job.model or DEFAULT_VAD
+    ctx.models.check(alias, VAD)
     paths = [audio_path(ctx.roots, name) for name in params.files]
     found: list[dict[str, Any]] = []
     for number, path in enumerate(paths, start=1):
@@ -86,5 +87,7 @@ def register(registry: Registry) -> None:
             f"Finds the speech in audio files with the job's VAD model (default {DEFAULT_VAD}); "
             f"writes the spans (seconds) of every file to {ARTIFACT}.",
             input_model=VadParams,
+            task=VAD,
+            default_model=DEFAULT_VAD,
         )
     )

@@ -23,17 +23,24 @@ import tomllib
 from collections.abc import Mapping
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import pydantic
 
 from berth import errors
 from berth.models.spec import ALIAS_PATTERN, ModelSpec
-from berth.runners.contract import RunnerType
 from berth.settings import Settings
+from berth.tasks.task import Task
 
 BUILTIN = "built-in catalog (berth/models/builtin.toml)"
 _KNOWN_FIELDS = ", ".join(name for name in ModelSpec.model_fields if name != "alias")
+
+
+class RunnerTasks(Protocol):
+    """A runner plugin, as the catalog checks entries against it: the tasks it serves."""
+
+    @property
+    def tasks(self) -> frozenset[Task]: ...
 
 
 class Catalog:
@@ -44,7 +51,7 @@ class Catalog:
         self._origins = dict(origins)
 
     @classmethod
-    def load(cls, settings: Settings, runners: Mapping[str, RunnerType] | None = None) -> Catalog:
+    def load(cls, settings: Settings, runners: Mapping[str, RunnerTasks] | None = None) -> Catalog:
         """The built-in entries overlaid with the user's catalog file (if there is one).
 
         With ``runners`` (the installed runner plugins), a user entry naming an unknown runner,
@@ -140,7 +147,7 @@ def parse_entry(alias: str, table: Any, origin: str) -> ModelSpec:
         raise errors.CatalogError(f"{where}: {problems}") from None
 
 
-def check_runner(spec: ModelSpec, runners: Mapping[str, RunnerType], origin: str) -> None:
+def check_runner(spec: ModelSpec, runners: Mapping[str, RunnerTasks], origin: str) -> None:
     """Refuse an entry whose runner is not installed or does not serve its task."""
     where = f"Catalog {origin}, entry '{spec.alias}': runner"
     runner = runners.get(spec.runner)

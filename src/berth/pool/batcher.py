@@ -66,7 +66,11 @@ class Request:
     )  # fmt: skip
 
     def __init__(
-        self, items: Sequence[Any], future: asyncio.Future[list[Any]], seq: int, lane: int = ONLINE
+        self,
+        items: Sequence[object],
+        future: asyncio.Future[list[object]],
+        seq: int,
+        lane: int = ONLINE,
     ) -> None:
         self.items = items
         self.future = future
@@ -75,7 +79,7 @@ class Request:
         self.queued_ns = time.time_ns()
         self.dispatched_ns: int | None = None
         """When the first of its items went to the model (for the batching-wait span)."""
-        self.outputs: list[Any] = [None] * len(items)
+        self.outputs: list[object] = [None] * len(items)
         self.taken = 0
         self.left = len(items)
 
@@ -88,7 +92,7 @@ class Request:
     def closed(self) -> bool:
         return self.future.done()
 
-    def deliver(self, start: int, outputs: Sequence[Any]) -> None:
+    def deliver(self, start: int, outputs: Sequence[object]) -> None:
         for output in outputs:
             if isinstance(output, BaseException):
                 self.fail(output)
@@ -98,7 +102,7 @@ class Request:
         if self.left == 0 and not self.future.done():
             self.future.set_result(self.outputs)
 
-    def chunk(self, value: Any) -> None:
+    def chunk(self, value: object) -> None:
         self.fail(
             errors.ModelError("The runner streamed a chunk for a request that did not stream.")
         )
@@ -123,7 +127,7 @@ class StreamRequest:
 
     __slots__ = ("_queue", "batch", "done", "items", "lane", "position", "seq", "taken")
 
-    def __init__(self, item: Any, seq: int, lane: int = ONLINE) -> None:
+    def __init__(self, item: object, seq: int, lane: int = ONLINE) -> None:
         self.items = (item,)
         self.seq = seq
         self.lane = lane
@@ -132,7 +136,7 @@ class StreamRequest:
         self.batch: Batch | None = None
         """The batch it went to the model in, and its place there."""
         self.position = 0
-        self._queue: asyncio.Queue[Any] = asyncio.Queue()
+        self._queue: asyncio.Queue[object] = asyncio.Queue()
 
     @property
     def pending(self) -> int:
@@ -142,10 +146,10 @@ class StreamRequest:
     def closed(self) -> bool:
         return self.done
 
-    def deliver(self, start: int, outputs: Sequence[Any]) -> None:
+    def deliver(self, start: int, outputs: Sequence[object]) -> None:
         self.fail(errors.ModelError("The runner returned outputs for a streamed request."))
 
-    def chunk(self, value: Any) -> None:
+    def chunk(self, value: object) -> None:
         if isinstance(value, BaseException):
             self.fail(value)
         elif not self.done:
@@ -171,7 +175,7 @@ class StreamRequest:
             self.done = True
             self._queue.put_nowait(last)
 
-    async def chunks(self) -> AsyncIterator[Any]:
+    async def chunks(self) -> AsyncIterator[object]:
         """The chunks as they come; raises the batch's error if it fails midway."""
         while (value := await self._queue.get()) is not _END:
             if isinstance(value, _Failure):
@@ -189,7 +193,7 @@ class Batch:
 
     def __init__(self, stream: bool, on_done: Callable[[Batch], None]) -> None:
         self.stream = stream
-        self.items: list[Any] = []
+        self.items: list[object] = []
         self.parts: list[tuple[AnyRequest, int, int]] = []
         """``(request, first item of it in this batch, how many)`` in batch order."""
         self._on_done = on_done
@@ -204,7 +208,7 @@ class Batch:
         self.items.extend(request.items[start : start + count])
         request.taken += count
 
-    def finish(self, outputs: list[Any] | None) -> None:
+    def finish(self, outputs: list[object] | None) -> None:
         """The model ran the batch: ``outputs`` in item order, or None for a stream's end."""
         if outputs is None:
             for request, _, _ in self.parts:
@@ -228,7 +232,7 @@ class Batch:
         if self.on_cancel is not None:
             self.on_cancel(position)
 
-    def chunk(self, index: int, value: Any) -> None:
+    def chunk(self, index: int, value: object) -> None:
         """A streamed chunk for item ``index`` (stream batches take one item per request)."""
         self.parts[index][0].chunk(value)
 
@@ -289,11 +293,13 @@ class Batcher:
             self._queued == 0 and self._in_flight == 0 and not self._joining and not self._streaming
         )
 
-    def run(self, items: Sequence[Any], *, background: bool = False) -> asyncio.Future[list[Any]]:
+    def run(
+        self, items: Sequence[object], *, background: bool = False
+    ) -> asyncio.Future[list[object]]:
         """Queue ``items``; the future resolves with their outputs, in order."""
         return self.submit(items, background=background).future
 
-    def submit(self, items: Sequence[Any], *, background: bool = False) -> Request:
+    def submit(self, items: Sequence[object], *, background: bool = False) -> Request:
         """Queue ``items`` and return their request (its future, and when it was sent);
         QueueFull if ``max_queue`` requests wait already. ``background``: a job's call,
         served after every online request."""
@@ -305,7 +311,7 @@ class Batcher:
         self._schedule()
         return request
 
-    def stream(self, item: Any, *, background: bool = False) -> StreamRequest:
+    def stream(self, item: object, *, background: bool = False) -> StreamRequest:
         """Queue one item to stream; QueueFull if ``max_queue`` requests wait already. A
         joining model takes every stream as it comes, so there ``background`` changes
         nothing: the runner interleaves them token by token."""

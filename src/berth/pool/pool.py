@@ -20,6 +20,7 @@ from opentelemetry import trace
 
 from berth import errors, tracing
 from berth.clock import Clock, SystemClock
+from berth.models.spec import ModelSpec
 from berth.pool.residency import PathSource, Residency, SpecSource
 from berth.pool.resident import Phase
 from berth.runners.contract import RunnerType
@@ -102,7 +103,9 @@ class ModelPool:
 
     # -- requests -----------------------------------------------------------------------------
 
-    async def run(self, alias: str, items: Sequence[Any], *, background: bool = False) -> list[Any]:
+    async def run(
+        self, alias: str, items: Sequence[object], *, background: bool = False
+    ) -> list[object]:
         """One output per item from the model ``alias``, batched with other callers' items.
         ``background``: a job's call, which online requests go before."""
         self._check_open("run")
@@ -116,7 +119,9 @@ class ModelPool:
         finally:
             self._residency.release(resident)
 
-    async def _run_traced(self, alias: str, items: Sequence[Any], background: bool) -> list[Any]:
+    async def _run_traced(
+        self, alias: str, items: Sequence[object], background: bool
+    ) -> list[object]:
         """``run``, with spans for the model load (if one was needed), the batching wait and
         the inference."""
         tracer = tracing.tracer()
@@ -138,8 +143,8 @@ class ModelPool:
             return outputs
 
     async def stream(
-        self, alias: str, item: Any, *, background: bool = False
-    ) -> AsyncIterator[Any]:
+        self, alias: str, item: object, *, background: bool = False
+    ) -> AsyncIterator[object]:
         """The chunks a streaming model makes for ``item``, as it makes them."""
         self._check_open("stream")
         resident = await self._residency.acquire(alias)
@@ -179,6 +184,10 @@ class ModelPool:
     async def expire(self) -> list[str]:
         """Unload the models idle past their ``keep_alive`` now; return their aliases."""
         return await self._residency.expire()
+
+    def spec(self, alias: str) -> ModelSpec:
+        """The catalog entry the pool loads ``alias`` from; raises UnknownModel."""
+        return self._residency.spec(alias)
 
     def is_ready(self, alias: str) -> bool:
         """True if ``alias`` is loaded and answering (no load would be needed)."""

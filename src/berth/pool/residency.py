@@ -51,6 +51,8 @@ class Residency:
         self.budget = Budget(settings.memory_budget)
         self._offline = settings.offline
         self._specs = specs
+        self.spec = specs
+        """The catalog entry of an alias (UnknownModel if there is none)."""
         self._resolve = resolve
         self._runners = dict(runners)
         self._clock = clock

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import NamedTuple
 
 from berth.models.spec import ModelSpec
 from berth.runners.contract import Runner
@@ -45,7 +45,7 @@ class Work(NamedTuple):
 
     batch_id: int
     stream: bool
-    items: Sequence[Any]
+    items: Sequence[object]
 
 
 class Cancel(NamedTuple):
@@ -71,7 +71,7 @@ class Done(NamedTuple):
     """Runner to pool: a batch's outputs (``None`` ends a streamed batch)."""
 
     batch_id: int
-    outputs: list[Any] | None
+    outputs: list[object] | None
 
 
 class Failed(NamedTuple):
@@ -86,7 +86,7 @@ class Chunks(NamedTuple):
     in the order the runner made them."""
 
     batch_id: int
-    pairs: list[tuple[int, Any]]
+    pairs: list[tuple[int, object]]
 
 
 Message = Ready | LoadFailed | Done | Failed | Chunks

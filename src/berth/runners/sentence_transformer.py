@@ -53,6 +53,17 @@ class Tokenized:
     """Which inputs are answered with :class:`Embedded` rather than a bare vector."""
 
 
+def _special_tokens(tokenizer: Any) -> tuple[list[int], list[int]]:
+    """The ids the tokenizer puts before and after a single text ([CLS] and [SEP], <s> and
+    </s>, ...), read off how it tokenizes one."""
+    inner = list(tokenizer("a", add_special_tokens=False)["input_ids"])
+    whole = list(tokenizer("a")["input_ids"])
+    for start in range(len(whole) - len(inner) + 1):
+        if whole[start : start + len(inner)] == inner:
+            return whole[:start], whole[start + len(inner) :]
+    return [], []
+
+
 def _release_weights(model: Any) -> None:
     """Free the PyTorch weights of a model that runs on ONNX Runtime (its tokenizer stays),
     and the memory the export left behind."""
@@ -154,13 +165,23 @@ class SentenceTransformerRunner:
         return self.run_prepared(self.prepare(batch))
 
     def prepare(self, batch: Sequence[Any]) -> Tokenized:
-        """Tokenize the batch (on the pool's preparing thread)."""
+        """Tokenize the batch (on the pool's preparing thread); token ids go to the model as
+        they are, within the model's special tokens."""
         if self._model is None:
             raise errors.ModelError("The sentence-transformers runner has no model loaded.")
-        texts = [self._text(item) for item in batch]
+        ids = [item.tokens if isinstance(item, EmbedInput) else None for item in batch]
         embedded = [isinstance(item, EmbedInput) for item in batch]
+        if self._direct and any(tokens is not None for tokens in ids):
+            texts = [
+                "" if tokens is not None else self._text(item)
+                for item, tokens in zip(batch, ids, strict=True)
+            ]
+            with_ids = self._with_ids(texts, ids)
+            lengths = [int(n) for n in with_ids["attention_mask"].sum(dim=1).tolist()]
+            return Tokenized(texts, with_ids, lengths, embedded)
+        texts = [self._text(item) for item in batch]
         features = self._tokenize(texts) if texts and (self._direct or any(embedded)) else None
-        counts = None
+        counts: list[int] | None = None
         if features is not None and any(embedded):
             counts = [int(n) for n in features["attention_mask"].sum(dim=1).tolist()]
         return Tokenized(texts, features if self._direct else None, counts, embedded)
@@ -180,6 +201,29 @@ class SentenceTransformerRunner:
                 prepared.embedded, vectors, prepared.counts, strict=True
             )
         ]
+
+    def _with_ids(self, texts: list[str], ids: list[tuple[int, ...] | None]) -> dict[str, Any]:
+        """The model's inputs for a batch where some inputs are token ids: those ids between
+        the special tokens the tokenizer puts around a text, the texts tokenized, all cut at
+        the model's length and padded together."""
+        tokenizer, limit = self._model.tokenizer, self._model.max_seq_length
+        head, tail = _special_tokens(tokenizer)
+        room = max(0, limit - len(head) - len(tail))
+        rows = [
+            [*head, *tokens[:room], *tail]
+            if tokens is not None
+            else tokenizer(text, truncation=True, max_length=limit)["input_ids"]
+            for text, tokens in zip(texts, ids, strict=True)
+        ]
+        features: dict[str, Any] = {
+            key: value for key, value in self._tokenize(["a"]).items() if isinstance(value, str)
+        }
+        features.update(tokenizer.pad({"input_ids": rows}, return_tensors="pt"))
+        if "token_type_ids" in tokenizer.model_input_names:
+            import torch
+
+            features["token_type_ids"] = torch.zeros_like(features["input_ids"])
+        return features
 
     def _tokenize(self, texts: list[str]) -> dict[str, Any]:
         # sentence-transformers 6 renamed tokenize() to preprocess(); older ones lack it.
@@ -214,6 +258,8 @@ class SentenceTransformerRunner:
         if isinstance(item, EmbedInput) and item.text is not None:
             return item.text
         if isinstance(item, EmbedInput) and item.tokens is not None:
+            # Only for pipelines that must go through encode() (a default prompt, a truncated
+            # dimension): encode takes text.
             return str(self._model.tokenizer.decode(list(item.tokens), skip_special_tokens=True))
         raise errors.InvalidRequest(
             f"Embedding inputs must be strings or token ids, not {type(item).__name__}."

@@ -1,1 +1,36 @@
-"""The services: the only API the CLI, the HTTP API and the web UI call."""
+"""The services: the only API the CLI, the HTTP API, the web UI and the job kinds call.
+
+:class:`Services` is every one of them, built once by the composition root
+(:class:`berth.app.Berth`) and handed to each entry point.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from berth.services.audio import AudioService
+from berth.services.images import ImageService
+from berth.services.inference import InferenceService
+from berth.services.jobs import JobService
+from berth.services.keys import KeyService
+from berth.services.models import ModelService
+from berth.services.ocr import OcrService
+from berth.services.speech import SpeechService
+from berth.services.status import StatusService
+from berth.settings import Settings
+
+
+@dataclass(frozen=True)
+class Services:
+    """Every service of one Berth."""
+
+    settings: Settings
+    inference: InferenceService
+    jobs: JobService
+    keys: KeyService
+    models: ModelService
+    images: ImageService
+    audio: AudioService
+    speech: SpeechService
+    ocr: OcrService
+    status: StatusService

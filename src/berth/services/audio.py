@@ -9,54 +9,40 @@ from __future__ import annotations
 
 import asyncio
 from collections import Counter
-from collections.abc import Sequence
 from dataclasses import replace
-from typing import Any, Protocol
 
-from berth import errors
+from berth.keys.key import ApiKey
 from berth.media.audio import Audio, AudioLimits, decode_audio
 from berth.services.inference import InferenceService
-from berth.tasks.task import Task
+from berth.tasks.calls import ModelCalls
 from berth.tasks.transcribe import (
     SAMPLE_RATE,
+    TRANSCRIBE,
     AsrTask,
     Samples,
     Segment,
     Transcript,
     TranscriptionRequest,
 )
-from berth.tasks.vad import SpeechSpans, VadRequest
+from berth.tasks.vad import VAD, SpeechSpans, VadRequest
 
-TRANSCRIBE_TASKS = frozenset({Task.TRANSCRIBE})
-VAD_TASKS = frozenset({Task.VAD})
 DEFAULT_VAD = "silero-vad"
 
 
-class ModelRuns(Protocol):
-    """The model pool, as speech needs it (the pool and a job's ``ctx.models`` fit)."""
-
-    async def run(self, alias: str, items: Sequence[Any]) -> list[Any]: ...
-
-
-async def find_speech(models: ModelRuns, alias: str, request: VadRequest) -> SpeechSpans:
+async def find_speech(models: ModelCalls, alias: str, request: VadRequest) -> SpeechSpans:
     """The spans of speech in ``request``'s audio, from the VAD model ``alias``."""
-    [output] = await models.run(alias, [request])
-    if isinstance(output, BaseException):
-        raise output
-    if not isinstance(output, SpeechSpans):
-        raise errors.ModelError(
-            f"Model '{alias}' did not return speech spans. Use a voice activity (vad) model."
-        )
-    return output
+    [spans] = await models.run(alias, VAD, [request])
+    return spans
 
 
 async def transcribe(
-    models: ModelRuns, alias: str, request: TranscriptionRequest, vad: str | None = None
+    models: ModelCalls, alias: str, request: TranscriptionRequest, vad: str | None = None
 ) -> Transcript:
     """The transcript of ``request``; with ``vad`` (a VAD model's alias), only its speech is
     transcribed and the segments keep the times of the whole recording."""
     if vad is None:
-        return _checked(alias, (await models.run(alias, [request]))[0])
+        [transcript] = await models.run(alias, TRANSCRIBE, [request])
+        return transcript
     spans = await find_speech(models, vad, VadRequest(request.samples))
     if not spans.spans:
         return Transcript("", request.language, round(request.duration, 3), ())
@@ -64,8 +50,7 @@ async def transcribe(
         replace(request, samples=_cut(request.samples, span.start, span.end))
         for span in spans.spans
     ]
-    outputs = await models.run(alias, pieces)
-    parts = [_checked(alias, output) for output in outputs]
+    parts = await models.run(alias, TRANSCRIBE, pieces)
     segments = tuple(
         Segment(round(s.start + span.start, 3), round(s.end + span.start, 3), s.text)
         for span, part in zip(spans.spans, parts, strict=True)
@@ -79,16 +64,6 @@ async def transcribe(
 
 def _cut(samples: Samples, start: float, end: float) -> Samples:
     return samples[int(start * SAMPLE_RATE) : int(end * SAMPLE_RATE)]
-
-
-def _checked(alias: str, output: Any) -> Transcript:
-    if isinstance(output, BaseException):
-        raise output
-    if not isinstance(output, Transcript):
-        raise errors.ModelError(
-            f"Model '{alias}' did not return a transcript. Use a speech-to-text (transcribe) model."
-        )
-    return output
 
 
 class AudioService:
@@ -105,6 +80,7 @@ class AudioService:
 
     async def transcribe(
         self,
+        caller: ApiKey | None,
         alias: str,
         data: bytes,
         *,
@@ -114,19 +90,19 @@ class AudioService:
         vad: str | None = None,
         name: str = "The file",
     ) -> Transcript:
-        """The transcript of the audio file ``data`` (see :func:`transcribe`)."""
-        self.inference.model(alias, TRANSCRIBE_TASKS)
+        """The transcript of the audio file ``data`` (see :func:`transcribe`); the models are
+        checked before the upload is decoded."""
+        models = self.inference.calls(caller)
+        models.check(alias, TRANSCRIBE)
         if vad is not None:
-            self.inference.model(vad, VAD_TASKS)
+            models.check(vad, VAD)
         audio = await self.decode(data, name)
-        await self.inference.prepare(alias, TRANSCRIBE_TASKS)
-        if vad is not None:
-            await self.inference.prepare(vad, VAD_TASKS)
         request = TranscriptionRequest(audio.samples, language, task, prompt=prompt)
-        return await transcribe(self.inference.pool, alias, request, vad)
+        return await transcribe(models, alias, request, vad)
 
     async def speech(
         self,
+        caller: ApiKey | None,
         alias: str,
         data: bytes,
         *,
@@ -136,13 +112,13 @@ class AudioService:
         name: str = "The file",
     ) -> SpeechSpans:
         """Where the speech is in the audio file ``data``."""
-        self.inference.model(alias, VAD_TASKS)
+        models = self.inference.calls(caller)
+        models.check(alias, VAD)
         audio = await self.decode(data, name)
-        await self.inference.prepare(alias, VAD_TASKS)
         request = VadRequest(
             audio.samples,
             threshold=threshold,
             min_speech_ms=min_speech_ms,
             min_silence_ms=min_silence_ms,
         )
-        return await find_speech(self.inference.pool, alias, request)
+        return await find_speech(models, alias, request)

@@ -10,41 +10,32 @@ import asyncio
 import random
 from collections.abc import AsyncGenerator, Awaitable, Callable
 from dataclasses import asdict, replace
-from typing import TYPE_CHECKING
 
 from berth import errors
 from berth.jobs.job import Job, JobStatus, JsonValue
-from berth.tasks.image import GeneratedImages, ImageRequest, Progress, check
-from berth.tasks.task import Task
+from berth.keys.key import ApiKey
+from berth.services.inference import InferenceService
+from berth.services.jobs import JobService
+from berth.tasks.calls import ModelCalls
+from berth.tasks.image import IMAGE, GeneratedImages, ImageRequest, Progress, check
 
-if TYPE_CHECKING:
-    from berth.jobs.context import ModelAccess
-    from berth.services.inference import InferenceService
-    from berth.services.jobs import JobService
-
-IMAGE_TASKS = frozenset({Task.IMAGE})
 KIND = "image"
 SEED_RANGE = 2**32
 OnProgress = Callable[[Progress], Awaitable[None]]
 
 
 async def draw(
-    models: ModelAccess, alias: str, request: ImageRequest, on_progress: OnProgress | None = None
+    models: ModelCalls, alias: str, request: ImageRequest, on_progress: OnProgress | None = None
 ) -> GeneratedImages:
     """Draw ``request`` with the model ``alias``, passing each denoising step to
     ``on_progress``. Leaving early (an error, a cancelled task, ``on_progress`` raising) closes
     the stream, which stops the model at its next step."""
-    chunks = models.stream(alias, request)
+    chunks = models.stream(alias, IMAGE, request)
     try:
         async for chunk in chunks:
             if isinstance(chunk, GeneratedImages):
                 return chunk
-            if not isinstance(chunk, Progress):
-                raise errors.ModelError(
-                    f"Model '{alias}' streamed {type(chunk).__name__}, not images. Use a "
-                    "text-to-image model."
-                )
-            if on_progress is not None:
+            if on_progress is not None and isinstance(chunk, Progress):
                 await on_progress(chunk)
     finally:
         if isinstance(chunks, AsyncGenerator):
@@ -75,28 +66,30 @@ class ImageService:
         self.jobs = jobs
 
     async def generate(
-        self, alias: str, request: ImageRequest, on_progress: OnProgress | None = None
+        self,
+        caller: ApiKey | None,
+        alias: str,
+        request: ImageRequest,
+        on_progress: OnProgress | None = None,
     ) -> GeneratedImages:
         """Draw the images now, through the pool; nothing is written to the job store."""
         check(request)
-        await self.inference.prepare(alias, IMAGE_TASKS)
-        return await draw(self.inference.pool, alias, request, on_progress)
+        return await draw(self.inference.calls(caller), alias, request, on_progress)
 
     async def generate_as_job(
-        self, alias: str, request: ImageRequest, *, owner: str | None = None
+        self, caller: ApiKey | None, alias: str, request: ImageRequest
     ) -> Job:
         """Run the drawing as an ``image`` job and wait for it: the succeeded job, whose
         artifacts are the PNGs. A seed is chosen up front, so the job's input (and its
         provenance) records it. Leaving early cancels the job."""
         check(request)
-        self.inference.model(alias, IMAGE_TASKS)
         if request.seed is None:
             request = replace(request, seed=random.randrange(SEED_RANGE))
-        submitted = await self.jobs.submit(KIND, job_input(request), model=alias, owner=owner)
+        submitted = await self.jobs.submit(caller, KIND, job_input(request), model=alias)
         try:
-            job = await self.jobs.follow(submitted.job.id, poll_seconds=0.1)
+            job = await self.jobs.follow(caller, submitted.job.id, poll_seconds=0.1)
         except asyncio.CancelledError:
-            await asyncio.shield(self.jobs.cancel(submitted.job.id))
+            await asyncio.shield(self.jobs.cancel(caller, submitted.job.id))
             raise
         if job.status is not JobStatus.SUCCEEDED:
             raise job_failure(job)

@@ -15,9 +15,7 @@ from dataclasses import dataclass
 
 from berth import errors
 from berth.clock import Clock, SystemClock
-from berth.db.stores import key_store_for
 from berth.ids import new_id
-from berth.jobs.store import JobStore
 from berth.keys.key import (
     KEY_ID_PREFIX,
     MAX_JOBS,
@@ -32,14 +30,12 @@ from berth.keys.key import (
 )
 from berth.keys.limiter import RequestLimiter
 from berth.keys.store import KeyStore
-from berth.settings import Settings
 
 SECRET_BYTES = 32
 PREFIX_CHARS = 8
 """Random characters after ``berth_`` kept as the key's prefix."""
 TOUCH_EVERY_SECONDS = 60.0
 """``last_used_at`` is written at most this often per key, so a busy key costs no writes."""
-JOBS_RETRY_AFTER_SECONDS = 5
 
 
 def hash_secret(secret: str) -> str:
@@ -68,21 +64,13 @@ class KeyService:
     def __init__(
         self,
         store: KeyStore,
-        jobs: JobStore,
         limiter: RequestLimiter,
         *,
         clock: Clock | None = None,
     ) -> None:
         self.store = store
-        self.jobs = jobs
         self.limiter = limiter
         self.clock = clock or SystemClock()
-
-    @classmethod
-    def build(cls, jobs: JobStore, settings: Settings, *, clock: Clock | None = None) -> KeyService:
-        """The service over the key store sharing ``jobs``' database, counting as settings say."""
-        limiter = RequestLimiter(settings.rate_limit_storage)
-        return cls(key_store_for(jobs), jobs, limiter, clock=clock)
 
     # -- administration --------------------------------------------------------------------
 
@@ -175,18 +163,6 @@ class KeyService:
                 f"API key '{key.name}' is over its rate of {key.rate_per_minute} requests "
                 f"per minute. Retry in {wait} s.",
                 retry_after=wait,
-            )
-
-    async def check_job_slots(self, key: ApiKey | None) -> None:
-        """Raise RateLimited if the key already has its most jobs queued or running."""
-        if key is None or key.max_jobs is None:
-            return
-        unfinished = await self.jobs.count_unfinished(key.id)
-        if unfinished >= key.max_jobs:
-            raise errors.RateLimited(
-                f"API key '{key.name}' has {unfinished} jobs queued or running, its limit "
-                f"is {key.max_jobs}. Retry when one has finished, or cancel one.",
-                retry_after=JOBS_RETRY_AFTER_SECONDS,
             )
 
     @staticmethod

@@ -8,11 +8,11 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
 from berth import errors
 from berth.jobs.job import JsonValue
-from berth.jobs.store import JobStore
+from berth.jobs.store import WorkerRegistry
 from berth.jobs.workers import WorkerInfo
 from berth.models.cache import ModelCache
 from berth.models.catalog import Catalog
@@ -21,7 +21,6 @@ from berth.models.pull import ProgressSink
 from berth.models.spec import ModelSpec, NoSource
 from berth.models.verify import VerifyReport
 from berth.runners.contract import RunnerType
-from berth.settings import Settings
 
 N = TypeVar("N", int, float)
 
@@ -104,6 +103,18 @@ class LoadedModel:
         }
 
 
+class Residency(Protocol):
+    """The model pool, as model administration needs it."""
+
+    def describe(self) -> list[dict[str, Any]]: ...
+
+    async def load(self, alias: str) -> None: ...
+
+    async def unload(self, alias: str) -> bool: ...
+
+    def pin(self, alias: str, pinned: bool = True) -> None: ...
+
+
 class ModelService:
     """The catalog, the cache and the workers' reports behind one API.
 
@@ -116,40 +127,54 @@ class ModelService:
         self,
         catalog: Catalog,
         cache: ModelCache,
-        store: JobStore | None = None,
+        store: WorkerRegistry | None = None,
         *,
         runners: Mapping[str, RunnerType] | None = None,
+        pool: Residency | None = None,
         live_seconds: float = 60.0,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.catalog = catalog
         self.cache = cache
         self.store = store
+        self.pool = pool
         self.runners = runners
         self.live_seconds = live_seconds
         self.clock = clock
 
-    @classmethod
-    def from_settings(
-        cls,
-        settings: Settings,
-        store: JobStore | None = None,
-        runners: Mapping[str, RunnerType] | None = None,
-    ) -> ModelService:
-        """The catalog and cache ``settings`` name; with ``runners``, user entries naming an
-        unknown runner are refused. A worker counts as live for one lease after its last
-        heartbeat."""
-        return cls(
-            Catalog.load(settings, runners),
-            ModelCache(settings),
-            store,
-            runners=runners,
-            live_seconds=settings.lease_seconds,
-        )
-
     def get(self, alias: str) -> ModelSpec:
         """The catalog entry; raises UnknownModel."""
         return self.catalog.get(alias)
+
+    # -- this process's pool ---------------------------------------------------------------
+
+    def _residency(self) -> Residency:
+        if self.pool is None:
+            raise errors.PoolClosed("This process runs without a model pool.")
+        return self.pool
+
+    def resident_here(self) -> list[dict[str, Any]]:
+        """The models this process's pool holds (see ``ModelPool.describe``)."""
+        return self._residency().describe()
+
+    def resident(self, alias: str) -> dict[str, Any] | None:
+        """How this process's pool holds ``alias`` (see ``ModelPool.describe``), if it does."""
+        return next((m for m in self.resident_here() if m.get("alias") == alias), None)
+
+    async def load(self, alias: str) -> None:
+        """Load ``alias`` now, making room for it within the memory budget."""
+        self.catalog.get(alias)
+        await self._residency().load(alias)
+
+    async def unload(self, alias: str) -> bool:
+        """Unload ``alias`` once its running calls finish; False if it was not loaded."""
+        self.catalog.get(alias)
+        return await self._residency().unload(alias)
+
+    def pin(self, alias: str, pinned: bool = True) -> None:
+        """Pin (never evicted, never expired) or unpin ``alias``, loaded or not."""
+        self.catalog.get(alias)
+        self._residency().pin(alias, pinned)
 
     def path_for(self, alias: str) -> Path | None:
         """The verified local folder a runner loads ``alias`` from; never downloads."""

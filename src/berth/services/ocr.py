@@ -9,30 +9,19 @@ from __future__ import annotations
 
 from typing import Any
 
-from berth import errors
+from berth.keys.key import ApiKey
 from berth.media.images import decode_image_async
 from berth.services.inference import InferenceService
-from berth.tasks.ocr import OcrRequest, OcrResult
-from berth.tasks.task import Task
+from berth.tasks.calls import ModelCalls
+from berth.tasks.ocr import OCR, OcrRequest, OcrResult
 
 DEFAULT_MODEL = "rapidocr"
-OCR_TASKS = frozenset({Task.OCR})
 
 
 async def checked_request(data: bytes) -> OcrRequest:
     """The model's input for an encoded image, once the image is known to decode."""
     await decode_image_async(data)
     return OcrRequest(data)
-
-
-def result_of(alias: str, output: Any) -> OcrResult:
-    """The model's output, checked to be an OCR result."""
-    if not isinstance(output, OcrResult):
-        raise errors.ModelError(
-            f"Model '{alias}' did not return text lines ({type(output).__name__}). "
-            "Use an OCR model such as rapidocr."
-        )
-    return output
 
 
 def document(alias: str, result: OcrResult) -> dict[str, Any]:
@@ -53,10 +42,21 @@ def document(alias: str, result: OcrResult) -> dict[str, Any]:
     }
 
 
-async def recognize(service: InferenceService, alias: str, data: bytes) -> OcrResult:
-    """The text lines of the encoded image ``data``, read by the OCR model ``alias``."""
-    service.model(alias, OCR_TASKS)
+async def recognize(models: ModelCalls, alias: str, data: bytes) -> OcrResult:
+    """The text lines of the encoded image ``data``, read by the OCR model ``alias`` (the
+    image is checked first, so a bad upload costs the model nothing)."""
+    models.check(alias, OCR)
     request = await checked_request(data)
-    await service.prepare(alias, OCR_TASKS)
-    [output] = await service.pool.run(alias, [request])
-    return result_of(alias, output)
+    [result] = await models.run(alias, OCR, [request])
+    return result
+
+
+class OcrService:
+    """``POST /v1/ocr``: an uploaded image's text lines."""
+
+    def __init__(self, inference: InferenceService) -> None:
+        self.inference = inference
+
+    async def read(self, caller: ApiKey | None, alias: str, data: bytes) -> OcrResult:
+        """The lines of ``data`` read by ``alias``, for ``caller``."""
+        return await recognize(self.inference.calls(caller), alias, data)

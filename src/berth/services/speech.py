@@ -6,17 +6,14 @@ Shared by ``POST /v1/audio/speech`` and the ``speak`` job kind.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
 
 from berth import errors
+from berth.keys.key import ApiKey
 from berth.media.encode import audio_format, encode_audio
 from berth.services.inference import InferenceService
-from berth.tasks.speak import MAX_SPEED, MIN_SPEED, Speech, SpeechRequest
-from berth.tasks.task import Task
+from berth.tasks.speak import MAX_SPEED, MIN_SPEED, SPEAK, Speech, SpeechRequest
 
-SPEAK_TASKS = frozenset({Task.SPEAK})
 MAX_INPUT_CHARS = 4096
 """The longest text one request may speak, as OpenAI's speech API allows."""
 
@@ -48,27 +45,11 @@ def speech_request(text: str, voice: str | None, speed: float) -> SpeechRequest:
     return SpeechRequest(text, voice or None, speed)
 
 
-def speech_of(alias: str, output: Any) -> Speech:
-    """A model's output, checked to be speech."""
-    if not isinstance(output, Speech):
-        raise errors.InvalidRequest(
-            f"Model '{alias}' did not return speech. Use a text-to-speech (speak) model."
-        )
-    return output
-
-
 async def encode(speech: Speech, response_format: str) -> SpokenAudio:
     """``speech`` encoded as ``response_format`` (off the event loop)."""
     fmt = audio_format(response_format)
     content = await asyncio.to_thread(encode_audio, speech.samples, speech.sample_rate, fmt.name)
     return SpokenAudio(content, fmt.media_type, fmt.extension, speech.duration)
-
-
-async def speak_all(pool: Any, alias: str, requests: Sequence[SpeechRequest]) -> list[Speech]:
-    """Speech for each request from the model ``alias`` on ``pool`` (anything with an async
-    ``run(alias, items)``), in order."""
-    outputs = await pool.run(alias, list(requests))
-    return [speech_of(alias, output) for output in outputs]
 
 
 class SpeechService:
@@ -78,11 +59,16 @@ class SpeechService:
         self.inference = inference
 
     async def speak(
-        self, alias: str, text: str, voice: str | None, speed: float, response_format: str
+        self,
+        caller: ApiKey | None,
+        alias: str,
+        text: str,
+        voice: str | None,
+        speed: float,
+        response_format: str,
     ) -> SpokenAudio:
         """Speak ``text`` with the model ``alias`` and encode it as ``response_format``."""
         request = speech_request(text, voice, speed)
         audio_format(response_format)
-        await self.inference.prepare(alias, SPEAK_TASKS)
-        [speech] = await speak_all(self.inference.pool, alias, [request])
+        [speech] = await self.inference.run(caller, alias, SPEAK, [request])
         return await encode(speech, response_format)

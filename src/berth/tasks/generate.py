@@ -11,6 +11,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal
 
+from berth.tasks.task import ModelTask, Task
+
 FinishReason = Literal["stop", "length"]
 
 
@@ -64,3 +66,8 @@ def cut_at_stop(text: str, stops: tuple[str, ...]) -> tuple[str, bool]:
     if not cuts:
         return text, False
     return text[: min(cuts)], True
+
+
+GENERATE = ModelTask(
+    "text", frozenset({Task.CHAT, Task.COMPLETE, Task.VISION}), Generation, (TextDelta, Generation)
+)

@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from berth import errors
+from berth.tasks.task import ModelTask, Task
 
 MIN_SIDE = 64
 MAX_SIDE = 2048
@@ -106,3 +107,6 @@ def parse_size(size: str) -> tuple[int, int]:
     check_side("width", parsed[0])
     check_side("height", parsed[1])
     return parsed
+
+
+IMAGE = ModelTask("images", frozenset({Task.IMAGE}), GeneratedImages, (Progress, GeneratedImages))

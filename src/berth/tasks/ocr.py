@@ -7,6 +7,8 @@ from typing import Any
 
 import numpy as np
 
+from berth.tasks.task import ModelTask, Task
+
 Point = tuple[float, float]
 
 
@@ -39,3 +41,6 @@ class OcrResult:
     def text(self) -> str:
         """The lines' texts, one per line."""
         return "\n".join(line.text for line in self.lines)
+
+
+OCR = ModelTask("text lines", frozenset({Task.OCR}), OcrResult)

@@ -7,6 +7,8 @@ from typing import Any
 
 import numpy as np
 
+from berth.tasks.task import ModelTask, Task
+
 MIN_SPEED, MAX_SPEED = 0.25, 4.0
 """The range of ``speed`` (1.0 is the voice's normal pace), as OpenAI's speech API allows."""
 
@@ -31,3 +33,6 @@ class Speech:
     def duration(self) -> float:
         """Length in seconds."""
         return len(self.samples) / self.sample_rate if self.sample_rate else 0.0
+
+
+SPEAK = ModelTask("speech", frozenset({Task.SPEAK}), Speech)

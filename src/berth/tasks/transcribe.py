@@ -11,6 +11,8 @@ from typing import Any, Literal
 
 import numpy as np
 
+from berth.tasks.task import ModelTask, Task
+
 SAMPLE_RATE = 16_000
 """The rate every speech model here reads, in samples per second."""
 
@@ -55,3 +57,6 @@ class Transcript:
     language: str | None
     duration: float
     segments: tuple[Segment, ...]
+
+
+TRANSCRIBE = ModelTask("a transcript", frozenset({Task.TRANSCRIBE}), Transcript)

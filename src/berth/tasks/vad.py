@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from berth.tasks.task import ModelTask, Task
 from berth.tasks.transcribe import SAMPLE_RATE, Samples
 
 
@@ -41,3 +42,6 @@ class SpeechSpans:
     @property
     def speech_seconds(self) -> float:
         return sum(span.end - span.start for span in self.spans)
+
+
+VAD = ModelTask("speech spans", frozenset({Task.VAD}), SpeechSpans)

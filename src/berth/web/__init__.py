@@ -2,7 +2,7 @@
 
 :func:`install` adds its routes to the API app; the pages' scripts call the API itself (its
 JSON endpoints and event streams), authenticated by the session cookie (see
-:mod:`berth.api.session`).
+:mod:`berth.http.session`).
 """
 
 from __future__ import annotations
@@ -12,16 +12,16 @@ from pathlib import Path
 from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
-from berth.api.runtime import Runtime
-from berth.api.session import SessionSigner
+from berth.http.session import SessionSigner
 from berth.web import dashboard, jobs, login, models, playground
 
 STATIC = Path(__file__).parent / "static"
 
 
-def install(app: FastAPI, runtime: Runtime) -> None:
-    """Serve the UI from ``app``: pages at ``/``, files at ``/ui/static``."""
-    app.state.sessions = SessionSigner.for_home(runtime.berth.settings.home)
+def install(app: FastAPI, home: Path) -> None:
+    """Serve the UI from ``app``: pages at ``/``, files at ``/ui/static``; sessions are
+    signed with the secret kept in ``home``."""
+    app.state.sessions = SessionSigner.for_home(home)
     for module in (dashboard, jobs, login, models, playground):
         app.include_router(module.router)
     app.mount("/ui/static", StaticFiles(directory=STATIC), name="ui-static")

@@ -15,9 +15,9 @@ from fastapi import Request
 from fastapi.responses import RedirectResponse, Response
 
 from berth import errors
-from berth.api.auth import bearer, is_loopback, require
-from berth.api.runtime import runtime
-from berth.api.session import COOKIE, CSRF_FIELD, LIFETIME_SECONDS, Session, signer
+from berth.http.auth import bearer, is_loopback, require
+from berth.http.runtime import services
+from berth.http.session import COOKIE, CSRF_FIELD, LIFETIME_SECONDS, Session, signer
 from berth.keys.key import ApiKey, Scope
 
 
@@ -49,7 +49,7 @@ def login_redirect(request: Request) -> RedirectResponse:
 
 def anonymous_allowed(request: Request) -> bool:
     host = request.client.host if request.client else None
-    return not runtime(request).berth.settings.require_keys and is_loopback(host)
+    return not services(request).settings.require_keys and is_loopback(host)
 
 
 async def visitor(request: Request, scope: Scope) -> Visitor | Response:

@@ -11,12 +11,10 @@ from fastapi import APIRouter, Request
 from fastapi.responses import RedirectResponse, Response
 
 from berth import errors
-from berth.api.runtime import Runtime, runtime
-from berth.api.schemas.jobs import JobOut
+from berth.http.runtime import services
 from berth.jobs.job import Job, JobStatus
-from berth.jobs.outputs import job_dir
 from berth.keys.key import Scope
-from berth.services.keys import KeyService
+from berth.services import Services
 from berth.web.access import Visitor
 from berth.web.forms import fields_of, read_form
 from berth.web.render import acted, page, shown
@@ -25,6 +23,30 @@ router = APIRouter(include_in_schema=False)
 PAGE_SIZE = 25
 PREVIEW_BYTES = 64 * 1024
 TEXT_TYPES = ("application/json", "application/x-ndjson", "application/jsonl")
+
+
+def shown_job(job: Job) -> dict[str, Any]:
+    """A job as the pages show it: its record, with each artifact's download URL."""
+    base = f"/v1/jobs/{job.id}/artifacts"
+    return {
+        "id": job.id,
+        "kind": job.kind,
+        "model": job.model,
+        "status": job.status.value,
+        "input": job.input,
+        "attempts": job.attempts,
+        "max_attempts": job.max_attempts,
+        "created_at": job.created_at,
+        "progress": job.progress,
+        "progress_message": job.progress_message,
+        "result": job.result,
+        "error": job.error,
+        "artifacts": [
+            {"name": a.name, "media_type": a.media_type, "size": a.size, "url": f"{base}/{a.name}"}
+            for a in job.artifacts
+        ],
+        "last_event_id": job.last_event,
+    }
 
 
 def _filters(request: Request) -> dict[str, str]:
@@ -40,7 +62,8 @@ async def jobs_page(request: Request) -> Response:
         if status is not None and status not in {s.value for s in JobStatus}:
             raise errors.InvalidRequest(f"There is no job status '{status}'.")
         before = request.query_params.get("before") or None
-        found = await runtime(request).berth.jobs.list_jobs(
+        found = await services(request).jobs.list_jobs(
+            who.key,
             statuses=frozenset({JobStatus(status)}) if status else frozenset(),
             kind=filters.get("kind"),
             model=filters.get("model"),
@@ -51,10 +74,10 @@ async def jobs_page(request: Request) -> Response:
         more = urlencode({**filters, "before": shown_jobs[-1].id}) if len(found) > PAGE_SIZE else ""
         context = {
             "title": "Jobs",
-            "jobs": [JobOut.of(job) for job in shown_jobs],
+            "jobs": [shown_job(job) for job in shown_jobs],
             "filters": filters,
             "statuses": [s.value for s in JobStatus],
-            "kinds": sorted(runtime(request).berth.registry.kinds),
+            "kinds": [kind.name for kind in services(request).jobs.kinds()],
             "live": before is None,
             "api_query": urlencode({**filters, "limit": PAGE_SIZE}),
             "next_query": more,
@@ -85,11 +108,11 @@ def timings(job: Job) -> list[tuple[str, float | None]]:
     return [("Queued", queued), ("Running", running)]
 
 
-async def _first_progress(rt: Runtime, job: Job) -> float | None:
+async def _first_progress(found: Services, who: Visitor, job: Job) -> float | None:
     """Seconds from the start to the first progress report: loading and warming up."""
     if job.started_at is None:
         return None
-    for event in await rt.berth.jobs.events(job.id):
+    for event in await found.jobs.events(who.key, job.id):
         if event.type.value == "progress" and event.at >= job.started_at:
             return event.at - job.started_at
     return None
@@ -98,18 +121,17 @@ async def _first_progress(rt: Runtime, job: Job) -> float | None:
 @router.get("/jobs/{job_id}")
 async def job_page(job_id: str, request: Request) -> Response:
     async def build(who: Visitor) -> Response:
-        rt = runtime(request)
-        job = await rt.berth.jobs.get(job_id)
-        folder = job_dir(rt.berth.settings.outputs_dir, job).resolve()
-        out = JobOut.of(job)
-        previews = {a.name: _preview(folder, a.name, a.media_type) for a in out.artifacts}
+        found = services(request)
+        job = await found.jobs.get(who.key, job_id)
+        folder = found.jobs.folder(job).resolve()
+        previews = {a.name: _preview(folder, a.name, a.media_type) for a in job.artifacts}
         context: dict[str, Any] = {
             "title": f"Job {job.id}",
-            "job": out,
+            "job": shown_job(job),
             "timings": timings(job),
-            "warmup": await _first_progress(rt, job),
+            "warmup": await _first_progress(found, who, job),
             "previews": previews,
-            "events": await rt.berth.jobs.events(job.id),
+            "events": await found.jobs.events(who.key, job.id),
             "terminal": job.status.terminal,
         }
         return page(request, who, "job.html", context)
@@ -120,7 +142,7 @@ async def job_page(job_id: str, request: Request) -> Response:
 @router.post("/jobs/{job_id}/cancel")
 async def cancel_job(job_id: str, request: Request) -> Response:
     async def act(who: Visitor) -> Response:
-        await runtime(request).berth.jobs.cancel(job_id)
+        await services(request).jobs.cancel(who.key, job_id)
         return RedirectResponse(f"/jobs/{job_id}", status_code=303)
 
     return await acted(request, Scope.JOBS, act)
@@ -131,17 +153,16 @@ async def retry_job(job_id: str, request: Request) -> Response:
     """Submit the job again, as a new job with the same kind, input and settings."""
 
     async def act(who: Visitor) -> Response:
-        rt = runtime(request)
-        job = await rt.berth.jobs.get(job_id)
-        await rt.keys.check_job_slots(who.key)
-        again = await rt.berth.jobs.submit(
+        jobs = services(request).jobs
+        job = await jobs.get(who.key, job_id)
+        again = await jobs.submit(
+            who.key,
             job.kind,
             job.input,
             model=job.model,
             priority=job.priority,
             max_attempts=job.max_attempts,
             timeout=job.timeout,
-            owner=who.key.id if who.key else None,
         )
         return RedirectResponse(f"/jobs/{again.job.id}", status_code=303)
 
@@ -151,19 +172,19 @@ async def retry_job(job_id: str, request: Request) -> Response:
 @router.get("/submit")
 async def submit_index(request: Request) -> Response:
     async def build(who: Visitor) -> Response:
-        kinds = runtime(request).berth.jobs.kinds()
+        kinds = services(request).jobs.kinds()
         return page(request, who, "submit_index.html", {"title": "Submit a job", "kinds": kinds})
 
     return await shown(request, Scope.JOBS, build)
 
 
-def _form_context(rt: Runtime, kind_name: str) -> dict[str, Any]:
-    kind = rt.berth.registry.kind(kind_name)
+def _form_context(found: Services, kind_name: str) -> dict[str, Any]:
+    kind = found.jobs.registry.kind(kind_name)
     return {
         "title": f"Submit: {kind.name}",
         "kind": kind,
         "fields": fields_of(kind),
-        "models": [spec.alias for spec in rt.berth.catalog.specs()],
+        "models": [spec.alias for spec in found.inference.models()],
         "chosen_model": "",
         "priority": "0",
         "general": None,
@@ -173,7 +194,7 @@ def _form_context(rt: Runtime, kind_name: str) -> dict[str, Any]:
 @router.get("/submit/{kind_name}")
 async def submit_form(kind_name: str, request: Request) -> Response:
     async def build(who: Visitor) -> Response:
-        context = _form_context(runtime(request), kind_name)
+        context = _form_context(services(request), kind_name)
         context["chosen_model"] = request.query_params.get("model", "")
         return page(request, who, "submit.html", context)
 
@@ -183,8 +204,8 @@ async def submit_form(kind_name: str, request: Request) -> Response:
 @router.post("/submit/{kind_name}")
 async def submit_job(kind_name: str, request: Request) -> Response:
     async def act(who: Visitor) -> Response:
-        rt = runtime(request)
-        context = _form_context(rt, kind_name)
+        found = services(request)
+        context = _form_context(found, kind_name)
         form = {k: v for k, v in (await request.form()).items() if isinstance(v, str)}
         data, general = read_form(context["kind"], context["fields"], form)
         model = form.get("model") or None
@@ -196,12 +217,8 @@ async def submit_job(kind_name: str, request: Request) -> Response:
         if general or any(f.error for f in context["fields"]):
             context["general"] = general
             return page(request, who, "submit.html", context, status=400)
-        if model is not None:
-            rt.berth.catalog.get(model)
-            KeyService.check_model(who.key, model)
-        await rt.keys.check_job_slots(who.key)
-        submission = await rt.berth.jobs.submit(
-            kind_name, data, model=model, priority=priority, owner=who.key.id if who.key else None
+        submission = await found.jobs.submit(
+            who.key, kind_name, data, model=model, priority=priority
         )
         return RedirectResponse(f"/jobs/{submission.job.id}", status_code=303)
 

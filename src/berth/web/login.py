@@ -10,8 +10,8 @@ from fastapi import APIRouter, Request
 from fastapi.responses import RedirectResponse, Response
 
 from berth import errors
-from berth.api.runtime import runtime
-from berth.api.session import COOKIE, signer
+from berth.http.runtime import services
+from berth.http.session import COOKIE, signer
 from berth.web.access import Visitor, check_form, set_session_cookie
 from berth.web.render import error_page, page
 
@@ -59,7 +59,7 @@ async def login(request: Request) -> Response:
     secret = form.get("key")
     target = form.get("next")
     try:
-        key = await runtime(request).keys.authenticate(
+        key = await services(request).keys.authenticate(
             secret.strip() if isinstance(secret, str) else ""
         )
     except errors.NotAuthenticated as exc:

@@ -14,11 +14,11 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import RedirectResponse, Response
 
 from berth import errors
-from berth.api.auth import require
-from berth.api.runtime import Runtime, runtime
+from berth.http.auth import require
+from berth.http.runtime import services
 from berth.jobs.job import JobStatus
 from berth.keys.key import Scope
-from berth.services.models import ModelService
+from berth.services import Services
 from berth.web.access import Visitor
 from berth.web.render import acted, page, shown
 
@@ -27,24 +27,12 @@ ACTIONS = ("pull", "verify", "remove", "load", "unload", "pin", "unpin")
 IN_FLIGHT = frozenset({JobStatus.QUEUED, JobStatus.RUNNING})
 
 
-def model_service(rt: Runtime) -> ModelService:
-    """The model service over this server's catalog, cache and store."""
-    berth = rt.berth
-    return ModelService(
-        berth.catalog,
-        berth.cache,
-        berth.store,
-        runners=berth.registry.runners,
-        live_seconds=berth.settings.lease_seconds,
-    )
-
-
-async def catalog(rt: Runtime) -> list[dict[str, Any]]:
+async def catalog(found: Services) -> list[dict[str, Any]]:
     """Each entry with its cache state and, if loaded here, its pool details."""
-    loaded = {m["alias"]: m for m in rt.berth.pool.describe()}
+    loaded = {m["alias"]: m for m in found.models.resident_here()}
     pinned = {alias for alias, m in loaded.items() if m.get("pinned")}
     entries = []
-    for status in await model_service(rt).list_models():
+    for status in await found.models.list_models():
         entry = status.to_json()
         entry["loaded_here"] = status.spec.alias in loaded
         entry["pinned"] = status.spec.alias in pinned or status.spec.options.pinned
@@ -55,17 +43,17 @@ async def catalog(rt: Runtime) -> list[dict[str, Any]]:
 @router.get("/ui/api/models", dependencies=[Depends(require(Scope.INFER))])
 async def models_data(request: Request) -> list[dict[str, Any]]:
     """The catalog with each entry's state, for the models page and the model pickers."""
-    return await catalog(runtime(request))
+    return await catalog(services(request))
 
 
 @router.get("/models")
 async def models_page(request: Request) -> Response:
     async def build(who: Visitor) -> Response:
-        rt = runtime(request)
-        pulls = await rt.berth.jobs.list_jobs(statuses=IN_FLIGHT, kind="pull", limit=100)
+        found = services(request)
+        pulls = await found.jobs.list_jobs(who.key, statuses=IN_FLIGHT, kind="pull", limit=100)
         context = {
             "title": "Models",
-            "models": await catalog(rt),
+            "models": await catalog(found),
             "pulls": {job.model: job for job in pulls if job.model},
             "note": request.query_params.get("note", ""),
             "can_admin": Scope.ADMIN in who.scopes(),
@@ -75,26 +63,26 @@ async def models_page(request: Request) -> Response:
     return await shown(request, Scope.INFER, build)
 
 
-async def _act(rt: Runtime, alias: str, action: str) -> str:
+async def _act(found: Services, who: Visitor, alias: str, action: str) -> str:
     """Do ``action`` to ``alias``; answer what happened, in words."""
-    berth = rt.berth
+    models = found.models
     if action == "pull":
-        job = (await berth.jobs.submit("pull", {}, model=alias)).job
+        job = (await found.jobs.submit(who.key, "pull", {}, model=alias)).job
         return f"Pulling {alias} (job {job.id})."
     if action == "verify":
-        report = (await asyncio.to_thread(model_service(rt).verify, alias))[0]
+        report = (await asyncio.to_thread(models.verify, alias))[0]
         problems = "; ".join(check.describe() for check in report.bad)
         return f"{alias} is {report.state.value}." + (f" {problems}" if problems else "")
     if action == "remove":
-        freed = await asyncio.to_thread(model_service(rt).remove, alias)
+        freed = await asyncio.to_thread(models.remove, alias)
         return f"Removed {alias}: freed {freed:,} bytes."
     if action == "load":
-        await berth.pool.load(alias)
+        await models.load(alias)
         return f"Loaded {alias}."
     if action == "unload":
-        await berth.pool.unload(alias)
+        await models.unload(alias)
         return f"Unloaded {alias}."
-    berth.pool.pin(alias, action == "pin")
+    models.pin(alias, action == "pin")
     return f"{'Pinned' if action == 'pin' else 'Unpinned'} {alias}."
 
 
@@ -105,9 +93,9 @@ async def model_action(alias: str, action: str, request: Request) -> Response:
             raise errors.InvalidRequest(
                 f"There is no model action '{action}'. Use one of: {', '.join(ACTIONS)}."
             )
-        rt = runtime(request)
-        rt.berth.catalog.get(alias)
-        note = await _act(rt, alias, action)
+        found = services(request)
+        found.models.get(alias)
+        note = await _act(found, who, alias, action)
         return RedirectResponse(f"/models?note={quote(note)}", status_code=303)
 
     return await acted(request, Scope.ADMIN, act)

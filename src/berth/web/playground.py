@@ -12,7 +12,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
 from berth import errors
-from berth.api.runtime import runtime
+from berth.http.runtime import services
 from berth.keys.key import Scope
 from berth.tasks.task import Task
 from berth.web.access import Visitor
@@ -63,7 +63,7 @@ async def playground_tool(name: str, request: Request) -> Response:
             raise errors.InvalidRequest(
                 f"There is no playground tool '{name}'. Try one of: {', '.join(BY_NAME)}."
             )
-        specs = runtime(request).berth.catalog.specs()
+        specs = services(request).inference.models()
         models = [s.alias for s in specs if s.task in tool.tasks]
         allowed = who.key.models if who.key is not None else None
         if allowed is not None:

@@ -16,7 +16,7 @@ from fastapi import Request
 from fastapi.responses import HTMLResponse, Response
 
 from berth import __version__, errors
-from berth.api.problems import status_of
+from berth.http.problems import status_of
 from berth.keys.key import Scope
 from berth.web.access import Visitor, check_form, set_session_cookie, visitor
 

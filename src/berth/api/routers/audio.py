@@ -14,11 +14,9 @@ from fastapi.responses import PlainTextResponse, Response
 from pydantic import BaseModel
 
 from berth import errors
-from berth.api.auth import allow_model, caller
-from berth.api.runtime import inference, runtime
-from berth.media.audio import AudioLimits
+from berth.http.auth import InferCaller
+from berth.http.runtime import ServicesDep
 from berth.media.subtitles import srt, vtt
-from berth.services.audio import AudioService
 from berth.tasks.transcribe import Transcript
 
 router = APIRouter(tags=["openai"])
@@ -51,15 +49,6 @@ class VerboseTranscription(BaseModel):
     duration: float
     text: str
     segments: list[TranscriptionSegment]
-
-
-def service(request: Request) -> AudioService:
-    """The audio service over this server's inference service, with its upload limits."""
-    settings = runtime(request).berth.settings
-    limits = AudioLimits(
-        max_bytes=settings.max_request_bytes, max_seconds=settings.max_audio_seconds
-    )
-    return AudioService(inference(request), limits)
 
 
 def verbose(transcript: Transcript, temperature: float) -> VerboseTranscription:
@@ -106,6 +95,8 @@ def render(transcript: Transcript, fmt: ResponseFormat, temperature: float) -> R
 )
 async def create_transcription(
     request: Request,
+    key: InferCaller,
+    services: ServicesDep,
     file: Annotated[UploadFile, File(description="The audio: WAV, FLAC, OGG or MP3.")],
     model: Annotated[str, Form(description="A speech-to-text model's alias.")],
     language: Annotated[str | None, Form(description="ISO-639-1 code; found if left out.")] = None,
@@ -119,14 +110,12 @@ async def create_transcription(
 ) -> Response:
     """Transcribe an audio file, as OpenAI's transcriptions endpoint."""
     request.state.model = model
-    allow_model(caller(request), model)
-    if vad:
-        allow_model(caller(request), vad)
     if stream:
         raise errors.InvalidRequest(
             "Streamed transcriptions are not supported. Leave stream out or set it to false."
         )
-    transcript = await service(request).transcribe(
+    transcript = await services.audio.transcribe(
+        key,
         model,
         await file.read(),
         language=language or None,

@@ -11,8 +11,6 @@ from fastapi.responses import StreamingResponse
 from pydantic import BaseModel
 
 from berth import errors
-from berth.api.auth import allow_model, caller
-from berth.api.runtime import inference
 from berth.api.schemas.openai import (
     ChatChoice,
     ChatChunk,
@@ -29,6 +27,8 @@ from berth.api.schemas.openai import (
     Usage,
 )
 from berth.api.sse import openai_stream
+from berth.http.auth import InferCaller
+from berth.http.runtime import ServicesDep
 from berth.ids import new_id
 from berth.media.images import checked_image
 from berth.tasks.generate import ChatMessage, Generation, GenerationRequest, TextDelta
@@ -120,23 +120,24 @@ async def generation_frames(
 
 
 @router.post("/v1/chat/completions", response_model=ChatResponse)
-async def chat_completions(body: ChatRequest, request: Request) -> Any:
+async def chat_completions(
+    body: ChatRequest, request: Request, key: InferCaller, services: ServicesDep
+) -> Any:
     """A chat completion; with ``stream`` an SSE stream of chunks ending in ``[DONE]``."""
     request.state.model = body.model
-    allow_model(caller(request), body.model)
     messages = tuple([ChatMessage(m.role, text_of(m), await images_of(m)) for m in body.messages])
     job = generation_request(body, messages=messages)
     reply_id, created = f"chatcmpl-{new_id()}", int(time.time())
-    service = inference(request)
+    service = services.inference
     if not body.stream:
-        done = await service.generate(body.model, job)
+        done = await service.generate(key, body.model, job)
         choice = ChatChoice(
             index=0, message=ChatMessageOut(content=done.text), finish_reason=done.finish_reason
         )
         return ChatResponse(
             id=reply_id, created=created, model=body.model, choices=[choice], usage=usage_of(done)
         )
-    chunks = await started(service.stream(body.model, job))
+    chunks = await started(service.stream_text(key, body.model, job))
     include_usage = bool(body.stream_options and body.stream_options.include_usage)
 
     def chunk(delta: Delta, finish: str | None = None) -> ChatChunk:
@@ -161,21 +162,22 @@ async def chat_completions(body: ChatRequest, request: Request) -> Any:
 
 
 @router.post("/v1/completions", response_model=CompletionResponse)
-async def completions(body: CompletionRequest, request: Request) -> Any:
+async def completions(
+    body: CompletionRequest, request: Request, key: InferCaller, services: ServicesDep
+) -> Any:
     """A text completion; with ``stream`` an SSE stream of chunks ending in ``[DONE]``."""
     request.state.model = body.model
-    allow_model(caller(request), body.model)
     prompt = body.prompt if isinstance(body.prompt, str) else body.prompt[0]
     job = generation_request(body, prompt=prompt)
     reply_id, created = f"cmpl-{new_id()}", int(time.time())
-    service = inference(request)
+    service = services.inference
     if not body.stream:
-        done = await service.generate(body.model, job)
+        done = await service.generate(key, body.model, job)
         choice = CompletionChoice(index=0, text=done.text, finish_reason=done.finish_reason)
         return CompletionResponse(
             id=reply_id, created=created, model=body.model, choices=[choice], usage=usage_of(done)
         )
-    chunks = await started(service.stream(body.model, job))
+    chunks = await started(service.stream_text(key, body.model, job))
     include_usage = bool(body.stream_options and body.stream_options.include_usage)
 
     def chunk(text: str, finish: str | None = None) -> CompletionResponse:

@@ -16,10 +16,9 @@ import numpy as np
 import pydantic_core
 from fastapi import APIRouter, Request, Response
 
-from berth import errors
-from berth.api.auth import allow_model, caller
-from berth.api.runtime import inference
 from berth.api.schemas.openai import EmbeddingRequest, EmbeddingResponse
+from berth.http.auth import InferCaller
+from berth.http.runtime import ServicesDep
 
 router = APIRouter(tags=["openai"])
 
@@ -34,18 +33,9 @@ def inputs_of(body: EmbeddingRequest) -> list[str | list[int]]:
     return list(value)  # type: ignore[arg-type]
 
 
-def encode(vector: Any, fmt: str, dimensions: int | None) -> list[float] | str:
-    """A vector as JSON floats or base64 little-endian float32, optionally shortened."""
+def encode(vector: Any, fmt: str) -> list[float] | str:
+    """A vector as JSON floats or base64 little-endian float32."""
     array = np.asarray(vector, dtype=np.float32)
-    if dimensions is not None:
-        if dimensions > array.shape[-1]:
-            raise errors.InvalidRequest(
-                f"dimensions is {dimensions} but the model makes {array.shape[-1]}-dimensional "
-                "vectors. Ask for at most that many."
-            )
-        array = array[:dimensions]
-        norm = float(np.linalg.norm(array))
-        array = array / norm if norm > 0 else array
     if fmt == "base64":
         return base64.b64encode(array.astype("<f4").tobytes()).decode()
     floats: list[float] = array.tolist()
@@ -53,17 +43,18 @@ def encode(vector: Any, fmt: str, dimensions: int | None) -> list[float] | str:
 
 
 @router.post("/v1/embeddings", response_model=EmbeddingResponse)
-async def create_embeddings(body: EmbeddingRequest, request: Request) -> Response:
+async def create_embeddings(
+    body: EmbeddingRequest, request: Request, key: InferCaller, services: ServicesDep
+) -> Response:
     """Embeddings for a string, a list of strings, or token arrays."""
     request.state.model = body.model
-    allow_model(caller(request), body.model)
     items: Sequence[str | list[int]] = inputs_of(body)
-    result = await inference(request).embed(body.model, items)
+    result = await services.inference.embed(key, body.model, items, dimensions=body.dimensions)
     data = [
         {
             "object": "embedding",
             "index": i,
-            "embedding": encode(v, body.encoding_format, body.dimensions),
+            "embedding": encode(v, body.encoding_format),
         }
         for i, v in enumerate(result.vectors)
     ]

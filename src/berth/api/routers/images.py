@@ -8,9 +8,10 @@ import time
 from fastapi import APIRouter, Request, Response
 
 from berth import errors
-from berth.api.auth import allow_model, caller
-from berth.api.runtime import inference, runtime
 from berth.api.schemas.images import ImageData, ImageGenerationRequest, ImageGenerationResponse
+from berth.http.auth import InferCaller
+from berth.http.runtime import ServicesDep
+from berth.keys.key import ApiKey
 from berth.services.images import ImageService
 from berth.tasks.image import ImageRequest, parse_size
 
@@ -41,9 +42,9 @@ def image_request(body: ImageGenerationRequest) -> ImageRequest:
 
 
 async def as_base64(
-    service: ImageService, body: ImageGenerationRequest, wanted: ImageRequest
+    service: ImageService, key: ApiKey | None, body: ImageGenerationRequest, wanted: ImageRequest
 ) -> ImageGenerationResponse:
-    drawn = await service.generate(body.model, wanted)
+    drawn = await service.generate(key, body.model, wanted)
     return ImageGenerationResponse(
         created=int(time.time()),
         data=[ImageData(b64_json=base64.b64encode(png).decode()) for png in drawn.pngs],
@@ -54,12 +55,13 @@ async def as_base64(
 
 
 async def as_urls(
-    service: ImageService, body: ImageGenerationRequest, wanted: ImageRequest, request: Request
+    service: ImageService,
+    key: ApiKey | None,
+    body: ImageGenerationRequest,
+    wanted: ImageRequest,
+    request: Request,
 ) -> ImageGenerationResponse:
-    key = caller(request)
-    await runtime(request).keys.check_job_slots(key)
-    owner = key.id if key is not None else None
-    job = await service.generate_as_job(body.model, wanted, owner=owner)
+    job = await service.generate_as_job(key, body.model, wanted)
     base = str(request.base_url).rstrip("/")
     result = job.result if isinstance(job.result, dict) else {}
     return ImageGenerationResponse(
@@ -74,18 +76,20 @@ async def as_urls(
 
 @router.post("/v1/images/generations", response_model=ImageGenerationResponse)
 async def generate_images(
-    body: ImageGenerationRequest, request: Request, response: Response
+    body: ImageGenerationRequest,
+    request: Request,
+    response: Response,
+    key: InferCaller,
+    services: ServicesDep,
 ) -> ImageGenerationResponse:
     """Images for a prompt, as base64 PNGs or (``response_format: url``) as the artifacts of
     an ``image`` job, whose URLs need the jobs scope to read. The seed used is in the
     ``seed`` field and the X-Berth-Seed header."""
     request.state.model = body.model
-    allow_model(caller(request), body.model)
     wanted = image_request(body)
-    service = ImageService(inference(request), runtime(request).berth.jobs)
     if body.response_format == "b64_json":
-        answer = await as_base64(service, body, wanted)
+        answer = await as_base64(services.images, key, body, wanted)
     else:
-        answer = await as_urls(service, body, wanted, request)
+        answer = await as_urls(services.images, key, body, wanted, request)
     response.headers[SEED_HEADER] = str(answer.seed)
     return answer

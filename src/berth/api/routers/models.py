@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter
 
-from berth.api.runtime import inference
 from berth.api.schemas.openai import ModelCard, ModelList
+from berth.http.runtime import ServicesDep
 from berth.models.spec import ModelSpec
 
 router = APIRouter(prefix="/v1/models", tags=["openai"])
@@ -17,12 +17,12 @@ def card(spec: ModelSpec) -> ModelCard:
 
 
 @router.get("", response_model=ModelList)
-async def list_models(request: Request) -> ModelList:
+async def list_models(services: ServicesDep) -> ModelList:
     """Every model in the catalog."""
-    return ModelList(data=[card(spec) for spec in inference(request).models()])
+    return ModelList(data=[card(spec) for spec in services.inference.models()])
 
 
 @router.get("/{model_id}", response_model=ModelCard)
-async def get_model(model_id: str, request: Request) -> ModelCard:
+async def get_model(model_id: str, services: ServicesDep) -> ModelCard:
     """One model; 404 if the catalog has no such alias."""
-    return card(inference(request).model(model_id))
+    return card(services.inference.catalog_entry(model_id))

@@ -13,11 +13,11 @@ from pydantic import ValidationError
 from starlette.datastructures import UploadFile
 
 from berth import errors
-from berth.api.auth import allow_model, caller
-from berth.api.runtime import inference
 from berth.api.schemas.ocr import OcrBody, OcrResponse
+from berth.http.auth import InferCaller
+from berth.http.runtime import ServicesDep
 from berth.media.images import MAX_IMAGE_BYTES, image_bytes
-from berth.services.ocr import DEFAULT_MODEL, document, recognize
+from berth.services.ocr import DEFAULT_MODEL, document
 
 router = APIRouter(tags=["ocr"])
 SEND = (
@@ -67,7 +67,7 @@ async def json_body(request: Request) -> tuple[str, bytes]:
 
 
 @router.post("/v1/ocr", response_model=OcrResponse, openapi_extra=BODY_DOC)
-async def ocr(request: Request) -> dict[str, Any]:
+async def ocr(request: Request, key: InferCaller, services: ServicesDep) -> dict[str, Any]:
     """The text lines of an image, in reading order, with boxes and confidences."""
     content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if content_type == "multipart/form-data":
@@ -80,6 +80,5 @@ async def ocr(request: Request) -> dict[str, Any]:
             f"'{content_type or 'no content type'}'. {SEND}"
         )
     request.state.model = model
-    allow_model(caller(request), model)
-    result = await recognize(inference(request), model, data)
+    result = await services.ocr.read(key, model, data)
     return document(model, result)

@@ -5,10 +5,10 @@ from __future__ import annotations
 from fastapi import APIRouter, Request, Response
 from pydantic import BaseModel, Field
 
-from berth.api.auth import allow_model, caller
-from berth.api.runtime import inference
+from berth.http.auth import InferCaller
+from berth.http.runtime import ServicesDep
 from berth.media.encode import KNOWN_FORMATS
-from berth.services.speech import MAX_INPUT_CHARS, SpeechService
+from berth.services.speech import MAX_INPUT_CHARS
 from berth.tasks.speak import MAX_SPEED, MIN_SPEED
 
 router = APIRouter(tags=["openai"])
@@ -46,13 +46,13 @@ AUDIO_RESPONSES: dict[int | str, dict[str, object]] = {
 
 
 @router.post("/v1/audio/speech", response_class=Response, responses=AUDIO_RESPONSES)
-async def create_speech(body: SpeechBody, request: Request) -> Response:
+async def create_speech(
+    body: SpeechBody, request: Request, key: InferCaller, services: ServicesDep
+) -> Response:
     """Speak ``input`` with a text-to-speech model; the body is the audio file."""
     request.state.model = body.model
-    allow_model(caller(request), body.model)
-    service = SpeechService(inference(request))
-    audio = await service.speak(
-        body.model, body.input, body.voice, body.speed, body.response_format
+    audio = await services.speech.speak(
+        key, body.model, body.input, body.voice, body.speed, body.response_format
     )
     headers = {"Content-Disposition": f'inline; filename="speech.{audio.extension}"'}
     return Response(audio.content, media_type=audio.media_type, headers=headers)

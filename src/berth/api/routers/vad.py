@@ -7,8 +7,8 @@ from typing import Annotated
 from fastapi import APIRouter, File, Form, Request, UploadFile
 from pydantic import BaseModel
 
-from berth.api.auth import allow_model, caller
-from berth.api.routers.audio import service
+from berth.http.auth import InferCaller
+from berth.http.runtime import ServicesDep
 from berth.services.audio import DEFAULT_VAD
 
 router = APIRouter(tags=["audio"])
@@ -33,6 +33,8 @@ class VadResponse(BaseModel):
 @router.post("/v1/audio/vad", response_model=VadResponse)
 async def detect_speech(
     request: Request,
+    key: InferCaller,
+    services: ServicesDep,
     file: Annotated[UploadFile, File(description="The audio: WAV, FLAC, OGG or MP3.")],
     model: Annotated[str, Form(description="A voice activity model's alias.")] = DEFAULT_VAD,
     threshold: Annotated[float, Form(gt=0, lt=1, description="Speech probability.")] = 0.5,
@@ -41,8 +43,8 @@ async def detect_speech(
 ) -> VadResponse:
     """The spans of speech in an audio file."""
     request.state.model = model
-    allow_model(caller(request), model)
-    found = await service(request).speech(
+    found = await services.audio.speech(
+        key,
         model,
         await file.read(),
         threshold=threshold,

@@ -23,8 +23,8 @@ from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from berth import errors
-from berth.api.runtime import runtime
-from berth.api.session import check_unsafe, session_key, session_of
+from berth.http.runtime import services
+from berth.http.session import check_unsafe, session_key, session_of
 from berth.keys.key import SECRET_PREFIX, ApiKey, Scope
 from berth.services.keys import KeyService
 
@@ -89,8 +89,8 @@ class Require:
         self.scope = scope
 
     async def __call__(self, request: Request, credentials: Credentials) -> ApiKey | None:
-        rt = runtime(request)
-        keyless = not rt.berth.settings.require_keys and is_loopback(
+        found = services(request)
+        keyless = not found.settings.require_keys and is_loopback(
             request.client.host if request.client else None
         )
         secret = _secret(request, credentials)
@@ -100,16 +100,16 @@ class Require:
         if session is not None:
             check_unsafe(request, session)  # a cookie is ambient: changes need the CSRF token
         if secret is not None:
-            key = await rt.keys.authenticate(secret)
+            key = await found.keys.authenticate(secret)
         elif session is not None and session.key_id is not None:
-            key = await session_key(rt.keys, session)
+            key = await session_key(found.keys, session)
         elif keyless:
             refuse_cross_site(request)
             return None
         else:
             raise errors.NotAuthenticated()
         request.state.api_key = key
-        await rt.keys.admit(key)
+        await found.keys.admit(key)
         KeyService.check_scope(key, self.scope)
         return key
 
@@ -128,6 +128,24 @@ def caller(request: Request) -> ApiKey | None:
     return key
 
 
-def allow_model(key: ApiKey | None, alias: str) -> None:
-    """Raise PermissionDenied (403) unless the caller's key may use the model ``alias``."""
-    KeyService.check_model(key, alias)
+InferCaller = Annotated[ApiKey | None, Depends(require(Scope.INFER))]
+"""The caller of an OpenAI-compatible endpoint (None: anonymous loopback)."""
+JobsCaller = Annotated[ApiKey | None, Depends(require(Scope.JOBS))]
+AdminCaller = Annotated[ApiKey | None, Depends(require(Scope.ADMIN))]
+
+
+async def metrics_access(request: Request, credentials: Credentials) -> None:
+    """``/metrics`` is open unless BERTH_METRICS_REQUIRE_KEY is set; then it needs a key with
+    the ``metrics`` (or ``admin``) scope from anywhere, loopback included."""
+    found = services(request)
+    if not found.settings.metrics_require_key:
+        return
+    secret = _secret(request, credentials)
+    if secret is None:
+        raise errors.NotAuthenticated(
+            "/metrics needs an API key here (BERTH_METRICS_REQUIRE_KEY is set). Create one "
+            "with `berth keys create --name prometheus --scopes metrics`."
+        )
+    key = await found.keys.authenticate(secret)
+    if not key.scopes & {Scope.METRICS, Scope.ADMIN}:
+        KeyService.check_scope(key, Scope.METRICS)
