@@ -21,6 +21,7 @@ from berth.pool.pool import ModelPool
 from berth.pool.reporter import Reporter
 from berth.services import Services
 from berth.services.audio import AudioService
+from berth.services.files import FileService
 from berth.services.images import ImageService
 from berth.services.inference import InferenceService
 from berth.services.jobs import JobService
@@ -83,6 +84,7 @@ class Berth:
             clock=self.clock,
             models=self.services.inference.for_jobs(),
             pulls=self.services.models,
+            files=self.services.files,
         )
         self.services.status.dispatcher = dispatcher
         return dispatcher
@@ -121,6 +123,12 @@ def build_services(berth: Berth) -> Services:
         settings=settings,
         inference=inference,
         jobs=jobs,
+        files=FileService(
+            berth.stores.files,
+            settings.files_dir,
+            max_bytes=settings.max_file_bytes,
+            clock=berth.clock,
+        ),
         keys=KeyService(berth.stores.keys, limiter, clock=berth.clock),
         models=models,
         images=ImageService(inference, jobs),

@@ -37,6 +37,8 @@
     ├── ApiKeyError                 something about managing one API key
     │   ├── UnknownApiKey           no key with that id or name
     │   └── ApiKeyNameTaken         an active key already has that name
+    ├── NotFound                    the thing a request names does not exist (404)
+    │   └── UnknownFile             no uploaded file with that id
     ├── PluginError                 a plugin failed to load or registered something wrong
     └── InvalidRequest              a caller's input cannot be used (shape, range, format)
         ├── MediaTooLarge           an uploaded file is too big or too long
@@ -219,6 +221,14 @@ class UnknownApiKey(ApiKeyError):
 
 class ApiKeyNameTaken(ApiKeyError):
     """An active API key already has that name. Pick another, or revoke the old key first."""
+
+
+class NotFound(BerthError):
+    """What the request names does not exist. New kinds of records raise a subclass (404)."""
+
+
+class UnknownFile(NotFound):
+    """No file has that id. List them with GET /v1/files."""
 
 
 class PluginError(BerthError):

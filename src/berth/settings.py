@@ -65,6 +65,9 @@ class Settings(BaseSettings):
     max_request_bytes: PositiveInt = Field(
         default=25 * 1024 * 1024, description="Largest request body the API accepts."
     )
+    max_file_bytes: PositiveInt = Field(
+        default=512 * 1024 * 1024, description="Largest file POST /v1/files accepts."
+    )
     max_audio_seconds: PositiveFloat = Field(
         default=2 * 3600, description="Longest audio upload (seconds) the API transcribes."
     )
@@ -145,6 +148,11 @@ class Settings(BaseSettings):
     def user_catalog(self) -> Path:
         """The user's catalog file (it need not exist)."""
         return self.catalog_file or self.home / "catalog.toml"
+
+    @property
+    def files_dir(self) -> Path:
+        """Where uploaded files' bytes live: ``HOME/files/<file id>``."""
+        return self.home / "files"
 
     @property
     def outputs_dir(self) -> Path:

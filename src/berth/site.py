@@ -31,7 +31,8 @@ def create_app(berth: Berth) -> FastAPI:
     problems.install(app)
     api.install(app)
     web.install(app, berth.settings.home)
-    app.add_middleware(BodyLimit, max_bytes=berth.settings.max_request_bytes)
+    uploads = {"/v1/files": berth.settings.max_file_bytes}
+    app.add_middleware(BodyLimit, max_bytes=berth.settings.max_request_bytes, larger=uploads)
     app.add_middleware(RequestMetrics)
     app.add_middleware(RequestTracing)
     return app

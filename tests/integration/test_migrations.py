@@ -59,6 +59,7 @@ async def test_a_database_from_a_newer_berth_is_refused(sql_url: str) -> None:
 async def test_without_upgrade_an_old_schema_is_refused_with_the_fix(sql_url: str) -> None:
     engine = engine_for(sql_url)
     with engine.begin() as conn:
+        conn.execute(sa.text("DROP TABLE IF EXISTS berth_files"))
         conn.execute(sa.text("DROP TABLE IF EXISTS berth_workers"))
         conn.execute(sa.text("DROP TABLE IF EXISTS berth_api_keys"))
         conn.execute(sa.text("DROP TABLE IF EXISTS berth_job_events"))
@@ -70,3 +71,38 @@ async def test_without_upgrade_an_old_schema_is_refused_with_the_fix(sql_url: st
             pass
     assert upgrade_database(sql_url) == (None, migrate.head())
     assert upgrade_database(sql_url) == (migrate.head(), migrate.head())
+
+
+async def test_a_database_of_the_first_release_upgrades_and_keeps_its_jobs(sql_url: str) -> None:
+    """A store made by a Berth that knew only revision 0001 opens with this one: the newer
+    tables are added, the jobs stay."""
+    from alembic import command
+
+    engine = engine_for(sql_url)
+    with engine.begin() as conn:
+        for table in ("berth_files", "berth_workers", "berth_api_keys", "berth_job_events"):
+            conn.execute(sa.text(f"DROP TABLE IF EXISTS {table}"))
+        conn.execute(sa.text("DROP TABLE IF EXISTS berth_jobs"))
+        conn.execute(sa.text("DROP TABLE IF EXISTS alembic_version"))
+    with engine.connect() as conn:
+        config = migrate._config()
+        config.attributes["connection"] = conn
+        command.upgrade(config, "0001")
+        conn.commit()
+        conn.execute(
+            sa.text(
+                "INSERT INTO berth_jobs (id, kind, status, created_at, updated_at, run_after, "
+                "artifacts, last_event) VALUES ('job_old', 'echo', 'queued', 1, 1, 1, '[]', 1)"
+            )
+        )
+        conn.commit()
+    with pytest.raises(errors.StoreError, match="berth db upgrade"):
+        async with store_from_url(sql_url, upgrade=False):
+            pass
+    async with store_from_url(sql_url) as store:
+        assert (await store.get("job_old")).kind == "echo"
+    try:
+        assert migrate.current(engine) == migrate.head() != "0001"
+        assert "berth_files" in sa.inspect(engine).get_table_names()
+    finally:
+        engine.dispose()

@@ -56,3 +56,9 @@ def test_kinds_check_paths_at_submit_when_given_the_roots(roots: DataRoots) -> N
     with pytest.raises(errors.InvalidJobInput, match="jsonl: The path '/etc/passwd' is outside"):
         kind.parse({"jsonl": "/etc/passwd"}, roots)
     assert isinstance(kind.parse({"jsonl": "in/texts.jsonl"}, roots), EmbedParams)
+
+
+def test_an_uploaded_files_id_names_its_bytes_under_home(roots: DataRoots, tmp_path: Path) -> None:
+    assert roots.resolve("file-01abc") == (tmp_path / "home" / "files" / "file-01abc").resolve()
+    with pytest.raises(errors.PathNotAllowed):
+        roots.resolve("file-x/../../../secret.txt")

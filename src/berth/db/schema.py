@@ -104,3 +104,17 @@ workers = sa.Table(
     sa.Column("running", sa.Integer, nullable=False, server_default="0"),
     sa.Column("models", Json),
 )
+
+files = sa.Table(
+    "berth_files",
+    metadata,
+    sa.Column("id", sa.String(40), primary_key=True),
+    sa.Column("filename", sa.String(255), nullable=False),
+    sa.Column("purpose", sa.String(32), nullable=False),
+    sa.Column("bytes", sa.BigInteger, nullable=False),
+    sa.Column("sha256", sa.String(64), nullable=False),
+    sa.Column("created_at", sa.Double, nullable=False),
+    sa.Column("owner", sa.String(40)),
+    sa.Column("lines", sa.Integer),
+    sa.Index("berth_files_owner", "owner", "purpose"),
+)

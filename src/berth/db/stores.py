@@ -1,7 +1,7 @@
 """The stores a database URL names: ``sqlite:///PATH``, ``postgresql://...`` or ``memory://``.
 
-:func:`open_stores` gives every store Berth keeps in one database (jobs, API keys), opened and
-closed together; the in-memory fakes go together the same way.
+:func:`open_stores` gives every store Berth keeps in one database (jobs, API keys, files),
+opened and closed together; the in-memory fakes go together the same way.
 """
 
 from __future__ import annotations
@@ -15,10 +15,13 @@ import sqlalchemy as sa
 
 from berth import errors
 from berth.clock import Clock
+from berth.db.files import SqlFileStore
 from berth.db.jobs import SqlJobStore
 from berth.db.keys import SqlKeyStore
 from berth.db.postgres import postgres_store
 from berth.db.sqlite import sqlite_store
+from berth.files.memory import MemoryFileStore
+from berth.files.store import FileStore
 from berth.jobs.memory import MemoryJobStore
 from berth.jobs.store import JobStore
 from berth.keys.memory import MemoryKeyStore
@@ -71,24 +74,13 @@ def upgrade_database(url: str) -> tuple[str | None, str]:
     return store.upgrade_schema()
 
 
-def key_store_for(jobs: JobStore) -> KeyStore:
-    """The key store sharing ``jobs``' database; usable while ``jobs`` is open."""
-    if isinstance(jobs, SqlJobStore):
-        return SqlKeyStore(jobs.database)
-    if isinstance(jobs, MemoryJobStore):
-        return MemoryKeyStore()
-    raise errors.ConfigError(
-        f"Berth has no API key store for the job store at {jobs.url}. "
-        "Use a sqlite:///, postgresql:// or memory:// database URL."
-    )
-
-
 @dataclass(frozen=True)
 class Stores:
     """Every store in one database: ``async with open_stores(url) as stores:``."""
 
     jobs: JobStore
     keys: KeyStore
+    files: FileStore
 
     async def __aenter__(self) -> Self:
         await self.jobs.__aenter__()
@@ -105,5 +97,22 @@ class Stores:
 
 def open_stores(url: str, *, clock: Clock | None = None, upgrade: bool = True) -> Stores:
     """The stores in the database at ``url`` (not yet open: use ``async with``)."""
-    jobs = store_from_url(url, clock=clock, upgrade=upgrade)
-    return Stores(jobs, key_store_for(jobs))
+    return stores_for(store_from_url(url, clock=clock, upgrade=upgrade))
+
+
+def stores_for(jobs: JobStore) -> Stores:
+    """The stores sharing ``jobs``' database (the fakes beside the fake); usable while
+    ``jobs`` is open."""
+    if isinstance(jobs, SqlJobStore):
+        return Stores(jobs, SqlKeyStore(jobs.database), SqlFileStore(jobs.database))
+    if isinstance(jobs, MemoryJobStore):
+        return Stores(jobs, MemoryKeyStore(), MemoryFileStore())
+    raise errors.ConfigError(
+        f"Berth has no key or file store for the job store at {jobs.url}. "
+        "Use a sqlite:///, postgresql:// or memory:// database URL."
+    )
+
+
+def key_store_for(jobs: JobStore) -> KeyStore:
+    """The key store sharing ``jobs``' database."""
+    return stores_for(jobs).keys

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -12,19 +13,30 @@ class BodyTooLarge(Exception):
 
 
 class BodyLimit:
-    """Answers 413 for bodies over ``max_bytes``, by Content-Length or as they stream."""
+    """Answers 413 for bodies over ``max_bytes``, by Content-Length or as they stream; paths
+    under a prefix in ``larger`` (file uploads) may send up to the size it gives."""
 
-    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+    def __init__(
+        self, app: ASGIApp, max_bytes: int, larger: Mapping[str, int] | None = None
+    ) -> None:
         self.app = app
         self.max_bytes = max_bytes
+        self.larger = dict(larger or {})
+
+    def _limit(self, path: str) -> int:
+        for prefix, limit in self.larger.items():
+            if path == prefix or path.startswith(prefix + "/"):
+                return limit
+        return self.max_bytes
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        limit = self._limit(scope.get("path", ""))
         declared = dict(scope["headers"]).get(b"content-length")
-        if declared is not None and declared.isdigit() and int(declared) > self.max_bytes:
-            await self._refuse(send)
+        if declared is not None and declared.isdigit() and int(declared) > limit:
+            await self._refuse(send, limit)
             return
         seen = 0
         started = False
@@ -34,7 +46,7 @@ class BodyLimit:
             message = await receive()
             if message["type"] == "http.request":
                 seen += len(message.get("body", b""))
-                if seen > self.max_bytes:
+                if seen > limit:
                     raise BodyTooLarge
             return message
 
@@ -47,14 +59,15 @@ class BodyLimit:
             await self.app(scope, counting_receive, tracking_send)
         except BodyTooLarge:
             if not started:
-                await self._refuse(send)
+                await self._refuse(send, limit)
 
-    async def _refuse(self, send: Send) -> None:
+    async def _refuse(self, send: Send, limit: int) -> None:
+        setting = "BERTH_MAX_REQUEST_BYTES" if limit == self.max_bytes else "BERTH_MAX_FILE_BYTES"
         body = json.dumps(
             {
                 "error": {
-                    "message": f"The request body is larger than {self.max_bytes} bytes. "
-                    "Send less, or raise BERTH_MAX_REQUEST_BYTES.",
+                    "message": f"The request body is larger than {limit} bytes. "
+                    f"Send less, or raise {setting}.",
                     "type": "invalid_request_error",
                     "param": None,
                     "code": "payload_too_large",

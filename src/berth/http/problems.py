@@ -27,6 +27,7 @@ STATUS: tuple[tuple[type[errors.BerthError], int, str], ...] = (
     (errors.UnknownJob, 404, "not_found_error"),
     (errors.UnknownModel, 404, "not_found_error"),
     (errors.UnknownArtifact, 404, "not_found_error"),
+    (errors.NotFound, 404, "not_found_error"),
     (errors.UnknownKind, 400, "invalid_request_error"),
     (errors.InvalidJobInput, 400, "invalid_request_error"),
     (errors.MediaTooLarge, 413, "invalid_request_error"),

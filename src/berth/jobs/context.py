@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Protocol
 
 from berth import errors
+from berth.files.file import StoredFile
 from berth.jobs.job import Artifact, Job
 from berth.jobs.outputs import make_job_dir
 from berth.jobs.paths import DataRoots
@@ -27,6 +28,14 @@ class ModelPuller(Protocol):
 
     def pull(self, alias: str, on_progress: PullProgressSink | None = None) -> Manifest:
         """Download, verify and record ``alias``'s files (blocks: run it in a thread)."""
+        ...
+
+
+class FileReader(Protocol):
+    """What a job may ask of the uploaded files: one by id (its submit checked the caller)."""
+
+    async def local(self, file_id: str) -> tuple[StoredFile, Path]:
+        """The file's record and where its bytes are; raises UnknownFile."""
         ...
 
 
@@ -49,12 +58,14 @@ class JobContext:
         *,
         roots: DataRoots | None = None,
         pulls: ModelPuller | None = None,
+        files: FileReader | None = None,
     ) -> None:
         self.job = job
         self.roots = roots or DataRoots(home)
         """The folders this job's input may name files in (BERTH_HOME, BERTH_DATA_DIRS)."""
         self._models = models
         self._pulls = pulls
+        self._files = files
         self._output_dir = output_dir
         self._output_ready = False
         self.home = home
@@ -90,6 +101,15 @@ class JobContext:
                 f"Job kind '{self.job.kind}' pulls models, but this dispatcher has no model cache."
             )
         return self._pulls
+
+    @property
+    def files(self) -> FileReader:
+        """The uploaded files; raises if this dispatcher was given none."""
+        if self._files is None:
+            raise errors.BerthError(
+                f"Job kind '{self.job.kind}' reads uploaded files, but this dispatcher has none."
+            )
+        return self._files
 
     @property
     def cancelled(self) -> bool:

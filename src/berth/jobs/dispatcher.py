@@ -22,7 +22,7 @@ from berth import errors
 from berth.clock import Clock, SystemClock
 from berth.ids import new_id
 from berth.jobs.config import DispatcherConfig
-from berth.jobs.context import ModelPuller
+from berth.jobs.context import FileReader, ModelPuller
 from berth.jobs.job import Job
 from berth.jobs.kind import JobKind
 from berth.jobs.outputs import ProvenanceWriter, versions
@@ -60,10 +60,12 @@ class Dispatcher:
         clock: Clock | None = None,
         models: ModelCalls | None = None,
         pulls: ModelPuller | None = None,
+        files: FileReader | None = None,
     ) -> None:
         self.store = store
         self.models = models
         self.pulls = pulls
+        self.files = files
         self.kinds = dict(kinds)
         self.config = config
         self.worker_id = worker_id or worker_name()
@@ -248,6 +250,7 @@ class Dispatcher:
             self._provenance,
             self.models,
             self.pulls,
+            self.files,
         )
         stale = self._running.get(job.id)
         if stale is not None:

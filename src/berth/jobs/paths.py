@@ -19,6 +19,7 @@ from pydantic import AfterValidator, Field, ValidationInfo
 from pydantic_core import PydanticCustomError
 
 from berth import errors
+from berth.files.file import FILE_ID_PREFIX
 
 ROOTS_CONTEXT = "roots"
 """The validation-context key under which :class:`DataRoots` travel."""
@@ -39,7 +40,10 @@ class DataRoots:
         )
 
     def resolve(self, name: str) -> Path:
-        """The file ``name`` means, resolved; raises PathNotAllowed if it lies outside."""
+        """The file ``name`` means, resolved; raises PathNotAllowed if it lies outside. An
+        uploaded file's id (``file-...``) means its bytes under ``BERTH_HOME/files``."""
+        if name.startswith(FILE_ID_PREFIX) and "/" not in name and "\\" not in name:
+            return (self.home / "files" / name).resolve()
         path = Path(name).expanduser()
         resolved = (path if path.is_absolute() else self.home / path).resolve()
         if not any(resolved.is_relative_to(folder) for folder in self.folders):

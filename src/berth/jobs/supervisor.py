@@ -23,7 +23,7 @@ from typing import Any
 from berth import errors, metrics, tracing
 from berth.clock import Clock
 from berth.jobs.config import DispatcherConfig
-from berth.jobs.context import JobContext, ModelPuller
+from berth.jobs.context import FileReader, JobContext, ModelPuller
 from berth.jobs.job import Artifact, ErrorInfo, Job, JobStatus, JsonValue
 from berth.jobs.kind import JobKind
 from berth.jobs.outputs import ProvenanceWriter, job_dir, provenance
@@ -59,6 +59,7 @@ class Supervisor:
         provenance_writer: ProvenanceWriter,
         models: ModelCalls | None = None,
         pulls: ModelPuller | None = None,
+        files: FileReader | None = None,
     ) -> None:
         self._provenance = provenance_writer
         self.job = job
@@ -80,6 +81,7 @@ class Supervisor:
             models,
             roots=DataRoots(config.home, config.data_dirs),
             pulls=pulls,
+            files=files,
         )
         self._inner: asyncio.Task[JsonValue] | None = None
         self._hard_stop: asyncio.TimerHandle | None = None

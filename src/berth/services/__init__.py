@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from berth.services.audio import AudioService
+from berth.services.files import FileService
 from berth.services.images import ImageService
 from berth.services.inference import InferenceService
 from berth.services.jobs import JobService
@@ -27,6 +28,7 @@ class Services:
     settings: Settings
     inference: InferenceService
     jobs: JobService
+    files: FileService
     keys: KeyService
     models: ModelService
     images: ImageService
