@@ -38,7 +38,7 @@ class BerthSubject:
         self._reader = reader
 
     async def submit(self) -> str:
-        submission = await self._berth.jobs.submit(KIND, {})
+        submission = await self._berth.services.jobs.submit(None, KIND, {})
         return submission.job.id
 
     async def finished(self) -> int:
@@ -47,7 +47,7 @@ class BerthSubject:
     async def times(self, ids: Sequence[str]) -> dict[str, JobTimes]:
         query = JobQuery(statuses=frozenset({JobStatus.SUCCEEDED}), limit=len(ids))
         found = {}
-        for job in await self._berth.store.list_jobs(query):
+        for job in await self._berth.stores.jobs.list_jobs(query):
             if job.started_at is not None and job.finished_at is not None:
                 found[job.id] = JobTimes(job.created_at, job.started_at, job.finished_at)
         return found

@@ -43,7 +43,6 @@ class PostgresDialect:
             self.url,
             pool_size=self.threads,
             max_overflow=2,
-            pool_pre_ping=True,  # a connection the server dropped while idle is replaced
             connect_args={"connect_timeout": 10, "application_name": "berth"},
         )
 
