@@ -108,7 +108,6 @@ class Require:
             return None
         else:
             raise errors.NotAuthenticated()
-        request.state.api_key = key
         await found.keys.admit(key)
         KeyService.check_scope(key, self.scope)
         return key
@@ -120,12 +119,6 @@ _REQUIRED = {scope: Require(scope) for scope in Scope}
 def require(scope: Scope | str) -> Require:
     """The dependency for ``scope`` (the same object every time, so it runs once a request)."""
     return _REQUIRED[Scope(scope)]
-
-
-def caller(request: Request) -> ApiKey | None:
-    """The key :func:`require` found for this request (None: anonymous loopback)."""
-    key: ApiKey | None = getattr(request.state, "api_key", None)
-    return key
 
 
 InferCaller = Annotated[ApiKey | None, Depends(require(Scope.INFER))]
