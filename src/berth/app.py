@@ -28,6 +28,7 @@ from berth.services.jobs import JobService
 from berth.services.keys import KeyService
 from berth.services.models import ModelService
 from berth.services.ocr import OcrService
+from berth.services.realtime import RealtimeService
 from berth.services.speech import SpeechService
 from berth.services.status import StatusService
 from berth.settings import Settings
@@ -119,6 +120,7 @@ def build_services(berth: Berth) -> Services:
         pool=berth.pool,
         live_seconds=settings.lease_seconds,
     )
+    keys = KeyService(berth.stores.keys, limiter, clock=berth.clock)
     return Services(
         settings=settings,
         inference=inference,
@@ -129,12 +131,19 @@ def build_services(berth: Berth) -> Services:
             max_bytes=settings.max_file_bytes,
             clock=berth.clock,
         ),
-        keys=KeyService(berth.stores.keys, limiter, clock=berth.clock),
+        keys=keys,
         models=models,
         images=ImageService(inference, jobs),
         audio=AudioService(inference, uploads),
         speech=SpeechService(inference),
         ocr=OcrService(inference),
+        realtime=RealtimeService(
+            inference,
+            keys,
+            transcription_model=settings.realtime_transcription_model,
+            speech_model=settings.realtime_speech_model,
+            vad_model=settings.realtime_vad_model,
+        ),
         status=StatusService(
             jobs_store, berth.pool, jobs, heartbeat_seconds=settings.heartbeat_seconds
         ),

@@ -71,6 +71,17 @@ class Settings(BaseSettings):
     max_audio_seconds: PositiveFloat = Field(
         default=2 * 3600, description="Longest audio upload (seconds) the API transcribes."
     )
+    realtime_transcription_model: str = Field(
+        default="whisper-small",
+        description="The speech-to-text model a realtime session uses unless it names one.",
+    )
+    realtime_speech_model: str = Field(
+        default="espeak-ng",
+        description="The text-to-speech model a realtime session speaks with unless it names one.",
+    )
+    realtime_vad_model: str = Field(
+        default="silero-vad", description="The VAD model of realtime sessions' server VAD."
+    )
     tracing: bool = Field(default=False, description="Export traces with OTLP over HTTP.")
     otlp_endpoint: str = Field(
         default="http://127.0.0.1:4318/v1/traces", description="Where traces are sent."

@@ -18,6 +18,7 @@ from berth.api.routers import (
     metrics,
     models,
     ocr,
+    realtime,
     speech,
     vad,
 )
@@ -32,5 +33,6 @@ def install(app: FastAPI) -> None:
     infer = [Depends(require("infer"))]
     for module in (models, embeddings, chat, images, audio, speech, vad, ocr):
         app.include_router(module.router, dependencies=infer)
+    app.include_router(realtime.router)  # authenticates its upgrade itself (infer)
     app.include_router(admin.router, dependencies=[Depends(require("admin"))])
     app.include_router(metrics.router)

@@ -19,13 +19,15 @@ from __future__ import annotations
 import ipaddress
 from typing import Annotated
 
-from fastapi import Depends, Request
+from fastapi import Depends, Request, WebSocket
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from starlette.requests import HTTPConnection
 
 from berth import errors
 from berth.http.runtime import services
 from berth.http.session import check_unsafe, session_key, session_of
 from berth.keys.key import SECRET_PREFIX, ApiKey, Scope
+from berth.services import Services
 from berth.services.keys import KeyService
 
 bearer = HTTPBearer(
@@ -51,7 +53,7 @@ def is_loopback(host: str | None) -> bool:
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 
-def _own_origin(request: Request) -> str:
+def _own_origin(request: HTTPConnection) -> str:
     return f"{request.url.scheme}://{request.url.netloc}"
 
 
@@ -111,6 +113,62 @@ class Require:
         await found.keys.admit(key)
         KeyService.check_scope(key, self.scope)
         return key
+
+
+WEBSOCKET_KEY_PROTOCOL = "openai-insecure-api-key."
+"""Browsers cannot set headers on a WebSocket: they send the key as a subprotocol."""
+
+
+def websocket_secret(websocket: WebSocket) -> str | None:
+    """The key a WebSocket upgrade carries: ``Authorization: Bearer`` or, from a browser, the
+    subprotocol ``openai-insecure-api-key.<key>``."""
+    header = websocket.headers.get("authorization")
+    if header is not None:
+        scheme, _, secret = header.partition(" ")
+        if scheme.lower() != "bearer" or not secret.strip():
+            raise errors.NotAuthenticated(
+                "The Authorization header must be 'Bearer <key>'. Make a key with "
+                "`berth keys create`."
+            )
+        return secret.strip()
+    offered = websocket.headers.get("sec-websocket-protocol", "")
+    for protocol in (p.strip() for p in offered.split(",")):
+        if protocol.startswith(WEBSOCKET_KEY_PROTOCOL):
+            return protocol.removeprefix(WEBSOCKET_KEY_PROTOCOL)
+    return None
+
+
+async def websocket_caller(websocket: WebSocket, scope: Scope) -> ApiKey | None:
+    """Who opens ``websocket``, by the same rules as a request: a key, else the UI's session
+    (from Berth's own pages only), else keyless loopback (never from another site's page,
+    which would otherwise reach this machine through the browser)."""
+    found: Services = websocket.app.state.services
+    keyless = not found.settings.require_keys and is_loopback(
+        websocket.client.host if websocket.client else None
+    )
+    secret = websocket_secret(websocket)
+    if secret is not None and keyless and not secret.startswith(SECRET_PREFIX):
+        secret = None
+    origin = websocket.headers.get("origin")
+    scheme = {"ws": "http", "wss": "https"}.get(websocket.url.scheme, websocket.url.scheme)
+    own = origin is None or origin == f"{scheme}://{websocket.url.netloc}"
+    session = session_of(websocket) if secret is None and own else None
+    if secret is not None:
+        key = await found.keys.authenticate(secret)
+    elif session is not None and session.key_id is not None:
+        key = await session_key(found.keys, session)
+    elif keyless:
+        if not own:
+            raise errors.PermissionDenied(
+                f"Cross-site WebSocket refused: a page from {origin} cannot open a realtime "
+                "session without an API key. Use Berth's own pages, or send a key."
+            )
+        return None
+    else:
+        raise errors.NotAuthenticated()
+    await found.keys.admit(key)
+    KeyService.check_scope(key, scope)
+    return key
 
 
 _REQUIRED = {scope: Require(scope) for scope in Scope}

@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from fastapi import Request
+from starlette.requests import HTTPConnection
 
 from berth import errors
 from berth.keys.key import ApiKey
@@ -108,13 +109,13 @@ class SessionSigner:
             )
 
 
-def signer(request: Request) -> SessionSigner | None:
+def signer(request: HTTPConnection) -> SessionSigner | None:
     """The app's session signer; None when the web UI is not installed."""
     found: SessionSigner | None = getattr(request.app.state, "sessions", None)
     return found
 
 
-def session_of(request: Request) -> Session | None:
+def session_of(request: HTTPConnection) -> Session | None:
     """The valid session the request's cookie holds, if any."""
     sessions = signer(request)
     if sessions is None:

@@ -16,6 +16,7 @@ from berth.services.jobs import JobService
 from berth.services.keys import KeyService
 from berth.services.models import ModelService
 from berth.services.ocr import OcrService
+from berth.services.realtime import RealtimeService
 from berth.services.speech import SpeechService
 from berth.services.status import StatusService
 from berth.settings import Settings
@@ -35,4 +36,5 @@ class Services:
     audio: AudioService
     speech: SpeechService
     ocr: OcrService
+    realtime: RealtimeService
     status: StatusService

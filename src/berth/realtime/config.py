@@ -1,0 +1,278 @@
+"""A realtime session's settings, and how ``session.update`` (GA or beta shape) changes them.
+
+Only the fields an update names change; a field Berth cannot honour is refused with an
+``error`` event naming it, and the session keeps its previous settings.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from typing import Any, Literal
+
+from berth.realtime.codecs import PCM16, AudioFormat, audio_format
+from berth.realtime.events import BadEvent
+
+Modality = Literal["text", "audio"]
+
+
+@dataclass(frozen=True)
+class TurnDetection:
+    """Server VAD: speech starts above ``threshold``; a turn ends after ``silence_duration_ms``
+    of silence; the committed audio keeps ``prefix_padding_ms`` from before the speech."""
+
+    threshold: float = 0.5
+    prefix_padding_ms: int = 300
+    silence_duration_ms: int = 500
+    create_response: bool = True
+    interrupt_response: bool = True
+
+    def as_json(self) -> dict[str, object]:
+        return {
+            "type": "server_vad",
+            "threshold": self.threshold,
+            "prefix_padding_ms": self.prefix_padding_ms,
+            "silence_duration_ms": self.silence_duration_ms,
+            "create_response": self.create_response,
+            "interrupt_response": self.interrupt_response,
+        }
+
+
+@dataclass(frozen=True)
+class SessionConfig:
+    """What one session does. ``model`` is the chat model; ``transcription_model`` and
+    ``speech_model`` are the catalog's speech-to-text and text-to-speech models it uses."""
+
+    model: str
+    transcription_model: str
+    speech_model: str
+    vad_model: str
+    instructions: str = ""
+    output_modalities: tuple[Modality, ...] = ("audio",)
+    input_format: AudioFormat = PCM16
+    output_format: AudioFormat = PCM16
+    voice: str = "alloy"
+    turn_detection: TurnDetection | None = field(default_factory=TurnDetection)
+    tools: tuple[dict[str, Any], ...] = ()
+    max_output_tokens: int | None = None
+    transcription_language: str | None = None
+
+    @property
+    def speaks(self) -> bool:
+        return "audio" in self.output_modalities
+
+    def as_json(self, session_id: str) -> dict[str, object]:
+        """The session object of ``session.created`` and ``session.updated``."""
+        return {
+            "id": session_id,
+            "object": "realtime.session",
+            "type": "realtime",
+            "model": self.model,
+            "instructions": self.instructions,
+            "output_modalities": list(self.output_modalities),
+            "audio": {
+                "input": {
+                    "format": self.input_format.as_json(),
+                    "transcription": {
+                        "model": self.transcription_model,
+                        "language": self.transcription_language,
+                    },
+                    "turn_detection": (
+                        self.turn_detection.as_json() if self.turn_detection else None
+                    ),
+                    "noise_reduction": None,
+                },
+                "output": {
+                    "format": self.output_format.as_json(),
+                    "voice": self.voice,
+                    "model": self.speech_model,
+                },
+            },
+            "tools": list(self.tools),
+            "tool_choice": "auto",
+            "max_output_tokens": self.max_output_tokens or "inf",
+        }
+
+
+def _object(value: object, param: str) -> dict[str, Any]:
+    if not isinstance(value, dict):
+        raise BadEvent(f"{param} must be an object; got {value!r}.", param)
+    return value
+
+
+def _number(value: object, param: str, low: float, high: float) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float) or not low <= value <= high:
+        raise BadEvent(f"{param} must be a number from {low} to {high}; got {value!r}.", param)
+    return float(value)
+
+
+def _millis(value: object, param: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= 10_000:
+        raise BadEvent(f"{param} must be whole milliseconds from 0 to 10000; got {value!r}.", param)
+    return value
+
+
+def _flag(value: object, param: str) -> bool:
+    if not isinstance(value, bool):
+        raise BadEvent(f"{param} must be true or false; got {value!r}.", param)
+    return value
+
+
+def turn_detection(
+    value: object, current: TurnDetection | None, param: str
+) -> TurnDetection | None:
+    """The server VAD that ``value`` asks for (None turns it off: commit by hand)."""
+    if value is None:
+        return None
+    spec = _object(value, param)
+    kind = spec.get("type", "server_vad")
+    if kind != "server_vad":
+        raise BadEvent(
+            f"{param}.type {kind!r} is not available here; use 'server_vad' or null.",
+            f"{param}.type",
+        )
+    base = current or TurnDetection()
+    changes: dict[str, Any] = {}
+    if "threshold" in spec:
+        changes["threshold"] = _number(spec["threshold"], f"{param}.threshold", 0.0, 1.0)
+    for name in ("prefix_padding_ms", "silence_duration_ms"):
+        if name in spec:
+            changes[name] = _millis(spec[name], f"{param}.{name}")
+    for name in ("create_response", "interrupt_response"):
+        if name in spec:
+            changes[name] = _flag(spec[name], f"{param}.{name}")
+    return replace(base, **changes)
+
+
+def _modalities(value: object, param: str) -> tuple[Modality, ...]:
+    if value not in (["text"], ["audio"], ["audio", "text"], ["text", "audio"]):
+        raise BadEvent(f"{param} must be ['text'] or ['audio']; got {value!r}.", param)
+    assert isinstance(value, list)
+    return ("audio",) if "audio" in value else ("text",)
+
+
+def _max_tokens(value: object, param: str) -> int | None:
+    if value == "inf" or value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= 4096:
+        raise BadEvent(f"{param} must be 1 to 4096 or 'inf'; got {value!r}.", param)
+    return value
+
+
+def _text(value: object, param: str) -> str:
+    if not isinstance(value, str):
+        raise BadEvent(f"{param} must be a string; got {value!r}.", param)
+    return value
+
+
+def _transcription(config: SessionConfig, value: object, param: str) -> dict[str, Any]:
+    if value is None:
+        return {}
+    spec = _object(value, param)
+    changes: dict[str, Any] = {}
+    if spec.get("model") is not None:
+        changes["transcription_model"] = _text(spec["model"], f"{param}.model")
+    if "language" in spec:
+        language = spec["language"]
+        changes["transcription_language"] = (
+            None if language in (None, "") else _text(language, f"{param}.language")
+        )
+    return changes
+
+
+def _tools(value: object, param: str) -> tuple[dict[str, Any], ...]:
+    if not isinstance(value, list):
+        raise BadEvent(f"{param} must be a list of tools; got {value!r}.", param)
+    for index, tool in enumerate(value):
+        spec = _object(tool, f"{param}[{index}]")
+        if spec.get("type") != "function" or not isinstance(spec.get("name"), str):
+            raise BadEvent(
+                f"{param}[{index}] must be {{'type': 'function', 'name': ..., 'parameters': ...}}.",
+                f"{param}[{index}]",
+            )
+    return tuple(value)
+
+
+def _common(config: SessionConfig, spec: dict[str, Any]) -> dict[str, Any]:
+    changes: dict[str, Any] = {}
+    if "model" in spec and spec["model"] != config.model:
+        raise BadEvent(
+            "session.model cannot change in a session; connect again with ?model=...",
+            "session.model",
+        )
+    if "instructions" in spec:
+        changes["instructions"] = _text(spec["instructions"], "session.instructions")
+    for name in ("output_modalities", "modalities"):
+        if name in spec:
+            changes["output_modalities"] = _modalities(spec[name], f"session.{name}")
+    if "tools" in spec:
+        changes["tools"] = _tools(spec["tools"], "session.tools")
+    for name in ("max_output_tokens", "max_response_output_tokens"):
+        if name in spec:
+            changes["max_output_tokens"] = _max_tokens(spec[name], f"session.{name}")
+    if "voice" in spec:
+        changes["voice"] = _text(spec["voice"], "session.voice")
+    return changes
+
+
+def _beta(config: SessionConfig, spec: dict[str, Any]) -> dict[str, Any]:
+    """The beta protocol's flat fields."""
+    changes: dict[str, Any] = {}
+    for name, target in (
+        ("input_audio_format", "input_format"),
+        ("output_audio_format", "output_format"),
+    ):
+        if name in spec:
+            changes[target] = audio_format(spec[name], f"session.{name}")
+    if "turn_detection" in spec:
+        changes["turn_detection"] = turn_detection(
+            spec["turn_detection"], config.turn_detection, "session.turn_detection"
+        )
+    if "input_audio_transcription" in spec:
+        changes |= _transcription(
+            config, spec["input_audio_transcription"], "session.input_audio_transcription"
+        )
+    return changes
+
+
+def _audio_input(config: SessionConfig, given: dict[str, Any]) -> dict[str, Any]:
+    changes: dict[str, Any] = {}
+    if "format" in given:
+        changes["input_format"] = audio_format(given["format"], "session.audio.input.format")
+    if "turn_detection" in given:
+        changes["turn_detection"] = turn_detection(
+            given["turn_detection"], config.turn_detection, "session.audio.input.turn_detection"
+        )
+    if "transcription" in given:
+        changes |= _transcription(
+            config, given["transcription"], "session.audio.input.transcription"
+        )
+    return changes
+
+
+def _audio_output(out: dict[str, Any]) -> dict[str, Any]:
+    changes: dict[str, Any] = {}
+    if "format" in out:
+        changes["output_format"] = audio_format(out["format"], "session.audio.output.format")
+    if "voice" in out:
+        changes["voice"] = _text(out["voice"], "session.audio.output.voice")
+    if out.get("model") is not None:
+        changes["speech_model"] = _text(out["model"], "session.audio.output.model")
+    return changes
+
+
+def updated(config: SessionConfig, session: object) -> SessionConfig:
+    """``config`` with what the ``session`` of a ``session.update`` changes; raises BadEvent
+    (and changes nothing) for any field it cannot take. Takes the GA shape (``audio.input``,
+    ``audio.output``) and the beta one (``input_audio_format``, ``turn_detection``, ...)."""
+    spec = _object(session, "session")
+    kind = spec.get("type", "realtime")
+    if kind != "realtime":
+        raise BadEvent(f"session.type {kind!r} is not served here; use 'realtime'.", "session.type")
+    changes = _common(config, spec) | _beta(config, spec)
+    if "audio" in spec:
+        audio = _object(spec["audio"], "session.audio")
+        if "input" in audio:
+            changes |= _audio_input(config, _object(audio["input"], "session.audio.input"))
+        if "output" in audio:
+            changes |= _audio_output(_object(audio["output"], "session.audio.output"))
+    return replace(config, **changes)

@@ -1,0 +1,595 @@
+"""One realtime session: client events in, server events out, responses on the pool's models.
+
+A session is transport-free: :meth:`RealtimeSession.handle` takes one client event (a dict)
+and everything it says goes out through ``send``. A response runs as its own task, so audio
+keeps arriving while the assistant speaks: when server VAD hears the user start again
+(barge-in), the response is cancelled at once and its item keeps only the part of the reply
+whose audio was already sent.
+
+The pipeline of a turn: the committed audio is transcribed (the speech-to-text model), the
+conversation goes to the chat model as it streams, and each finished sentence goes to the
+speech model while the next one is generated; its audio leaves in ``response.output_audio``
+deltas of ``AUDIO_CHUNK_MS``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import contextlib
+import logging
+import re
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any, cast
+
+from berth import errors
+from berth.realtime import codecs
+from berth.realtime.config import SessionConfig, updated
+from berth.realtime.conversation import Conversation, Item, Part, item_from_event
+from berth.realtime.events import BadEvent, error_event, event, server_id
+from berth.realtime.turns import SpeechStarted, SpeechStopped, TurnDetector
+from berth.tasks.calls import ModelCalls
+from berth.tasks.generate import GENERATE, Generation, GenerationRequest, TextDelta
+from berth.tasks.speak import SPEAK, SpeechRequest
+from berth.tasks.transcribe import TRANSCRIBE, Samples, TranscriptionRequest
+from berth.tasks.vad import VAD, SpeechSpans, VadRequest
+
+log = logging.getLogger("berth.realtime")
+
+Send = Callable[[dict[str, Any]], Awaitable[None]]
+Admit = Callable[[], Awaitable[None]]
+"""Counts one response against the caller's rate (raises RateLimited past it)."""
+
+AUDIO_CHUNK_MS = 100
+"""How much audio one ``response.output_audio.delta`` carries."""
+MIN_COMMIT_MS = 100
+"""The shortest buffer a commit takes, as OpenAI's API requires."""
+SENTENCE_END = re.compile(r"(?<=[.!?;:\u3002\uff01\uff1f])\s+|\n+")
+
+
+@dataclass
+class Spoken:
+    """A sentence of the reply and where its audio ends on the response's audio clock."""
+
+    text: str
+    end_ms: int
+
+
+@dataclass
+class ActiveResponse:
+    id: str
+    item: Item
+    config: SessionConfig
+    task: asyncio.Task[None] | None = None
+    text: list[str] = field(default_factory=list)
+    """The reply's text as it was generated."""
+    spoken: list[Spoken] = field(default_factory=list)
+    """The sentences whose audio went out, in order."""
+    sent_ms: int = 0
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    cancel_reason: str | None = None
+
+
+def sentences(text: str) -> tuple[list[str], str]:
+    """The finished sentences at the start of ``text``, and the unfinished rest."""
+    pieces = SENTENCE_END.split(text)
+    return [piece for piece in pieces[:-1] if piece.strip()], pieces[-1]
+
+
+class RealtimeSession:
+    """The state of one connection: its settings, conversation, input buffer and response."""
+
+    def __init__(
+        self,
+        config: SessionConfig,
+        models: ModelCalls,
+        send: Send,
+        *,
+        admit: Admit | None = None,
+        check: Callable[[SessionConfig], Awaitable[None]] | None = None,
+    ) -> None:
+        self.id = server_id("sess")
+        self.config = config
+        self.models = models
+        self._send = send
+        self._admit = admit
+        self._check = check
+        self._lock = asyncio.Lock()
+        self.conversation = Conversation()
+        self.turns = TurnDetector(self._find_speech)
+        self.response: ActiveResponse | None = None
+        self.responses = 0
+        self._pending_item: str | None = None
+
+    async def send(self, message: dict[str, Any]) -> None:
+        async with self._lock:
+            await self._send(message)
+
+    async def start(self) -> None:
+        await self.send(event("session.created", session=self.config.as_json(self.id)))
+        await self.send(
+            event(
+                "conversation.created",
+                conversation={"id": server_id("conv"), "object": "realtime.conversation"},
+            )
+        )
+
+    async def close(self) -> None:
+        """Stop the response that is running (the client went away)."""
+        if self.response is not None and self.response.task is not None:
+            self.response.task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await self.response.task
+
+    # client events
+
+    async def handle(self, message: object) -> None:
+        """Apply one client event; a bad one is answered with an ``error`` event."""
+        client_event_id = message.get("event_id") if isinstance(message, dict) else None
+        try:
+            if not isinstance(message, dict) or not isinstance(message.get("type"), str):
+                raise BadEvent("A client event is a JSON object with a 'type'.", "type")
+            handler = self.HANDLERS.get(message["type"])
+            if handler is None:
+                known = ", ".join(sorted(self.HANDLERS))
+                raise BadEvent(
+                    f"Unknown event type {message['type']!r}. Client events: {known}.",
+                    "type",
+                    "invalid_event",
+                )
+            await handler(self, message)
+        except BadEvent as exc:
+            await self.send(
+                error_event(
+                    exc.message,
+                    code=exc.code,
+                    param=exc.param,
+                    client_event_id=_str(client_event_id),
+                )
+            )
+        except errors.BerthError as exc:
+            await self.send(
+                error_event(
+                    exc.message,
+                    kind="server_error"
+                    if isinstance(exc, errors.ModelError)
+                    else "invalid_request_error",
+                    code=type(exc).__name__,
+                    client_event_id=_str(client_event_id),
+                )
+            )
+
+    async def _session_update(self, message: dict[str, Any]) -> None:
+        config = updated(self.config, message.get("session"))
+        if self._check is not None:
+            await self._check(config)
+        self.config = config
+        await self.send(event("session.updated", session=config.as_json(self.id)))
+
+    async def _append(self, message: dict[str, Any]) -> None:
+        audio = message.get("audio")
+        if not isinstance(audio, str):
+            raise BadEvent("audio must be base64-encoded audio.", "audio")
+        samples = codecs.decode(audio, self.config.input_format)
+        self.turns.append(samples)
+        turns = self.config.turn_detection
+        if turns is None:
+            return
+        for found in await self.turns.detect(turns):
+            if isinstance(found, SpeechStarted):
+                await self._speech_started(found)
+            else:
+                await self._speech_stopped(found)
+
+    async def _speech_started(self, found: SpeechStarted) -> None:
+        turns = self.config.turn_detection
+        if self.response is not None and turns is not None and turns.interrupt_response:
+            await self._cancel("turn_detected")
+        await self.send(
+            event(
+                "input_audio_buffer.speech_started",
+                audio_start_ms=found.audio_start_ms,
+                item_id=self._next_user_item,
+            )
+        )
+
+    @property
+    def _next_user_item(self) -> str:
+        """The id the user item of the turn being spoken will have (speech events name it)."""
+        if self._pending_item is None:
+            self._pending_item = server_id("item")
+        return self._pending_item
+
+    def _take_pending_item(self) -> str:
+        item_id, self._pending_item = self._next_user_item, None
+        return item_id
+
+    async def _speech_stopped(self, found: SpeechStopped) -> None:
+        item_id = self._next_user_item
+        await self.send(
+            event(
+                "input_audio_buffer.speech_stopped",
+                audio_end_ms=found.audio_end_ms,
+                item_id=item_id,
+            )
+        )
+        await self._commit(found.audio)
+        turns = self.config.turn_detection
+        if turns is not None and turns.create_response:
+            await self._respond(self.config)
+
+    async def _commit_event(self, message: dict[str, Any]) -> None:
+        if self.turns.buffered_ms < MIN_COMMIT_MS:
+            raise BadEvent(
+                f"The input audio buffer holds {self.turns.buffered_ms} ms; a commit needs at "
+                f"least {MIN_COMMIT_MS} ms. Append more audio first.",
+                None,
+                "input_audio_buffer_commit_empty",
+            )
+        await self._commit(self.turns.take())
+
+    async def _commit(self, audio: Samples) -> None:
+        item = Item(self._take_pending_item(), "user", [Part("input_audio")])
+        previous = self.conversation.add(item)
+        await self.send(
+            event("input_audio_buffer.committed", item_id=item.id, previous_item_id=previous)
+        )
+        await self.send(
+            event("conversation.item.added", item=item.as_json(), previous_item_id=previous)
+        )
+        await self._transcribe(item, 0, audio)
+        await self.send(event("conversation.item.done", item=item.as_json()))
+
+    async def _transcribe(self, item: Item, index: int, audio: Samples) -> None:
+        request = TranscriptionRequest(audio, self.config.transcription_language)
+        started = time.monotonic()
+        try:
+            [transcript] = await self.models.run(
+                self.config.transcription_model, TRANSCRIBE, [request]
+            )
+        except errors.BerthError as exc:
+            item.content[index].text = ""
+            await self.send(
+                event(
+                    "conversation.item.input_audio_transcription.failed",
+                    item_id=item.id,
+                    content_index=index,
+                    error={"type": "transcription_error", "code": None, "message": exc.message},
+                )
+            )
+            return
+        item.content[index].text = transcript.text.strip()
+        log.debug("transcribed %.1f s in %.2f s", len(audio) / 16000, time.monotonic() - started)
+        await self.send(
+            event(
+                "conversation.item.input_audio_transcription.completed",
+                item_id=item.id,
+                content_index=index,
+                transcript=item.content[index].text,
+                usage={"type": "duration", "seconds": round(len(audio) / 16000, 3)},
+            )
+        )
+
+    async def _clear(self, message: dict[str, Any]) -> None:
+        self.turns.clear()
+        await self.send(event("input_audio_buffer.cleared"))
+
+    async def _item_create(self, message: dict[str, Any]) -> None:
+        item = item_from_event(message.get("item"))
+        audio_parts = [
+            (index, part) for index, part in enumerate(item.content) if part.audio is not None
+        ]
+        decoded = [
+            (
+                index,
+                codecs.decode(
+                    base64.b64encode(part.audio or b"").decode(),
+                    self.config.input_format,
+                    f"item.content[{index}].audio",
+                ),
+            )
+            for index, part in audio_parts
+        ]
+        previous = self.conversation.add(item, message.get("previous_item_id"))
+        await self.send(
+            event("conversation.item.added", item=item.as_json(), previous_item_id=previous)
+        )
+        for index, samples in decoded:
+            if item.content[index].text is None:
+                await self._transcribe(item, index, samples)
+        await self.send(event("conversation.item.done", item=item.as_json()))
+
+    async def _item_delete(self, message: dict[str, Any]) -> None:
+        item_id = message.get("item_id")
+        self.conversation.delete(item_id)
+        await self.send(event("conversation.item.deleted", item_id=item_id))
+
+    async def _item_retrieve(self, message: dict[str, Any]) -> None:
+        item = self.conversation.find(message.get("item_id"))
+        await self.send(event("conversation.item.retrieved", item=item.as_json()))
+
+    async def _item_truncate(self, message: dict[str, Any]) -> None:
+        item = self.conversation.find(message.get("item_id"))
+        index, end_ms = message.get("content_index", 0), message.get("audio_end_ms")
+        if item.role != "assistant":
+            raise BadEvent("Only an assistant item's audio can be truncated.", "item_id")
+        if not isinstance(index, int) or not 0 <= index < len(item.content):
+            raise BadEvent(f"content_index {index!r} is not a part of this item.", "content_index")
+        if isinstance(end_ms, bool) or not isinstance(end_ms, int) or end_ms < 0:
+            raise BadEvent("audio_end_ms must be whole milliseconds, 0 or more.", "audio_end_ms")
+        if item.spoken:
+            item.content[index].text = " ".join(
+                text for text, sentence_end in item.spoken if sentence_end <= end_ms
+            )
+        await self.send(
+            event(
+                "conversation.item.truncated",
+                item_id=item.id,
+                content_index=index,
+                audio_end_ms=end_ms,
+            )
+        )
+
+    async def _response_create(self, message: dict[str, Any]) -> None:
+        spec = message.get("response") or {}
+        if not isinstance(spec, dict):
+            raise BadEvent("response must be an object.", "response")
+        config = self.config
+        overrides = {
+            key: spec[key]
+            for key in (
+                "instructions",
+                "output_modalities",
+                "modalities",
+                "max_output_tokens",
+                "voice",
+            )
+            if key in spec
+        }
+        if overrides:
+            config = updated(config, overrides)
+        await self._respond(config)
+
+    async def _response_cancel(self, message: dict[str, Any]) -> None:
+        if self.response is None:
+            raise BadEvent(
+                "There is no response in progress to cancel.", None, "response_cancel_not_active"
+            )
+        await self._cancel("client_cancelled")
+
+    HANDLERS: dict[str, Callable[[RealtimeSession, dict[str, Any]], Awaitable[None]]] = {
+        "session.update": _session_update,
+        "input_audio_buffer.append": _append,
+        "input_audio_buffer.commit": _commit_event,
+        "input_audio_buffer.clear": _clear,
+        "conversation.item.create": _item_create,
+        "conversation.item.delete": _item_delete,
+        "conversation.item.retrieve": _item_retrieve,
+        "conversation.item.truncate": _item_truncate,
+        "response.create": _response_create,
+        "response.cancel": _response_cancel,
+    }
+
+    # responses
+
+    async def _find_speech(self, request: VadRequest) -> SpeechSpans:
+        [spans] = await self.models.run(self.config.vad_model, VAD, [request])
+        return spans
+
+    async def _respond(self, config: SessionConfig) -> None:
+        if self.response is not None:
+            raise BadEvent(
+                "A response is in progress; cancel it or wait for response.done.",
+                None,
+                "conversation_already_has_active_response",
+            )
+        if self._admit is not None:
+            await self._admit()
+        part = Part("output_audio" if config.speaks else "output_text", "")
+        item = Item(server_id("item"), "assistant", [part], status="in_progress")
+        response = ActiveResponse(server_id("resp"), item, config)
+        self.response = response
+        self.responses += 1
+        await self.send(
+            event("response.created", response=self._response_json(response, "in_progress"))
+        )
+        response.task = asyncio.create_task(self._run(response))
+
+    def _response_json(self, response: ActiveResponse, status: str) -> dict[str, Any]:
+        done = status not in ("in_progress",)
+        body: dict[str, Any] = {
+            "id": response.id,
+            "object": "realtime.response",
+            "status": status,
+            "status_details": None,
+            "output": [response.item.as_json()] if done else [],
+            "output_modalities": list(response.config.output_modalities),
+            "max_output_tokens": response.config.max_output_tokens or "inf",
+            "audio": {
+                "output": {
+                    "format": response.config.output_format.as_json(),
+                    "voice": response.config.voice,
+                }
+            },
+            "usage": None,
+        }
+        if status == "cancelled":
+            body["status_details"] = {"type": "cancelled", "reason": response.cancel_reason}
+        if done:
+            body["usage"] = {
+                "input_tokens": response.prompt_tokens,
+                "output_tokens": response.completion_tokens,
+                "total_tokens": response.prompt_tokens + response.completion_tokens,
+                "input_token_details": {
+                    "text_tokens": response.prompt_tokens,
+                    "audio_tokens": 0,
+                    "cached_tokens": 0,
+                },
+                "output_token_details": {
+                    "text_tokens": response.completion_tokens,
+                    "audio_tokens": 0,
+                },
+            }
+        return body
+
+    def _ids(self, response: ActiveResponse) -> dict[str, Any]:
+        return {
+            "response_id": response.id,
+            "item_id": response.item.id,
+            "output_index": 0,
+            "content_index": 0,
+        }
+
+    async def _run(self, response: ActiveResponse) -> None:
+        item = response.item
+        previous = self.conversation.add(item)
+        status = "completed"
+        try:
+            await self.send(
+                event(
+                    "response.output_item.added",
+                    response_id=response.id,
+                    output_index=0,
+                    item=item.as_json(),
+                )
+            )
+            await self.send(
+                event("conversation.item.added", item=item.as_json(), previous_item_id=previous)
+            )
+            await self.send(
+                event(
+                    "response.content_part.added",
+                    **self._ids(response),
+                    part=item.content[0].as_json(),
+                )
+            )
+            await self._generate(response)
+        except asyncio.CancelledError:
+            status = "cancelled"
+        except errors.BerthError as exc:
+            status = "failed"
+            await self.send(error_event(exc.message, kind="server_error", code=type(exc).__name__))
+        finally:
+            await asyncio.shield(self._finish(response, status))
+
+    async def _generate(self, response: ActiveResponse) -> None:
+        config = response.config
+        request = GenerationRequest(
+            messages=self.conversation.messages(config.instructions),
+            max_tokens=config.max_output_tokens,
+            temperature=0.8,
+        )
+        speaker: asyncio.Queue[str | None] = asyncio.Queue()
+        speaking = asyncio.create_task(self._speak(response, speaker)) if config.speaks else None
+        delta_kind = (
+            "response.output_audio_transcript.delta"
+            if config.speaks
+            else "response.output_text.delta"
+        )
+        pending = ""
+        try:
+            chunks = cast(
+                AsyncIterator[TextDelta | Generation],
+                self.models.stream(config.model, GENERATE, request),
+            )
+            try:
+                async for chunk in chunks:
+                    if isinstance(chunk, Generation):
+                        response.prompt_tokens = chunk.prompt_tokens
+                        response.completion_tokens = chunk.completion_tokens
+                        continue
+                    if not chunk.text:
+                        continue
+                    response.text.append(chunk.text)
+                    await self.send(event(delta_kind, **self._ids(response), delta=chunk.text))
+                    if speaking is not None:
+                        done, pending = sentences(pending + chunk.text)
+                        for sentence in done:
+                            speaker.put_nowait(sentence)
+            finally:
+                closing = getattr(chunks, "aclose", None)
+                if closing is not None:
+                    await closing()  # stops the model's work on this reply
+            if speaking is not None:
+                if pending.strip():
+                    speaker.put_nowait(pending)
+                speaker.put_nowait(None)
+                await speaking
+        finally:
+            if speaking is not None and not speaking.done():
+                speaking.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await speaking
+
+    async def _speak(
+        self, response: ActiveResponse, sentences_in: asyncio.Queue[str | None]
+    ) -> None:
+        config = response.config
+        fmt = config.output_format
+        chunk_bytes = fmt.rate * fmt.bytes_per_sample * AUDIO_CHUNK_MS // 1000
+        while (sentence := await sentences_in.get()) is not None:
+            [speech] = await self.models.run(
+                config.speech_model, SPEAK, [SpeechRequest(sentence.strip(), config.voice)]
+            )
+            raw = codecs.encode(speech.samples, speech.sample_rate, fmt)
+            for start in range(0, len(raw), chunk_bytes):
+                piece = raw[start : start + chunk_bytes]
+                await self.send(
+                    event(
+                        "response.output_audio.delta",
+                        **self._ids(response),
+                        delta=base64.b64encode(piece).decode(),
+                    )
+                )
+                response.sent_ms += codecs.milliseconds(len(piece), fmt)
+            response.spoken.append(Spoken(sentence.strip(), response.sent_ms))
+
+    async def _cancel(self, reason: str) -> None:
+        response = self.response
+        if response is None or response.task is None:
+            return
+        response.cancel_reason = reason
+        response.task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await response.task
+
+    async def _finish(self, response: ActiveResponse, status: str) -> None:
+        item, config = response.item, response.config
+        part = item.content[0]
+        if config.speaks:
+            part.text = (
+                " ".join(s.text for s in response.spoken)
+                if status == "cancelled"
+                else "".join(response.text).strip()
+            )
+        else:
+            part.text = "".join(response.text).strip()
+        item.status = "completed" if status == "completed" else "incomplete"
+        item.spoken = [(s.text, s.end_ms) for s in response.spoken]
+        ids = self._ids(response)
+        if config.speaks:
+            await self.send(event("response.output_audio.done", **ids))
+            await self.send(
+                event("response.output_audio_transcript.done", **ids, transcript=part.text)
+            )
+        else:
+            await self.send(event("response.output_text.done", **ids, text=part.text))
+        await self.send(event("response.content_part.done", **ids, part=part.as_json()))
+        await self.send(
+            event(
+                "response.output_item.done",
+                response_id=response.id,
+                output_index=0,
+                item=item.as_json(),
+            )
+        )
+        await self.send(event("conversation.item.done", item=item.as_json()))
+        self.response = None
+        await self.send(event("response.done", response=self._response_json(response, status)))
+
+
+def _str(value: object) -> str | None:
+    return value if isinstance(value, str) else None
