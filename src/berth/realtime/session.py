@@ -185,9 +185,6 @@ class RealtimeSession:
                 await self._speech_stopped(found)
 
     async def _speech_started(self, found: SpeechStarted) -> None:
-        turns = self.config.turn_detection
-        if self.response is not None and turns is not None and turns.interrupt_response:
-            await self._cancel("turn_detected")
         await self.send(
             event(
                 "input_audio_buffer.speech_started",
@@ -195,6 +192,9 @@ class RealtimeSession:
                 item_id=self._next_user_item,
             )
         )
+        turns = self.config.turn_detection
+        if self.response is not None and turns is not None and turns.interrupt_response:
+            await self._cancel("turn_detected")  # barge-in
 
     @property
     def _next_user_item(self) -> str:
