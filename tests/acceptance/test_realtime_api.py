@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 import openai
 import pytest
-import websockets
+from websockets.exceptions import InvalidStatus
 
 from berth.media.audio import resample
 from berth.runners.espeak import synthesize
@@ -23,6 +23,7 @@ from tests.tiny.whisper import write_whisper
 
 pytestmark = [pytest.mark.acceptance, pytest.mark.slow]
 RATE = 24_000
+BERTH = (sys.executable, "-m", "berth")
 LONG_REPLY = " ".join(f"Sentence number {n} is here." for n in range(1, 13))
 
 
@@ -202,24 +203,33 @@ async def test_g711_out_and_bad_events(server: LiveServer, secret: str) -> None:
         assert len(audio) > 8000 * 0.2  # mu-law: one byte a sample at 8 kHz
 
 
-async def test_keys_models_and_scopes_apply_to_the_upgrade(server: LiveServer) -> None:
-    jobs_only = create_key(server, "no-infer", "jobs")
+def model_key(server: LiveServer, name: str, models: str) -> str:
     made = subprocess.run(
-        [sys.executable, "-m", "berth", "keys", "create", "--name", "echo-only"]
-        + ["--scopes", "infer", "--models", "slow-echo"],
+        [*BERTH, "keys", "create", "--name", name, "--scopes", "infer", "--models", models],
         env={**os.environ, "BERTH_HOME": str(server.home)},
         capture_output=True,
         text=True,
         check=True,
     )
-    echo_only = made.stdout.strip()
+    return made.stdout.strip()
+
+
+@pytest.fixture(scope="module")
+def limited_keys(server: LiveServer) -> tuple[str, str]:
+    return create_key(server, "no-infer", "jobs"), model_key(server, "echo-only", "slow-echo")
+
+
+async def test_keys_models_and_scopes_apply_to_the_upgrade(
+    server: LiveServer, limited_keys: tuple[str, str]
+) -> None:
+    jobs_only, echo_only = limited_keys
     for secret, model, status in (
         ("berth_wrong", "echo", 401),
         (jobs_only, "echo", 403),
         (echo_only, "echo", 403),
         (echo_only, "no-such-model", 404),
     ):
-        with pytest.raises(websockets.exceptions.InvalidStatus) as refused:
+        with pytest.raises(InvalidStatus) as refused:
             async with client(server, secret).realtime.connect(model=model) as connection:
                 await connection.recv()
         assert refused.value.response.status_code == status, (secret, model)
