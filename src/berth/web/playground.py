@@ -43,6 +43,7 @@ TOOLS = (
         "Text from an uploaded audio file.",
     ),
     Tool("ocr", "OCR", (Task.OCR,), "/v1/ocr", "Text from an uploaded image."),
+    Tool("voice", "Voice", (Task.CHAT,), "/v1/realtime", "Talk with a chat model."),
 )
 BY_NAME = {tool.name: tool for tool in TOOLS}
 
