@@ -61,3 +61,12 @@ model_memory = Gauge(
 device_budget = Gauge(
     "berth_device_memory_budget_bytes", "The memory budget of a device.", ["device"]
 )
+realtime_sessions = Gauge("berth_realtime_sessions", "Realtime sessions open now.")
+realtime_sessions_opened = Counter(
+    "berth_realtime_sessions_opened_total", "Realtime sessions opened since the start."
+)
+realtime_responses = Counter(
+    "berth_realtime_responses_total",
+    "Realtime responses, by how they ended (completed, cancelled, failed).",
+    ["status"],
+)

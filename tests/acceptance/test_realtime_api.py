@@ -11,6 +11,7 @@ import sys
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
+import httpx
 import numpy as np
 import openai
 import pytest
@@ -124,6 +125,10 @@ async def test_a_spoken_turn_through_the_whole_pipeline(server: LiveServer, secr
         [done] = of(seen, "response.done")
         assert done.response.status == "completed"
         assert done.response.usage.total_tokens >= 1
+        async with httpx.AsyncClient(base_url=server.url) as http:
+            assert (await http.get("/readyz")).json()["realtime_sessions"] == 1
+            scraped = (await http.get("/metrics")).text
+        assert 'berth_realtime_responses_total{status="completed"}' in scraped
         transcript = of(seen, "conversation.item.input_audio_transcription.completed")[0]
         assert isinstance(transcript.transcript, str)
 

@@ -90,6 +90,7 @@ class RealtimeSession:
         *,
         admit: Admit | None = None,
         check: Callable[[SessionConfig], Awaitable[None]] | None = None,
+        on_response: Callable[[str], None] | None = None,
     ) -> None:
         self.id = server_id("sess")
         self.config = config
@@ -97,6 +98,7 @@ class RealtimeSession:
         self._send = send
         self._admit = admit
         self._check = check
+        self._on_response = on_response
         self._lock = asyncio.Lock()
         self.conversation = Conversation()
         self.turns = TurnDetector(self._find_speech)
@@ -588,6 +590,8 @@ class RealtimeSession:
         )
         await self.send(event("conversation.item.done", item=item.as_json()))
         self.response = None
+        if self._on_response is not None:
+            self._on_response(status)
         await self.send(event("response.done", response=self._response_json(response, status)))
 
 

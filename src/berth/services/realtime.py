@@ -14,7 +14,7 @@ import contextlib
 import logging
 from typing import Any
 
-from berth import errors
+from berth import errors, metrics
 from berth.keys.key import ApiKey
 from berth.realtime.config import SessionConfig
 from berth.realtime.events import BadEvent
@@ -46,7 +46,7 @@ class RealtimeService:
         self.keys = keys
         self.defaults = (transcription_model, speech_model, vad_model)
         self.active = 0
-        self.opened = 0
+        """Sessions open now (also in /metrics and /readyz)."""
 
     def _models(self, config: SessionConfig) -> list[tuple[str, str, ModelTask[Any]]]:
         return [
@@ -108,6 +108,7 @@ class Session:
             send,
             admit=self._admit,
             check=self._check,
+            on_response=lambda status: metrics.realtime_responses.labels(status).inc(),
         )
         self._warming: asyncio.Task[None] | None = None
 
@@ -127,13 +128,15 @@ class Session:
 
     async def __aenter__(self) -> RealtimeSession:
         self.service.active += 1
-        self.service.opened += 1
+        metrics.realtime_sessions.inc()
+        metrics.realtime_sessions_opened.inc()
         self._warm(self.core.config)
         await self.core.start()
         return self.core
 
     async def __aexit__(self, *exc: object) -> None:
         self.service.active -= 1
+        metrics.realtime_sessions.dec()
         await self.core.close()
         if self._warming is not None:
             self._warming.cancel()

@@ -21,4 +21,5 @@ async def readyz(services: ServicesDep) -> JSONResponse:
     """Ready: the job store answers and this server's dispatcher runs (503 otherwise)."""
     ready, report = await services.status.readiness()
     status = "ready" if ready else "unavailable"
-    return JSONResponse({"status": status, **report}, status_code=200 if ready else 503)
+    body = {"status": status, **report, "realtime_sessions": services.realtime.active}
+    return JSONResponse(body, status_code=200 if ready else 503)
