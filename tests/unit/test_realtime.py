@@ -246,6 +246,9 @@ async def test_a_spoken_turn_is_transcribed_answered_and_spoken() -> None:
     response = done["response"]
     assert response["status"] == "completed"
     assert response["usage"]["output_tokens"] == 6
+    stages = {"vad_ms", "stt_ms", "llm_first_token_ms", "tts_first_audio_ms", "first_audio_ms"}
+    assert set(response["metadata"]) == {f"berth_{stage}" for stage in stages}
+    assert all(float(value) >= 0 for value in response["metadata"].values())
     assert response["output"][0]["content"][0]["transcript"] == models.reply
     audio = b"".join(base64.b64decode(e["delta"]) for e in client.of("response.output_audio.delta"))
     assert len(audio) == 3 * 12000 * 2  # three sentences of 0.5 s at 24 kHz, 16-bit

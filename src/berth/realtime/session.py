@@ -71,6 +71,9 @@ class ActiveResponse:
     prompt_tokens: int = 0
     completion_tokens: int = 0
     cancel_reason: str | None = None
+    timings: dict[str, float] = field(default_factory=dict)
+    turn_ended: float | None = None
+    started: float = field(default_factory=time.monotonic)
 
 
 def sentences(text: str) -> tuple[list[str], str]:
@@ -105,6 +108,10 @@ class RealtimeSession:
         self.response: ActiveResponse | None = None
         self.responses = 0
         self._pending_item: str | None = None
+        self._timings: dict[str, float] = {}
+        """How long the stages of the turn being answered took (ms), for response.done."""
+        self._turn_ended: float | None = None
+        """When server VAD found the end of the turn being answered (monotonic)."""
 
     async def send(self, message: dict[str, Any]) -> None:
         async with self._lock:
@@ -180,7 +187,13 @@ class RealtimeSession:
         turns = self.config.turn_detection
         if turns is None:
             return
-        for found in await self.turns.detect(turns):
+        checked = time.monotonic()
+        found_turns = await self.turns.detect(turns)
+        for found in found_turns:
+            if isinstance(found, SpeechStopped):
+                self._timings = {"vad_ms": _ms_since(checked)}
+                self._turn_ended = checked
+        for found in found_turns:
             if isinstance(found, SpeechStarted):
                 await self._speech_started(found)
             else:
@@ -264,7 +277,7 @@ class RealtimeSession:
             )
             return
         item.content[index].text = transcript.text.strip()
-        log.debug("transcribed %.1f s in %.2f s", len(audio) / 16000, time.monotonic() - started)
+        self._timings["stt_ms"] = _ms_since(started)
         await self.send(
             event(
                 "conversation.item.input_audio_transcription.completed",
@@ -392,7 +405,10 @@ class RealtimeSession:
             await self._admit()
         part = Part("output_audio" if config.speaks else "output_text", "")
         item = Item(server_id("item"), "assistant", [part], status="in_progress")
-        response = ActiveResponse(server_id("resp"), item, config)
+        response = ActiveResponse(
+            server_id("resp"), item, config, timings=self._timings, turn_ended=self._turn_ended
+        )
+        self._timings, self._turn_ended = {}, None
         self.response = response
         self.responses += 1
         await self.send(
@@ -417,7 +433,11 @@ class RealtimeSession:
                 }
             },
             "usage": None,
+            "metadata": None,
         }
+        if done and response.timings:
+            # Berth's own figures: each stage of the turn, in milliseconds
+            body["metadata"] = {f"berth_{k}": f"{v:.1f}" for k, v in response.timings.items()}
         if status == "cancelled":
             body["status_details"] = {"type": "cancelled", "reason": response.cancel_reason}
         if done:
@@ -486,35 +506,8 @@ class RealtimeSession:
         )
         speaker: asyncio.Queue[str | None] = asyncio.Queue()
         speaking = asyncio.create_task(self._speak(response, speaker)) if config.speaks else None
-        delta_kind = (
-            "response.output_audio_transcript.delta"
-            if config.speaks
-            else "response.output_text.delta"
-        )
-        pending = ""
         try:
-            chunks = cast(
-                AsyncIterator[TextDelta | Generation],
-                self.models.stream(config.model, GENERATE, request),
-            )
-            try:
-                async for chunk in chunks:
-                    if isinstance(chunk, Generation):
-                        response.prompt_tokens = chunk.prompt_tokens
-                        response.completion_tokens = chunk.completion_tokens
-                        continue
-                    if not chunk.text:
-                        continue
-                    response.text.append(chunk.text)
-                    await self.send(event(delta_kind, **self._ids(response), delta=chunk.text))
-                    if speaking is not None:
-                        done, pending = sentences(pending + chunk.text)
-                        for sentence in done:
-                            speaker.put_nowait(sentence)
-            finally:
-                closing = getattr(chunks, "aclose", None)
-                if closing is not None:
-                    await closing()  # stops the model's work on this reply
+            pending = await self._stream_reply(response, request, speaker if speaking else None)
             if speaking is not None:
                 if pending.strip():
                     speaker.put_nowait(pending)
@@ -526,6 +519,47 @@ class RealtimeSession:
                 with contextlib.suppress(asyncio.CancelledError):
                     await speaking
 
+    async def _stream_reply(
+        self,
+        response: ActiveResponse,
+        request: GenerationRequest,
+        speaker: asyncio.Queue[str | None] | None,
+    ) -> str:
+        """Send the reply's text as it streams, each finished sentence to ``speaker``; the
+        unfinished rest."""
+        config = response.config
+        kind = (
+            "response.output_audio_transcript.delta"
+            if config.speaks
+            else "response.output_text.delta"
+        )
+        pending = ""
+        chunks = cast(
+            AsyncIterator[TextDelta | Generation],
+            self.models.stream(config.model, GENERATE, request),
+        )
+        try:
+            async for chunk in chunks:
+                if isinstance(chunk, Generation):
+                    response.prompt_tokens = chunk.prompt_tokens
+                    response.completion_tokens = chunk.completion_tokens
+                    continue
+                if not chunk.text:
+                    continue
+                if not response.text:
+                    response.timings["llm_first_token_ms"] = _ms_since(response.started)
+                response.text.append(chunk.text)
+                await self.send(event(kind, **self._ids(response), delta=chunk.text))
+                if speaker is not None:
+                    done, pending = sentences(pending + chunk.text)
+                    for sentence in done:
+                        speaker.put_nowait(sentence)
+        finally:
+            closing = getattr(chunks, "aclose", None)
+            if closing is not None:
+                await closing()  # stops the model's work on this reply
+        return pending
+
     async def _speak(
         self, response: ActiveResponse, sentences_in: asyncio.Queue[str | None]
     ) -> None:
@@ -533,10 +567,16 @@ class RealtimeSession:
         fmt = config.output_format
         chunk_bytes = fmt.rate * fmt.bytes_per_sample * AUDIO_CHUNK_MS // 1000
         while (sentence := await sentences_in.get()) is not None:
+            asked = time.monotonic()
             [speech] = await self.models.run(
                 config.speech_model, SPEAK, [SpeechRequest(sentence.strip(), config.voice)]
             )
             raw = codecs.encode(speech.samples, speech.sample_rate, fmt)
+            if not response.spoken:
+                response.timings["tts_first_audio_ms"] = _ms_since(asked)
+                response.timings["first_audio_ms"] = _ms_since(
+                    response.turn_ended or response.started
+                )
             for start in range(0, len(raw), chunk_bytes):
                 piece = raw[start : start + chunk_bytes]
                 await self.send(
@@ -593,6 +633,10 @@ class RealtimeSession:
         if self._on_response is not None:
             self._on_response(status)
         await self.send(event("response.done", response=self._response_json(response, status)))
+
+
+def _ms_since(start: float) -> float:
+    return (time.monotonic() - start) * 1000
 
 
 def _str(value: object) -> str | None:
