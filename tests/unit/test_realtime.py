@@ -161,6 +161,29 @@ async def test_turns_start_and_stop_with_prefix_padding() -> None:
     assert 1.15 <= len(stopped.audio) / SAMPLE_RATE <= 1.3  # 200 ms before + 1 s of speech
 
 
+async def test_each_check_reads_a_bounded_window_however_long_the_silence() -> None:
+    sizes: list[int] = []
+
+    async def find(request: VadRequest) -> SpeechSpans:
+        sizes.append(len(request.samples))
+        return energy_vad(request)
+
+    detector = TurnDetector(find)
+    turns = TurnDetection(silence_duration_ms=400, prefix_padding_ms=300)
+    audio = np.concatenate(
+        [np.zeros(30 * SAMPLE_RATE), tone(1.0, SAMPLE_RATE), np.zeros(SAMPLE_RATE)]
+    )
+    found: list[Any] = []
+    for start in range(0, len(audio), 1600):
+        detector.append(audio[start : start + 1600])
+        found += await detector.detect(turns)
+    started, stopped = found
+    assert 29_950 <= started.audio_start_ms <= 30_050  # the session's clock, not the buffer's
+    assert 30_950 <= stopped.audio_end_ms <= 31_100
+    assert max(sizes) <= 2 * SAMPLE_RATE
+    assert 1.25 <= len(stopped.audio) / SAMPLE_RATE <= 1.4
+
+
 # a whole session
 
 

@@ -19,6 +19,8 @@ from berth.tasks.vad import SpeechSpans, VadRequest
 
 CHECK_MS = 96
 """How much new audio (three of the VAD's 32 ms windows) waits before the next check."""
+LISTEN_MS = 1500
+"""Before speech, how much of the latest audio the VAD reads."""
 MIN_SPEECH_MS = 150
 """Shorter bursts (a click, a breath) are not speech."""
 
@@ -87,14 +89,22 @@ class TurnDetector:
         self.take()
 
     async def detect(self, turns: TurnDetection) -> list[TurnEvent]:
-        """What the audio appended since the last call says, once enough of it has arrived."""
+        """What the audio appended since the last call says, once enough of it has arrived.
+
+        The VAD reads a bounded window, so a check costs the same however long the session
+        runs: before speech, the last ``LISTEN_MS`` (older silence is dropped from the buffer,
+        keeping the prefix padding); during speech, from just before it started."""
         if _ms(self.unchecked) < CHECK_MS:
             return []
         self.unchecked = 0
         audio = self.audio()
+        if self.speaking_from is None:
+            base = max(0, self.size - LISTEN_MS * SAMPLE_RATE // 1000)
+        else:
+            base = max(0, self.speaking_from - CHECK_MS * SAMPLE_RATE // 1000)
         spans = await self.find_speech(
             VadRequest(
-                audio,
+                audio[base:],
                 threshold=turns.threshold,
                 min_speech_ms=MIN_SPEECH_MS,
                 min_silence_ms=turns.silence_duration_ms,
@@ -103,14 +113,21 @@ class TurnDetector:
         )
         events: list[TurnEvent] = []
         if not spans.spans:
+            if self.speaking_from is None:
+                self._forget_silence(turns)
             return events
         if self.speaking_from is None:
-            self.speaking_from = int(spans.spans[0].start * SAMPLE_RATE)
+            self.speaking_from = base + int(spans.spans[0].start * SAMPLE_RATE)
             events.append(SpeechStarted(_ms(self.clock + self.speaking_from)))
-        last_end = int(spans.spans[-1].end * SAMPLE_RATE)
+        last_end = base + int(spans.spans[-1].end * SAMPLE_RATE)
         silence = self.size - last_end
         if _ms(silence) + 32 >= turns.silence_duration_ms:
             begin = max(0, self.speaking_from - turns.prefix_padding_ms * SAMPLE_RATE // 1000)
             end_ms = _ms(self.clock + last_end)
             events.append(SpeechStopped(end_ms, self.take(begin, last_end)))
         return events
+
+    def _forget_silence(self, turns: TurnDetection) -> None:
+        keep = (turns.prefix_padding_ms + LISTEN_MS) * SAMPLE_RATE // 1000
+        if self.size > 2 * keep:
+            self.take(0, self.size - keep)

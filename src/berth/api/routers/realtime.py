@@ -10,6 +10,8 @@ is a JSON text frame and every mistake an ``error`` event; the session itself is
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
 import logging
 from typing import Any
@@ -25,6 +27,9 @@ from berth.realtime.events import error_event
 from berth.services import Services
 
 router = APIRouter(tags=["openai"])
+MAX_WAITING_EVENTS = 10_000
+"""Client events read but not yet handled (200 s of 20 ms audio chunks) before the session is
+closed as flooded."""
 log = logging.getLogger("berth.realtime")
 
 
@@ -60,10 +65,11 @@ async def realtime(websocket: WebSocket, model: str | None = None) -> None:
         await _refuse(websocket, exc)
         return
     await websocket.accept(subprotocol=_subprotocol(websocket))
+    inbox: asyncio.Queue[str | None] = asyncio.Queue(MAX_WAITING_EVENTS)
+    reader = asyncio.create_task(_read(websocket, inbox))
     try:
         async with opened as session:
-            while True:
-                text = await websocket.receive_text()
+            while (text := await inbox.get()) is not None:
                 try:
                     message: Any = json.loads(text)
                 except json.JSONDecodeError as exc:
@@ -72,7 +78,29 @@ async def realtime(websocket: WebSocket, model: str | None = None) -> None:
                     )
                     continue
                 await session.handle(message)
-    except WebSocketDisconnect:
+    except (WebSocketDisconnect, RuntimeError) as exc:  # a send after the client went away
+        log.debug("realtime session ended: %r", exc)
+    finally:
+        reader.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await reader
+
+
+async def _read(websocket: WebSocket, inbox: asyncio.Queue[str | None]) -> None:
+    """Read client events as they arrive, whatever the session is doing (a model still
+    loading, a transcription), so the socket's keepalive pings are always answered."""
+    try:
+        while True:
+            text = await websocket.receive_text()
+            if inbox.full():
+                await websocket.close(
+                    code=1008,
+                    reason=f"More than {MAX_WAITING_EVENTS} client events wait; send less.",
+                )
+                break
+            inbox.put_nowait(text)
+    except (WebSocketDisconnect, RuntimeError):
         pass
-    except RuntimeError as exc:  # a send after the client went away
-        log.debug("realtime session ended: %s", exc)
+    finally:
+        with contextlib.suppress(asyncio.QueueFull):
+            inbox.put_nowait(None)
