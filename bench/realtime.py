@@ -145,11 +145,15 @@ async def one_turn(connection: Any, pcm: bytes) -> tuple[float | None, Any]:
         feeder.cancel()
 
 
-async def berth_turns(url: str, turns: int, silence_ms: int) -> list[dict[str, float]]:
+async def both_turns(
+    url: str, turns: int, silence_ms: int, local: InProcess
+) -> tuple[list[dict[str, float]], list[dict[str, float]]]:
+    """Each turn through Berth, then the same turn in-process, so both see the same load."""
     import openai
 
     client = openai.AsyncOpenAI(base_url=f"{url}/v1", api_key="none", max_retries=0)
     results: list[dict[str, float]] = []
+    sequential: list[dict[str, float]] = []
     async with client.realtime.connect(model="echo") as connection:
         await connection.recv()
         vad = {"type": "server_vad", "silence_duration_ms": silence_ms}
@@ -159,71 +163,75 @@ async def berth_turns(url: str, turns: int, silence_ms: int) -> list[dict[str, f
         while (await connection.recv()).type != "session.updated":
             pass
         for turn in range(turns + 1):  # the first turn warms the models up and is not counted
-            first_audio, done = await one_turn(connection, speech_pcm(SENTENCES[turn % 8]))
-            print(f"turn {turn}: first audio after {first_audio}", file=sys.stderr)
+            sentence = SENTENCES[turn % len(SENTENCES)]
+            first_audio, done = await one_turn(connection, speech_pcm(sentence))
+            in_process = local.turn(sentence, silence_ms)
             if turn == 0 or first_audio is None:
                 continue
+            sequential.append(in_process)
             stages = {
                 key.removeprefix("berth_"): float(value)
                 for key, value in (done.response.metadata or {}).items()
             }
             results.append({**stages, "first_audio_ms": first_audio * 1000})
-    return results
+    return results, sequential
 
 
-def sequential_turns(home: Path, turns: int, silence_ms: int) -> list[dict[str, float]]:
+class InProcess:
     """The same models, loaded in this process and called one after another."""
-    import numpy as np
 
-    from berth.media.audio import resample
-    from berth.models.cache import ModelCache
-    from berth.models.catalog import Catalog
-    from berth.plugins import discover
-    from berth.settings import Settings
-    from berth.tasks.generate import ChatMessage, GenerationRequest
-    from berth.tasks.speak import SpeechRequest
-    from berth.tasks.transcribe import SAMPLE_RATE, TranscriptionRequest
-    from berth.tasks.vad import VadRequest
+    def __init__(self, home: Path) -> None:
+        from berth.models.cache import ModelCache
+        from berth.models.catalog import Catalog
+        from berth.plugins import discover
+        from berth.settings import Settings
 
-    settings = Settings(home=home)
-    runner_types = discover().runners
-    catalog, cache = Catalog.load(settings, runner_types), ModelCache(settings)
-    loaded = {}
-    for alias in ("silero-vad", "tiny-whisper", "echo", "espeak-ng"):
-        spec = catalog.get(alias)
-        runner: Any = runner_types[spec.runner].create()
-        runner.load(spec, cache.path_for(spec), "cpu")
-        loaded[alias] = runner
-    results = []
-    for turn in range(turns + 1):
-        pcm = speech_pcm(SENTENCES[turn % len(SENTENCES)])
+        settings = Settings(home=home)
+        runner_types = discover().runners
+        catalog, cache = Catalog.load(settings, runner_types), ModelCache(settings)
+        self.loaded: dict[str, Any] = {}
+        for alias in ("silero-vad", "tiny-whisper", "echo", "espeak-ng"):
+            spec = catalog.get(alias)
+            runner: Any = runner_types[spec.runner].create()
+            runner.load(spec, cache.path_for(spec), "cpu")
+            self.loaded[alias] = runner
+
+    def turn(self, sentence: str, silence_ms: int) -> dict[str, float]:
+        import numpy as np
+
+        from berth.media.audio import resample
+        from berth.tasks.generate import ChatMessage, GenerationRequest
+        from berth.tasks.speak import SpeechRequest
+        from berth.tasks.transcribe import SAMPLE_RATE, TranscriptionRequest
+        from berth.tasks.vad import VadRequest
+
+        loaded = self.loaded
+        pcm = speech_pcm(sentence)
         samples = np.frombuffer(pcm, "<i2").astype(np.float32) / 32768
         audio = resample(samples, RATE, SAMPLE_RATE)
         audio = np.concatenate([audio, np.zeros(SAMPLE_RATE * silence_ms // 1000, np.float32)])
         t0 = time.monotonic()
-        loaded["silero-vad"].run([VadRequest(audio, min_silence_ms=silence_ms)])
+        vad = VadRequest(audio, min_silence_ms=silence_ms, pad_ms=0)
+        [spans] = loaded["silero-vad"].run([vad])
         t1 = time.monotonic()
-        [text] = loaded["tiny-whisper"].run([TranscriptionRequest(audio)])
+        # the audio a session commits: from the prefix padding before the speech to its end
+        begin = max(0.0, spans.spans[0].start - 0.3) if spans.spans else 0.0
+        end = spans.spans[-1].end if spans.spans else len(audio) / SAMPLE_RATE
+        turn_audio = audio[int(begin * SAMPLE_RATE) : int(end * SAMPLE_RATE)]
+        [text] = loaded["tiny-whisper"].run([TranscriptionRequest(turn_audio)])
         t2 = time.monotonic()
-        request = GenerationRequest(
-            messages=(ChatMessage("user", SENTENCES[turn % len(SENTENCES)]),)
-        )
+        request = GenerationRequest(messages=(ChatMessage("user", sentence),))
         _, first = next(iter(loaded["echo"].stream([request])))
         t3 = time.monotonic()
         loaded["espeak-ng"].run([SpeechRequest(str(getattr(first, "text", "")) or text.text)])
         t4 = time.monotonic()
-        if turn == 0:
-            continue
-        results.append(
-            {
-                "first_audio_ms": (t4 - t0) * 1000,
-                "vad_ms": (t1 - t0) * 1000,
-                "stt_ms": (t2 - t1) * 1000,
-                "llm_first_token_ms": (t3 - t2) * 1000,
-                "tts_first_audio_ms": (t4 - t3) * 1000,
-            }
-        )
-    return results
+        return {
+            "first_audio_ms": (t4 - t0) * 1000,
+            "vad_ms": (t1 - t0) * 1000,
+            "stt_ms": (t2 - t1) * 1000,
+            "llm_first_token_ms": (t3 - t2) * 1000,
+            "tts_first_audio_ms": (t4 - t3) * 1000,
+        }
 
 
 def summary(rows: list[dict[str, float]]) -> dict[str, dict[str, float]]:
@@ -263,12 +271,15 @@ def main(argv: list[str]) -> int:
         try:
             wait_ready(url, process)
             preload(url)
-            berth_rows = asyncio.run(berth_turns(url, turns, args.silence_ms))
+            local = InProcess(home)
+            berth_rows, sequential_rows = asyncio.run(
+                both_turns(url, turns, args.silence_ms, local)
+            )
         finally:
             process.terminate()
             process.wait(30)
-            print((home / "serve.log").read_text()[-3000:], file=sys.stderr)
-        sequential_rows = sequential_turns(home, turns, args.silence_ms)
+            if process.returncode not in (0, -15):
+                print((home / "serve.log").read_text()[-3000:], file=sys.stderr)
     berth, sequential = summary(berth_rows), summary(sequential_rows)
     wait = float(args.silence_ms)
     print(f"end of speech -> first audio byte, {turns} turns, silence_duration_ms={wait:.0f}")

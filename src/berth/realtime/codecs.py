@@ -69,7 +69,12 @@ def _bytes(payload: str, param: str) -> bytes:
 
 
 def decode(payload: str, fmt: AudioFormat, param: str = "audio") -> Samples:
-    """Base64 audio in ``fmt`` as 16 kHz float32 mono samples."""
+    """Base64 audio in ``fmt`` (a whole clip) as 16 kHz float32 mono samples."""
+    return resample(decode_wire(payload, fmt, param), fmt.rate, SAMPLE_RATE)
+
+
+def decode_wire(payload: str, fmt: AudioFormat, param: str = "audio") -> Samples:
+    """Base64 audio in ``fmt`` as float32 mono samples at the format's own rate."""
     data = _bytes(payload, param)
     if len(data) % fmt.bytes_per_sample:
         raise BadEvent(
@@ -83,7 +88,7 @@ def decode(payload: str, fmt: AudioFormat, param: str = "audio") -> Samples:
         samples = ulaw_decode(np.frombuffer(data, np.uint8))
     else:
         samples = alaw_decode(np.frombuffer(data, np.uint8))
-    return resample(samples, fmt.rate, SAMPLE_RATE)
+    return samples
 
 
 def encode(samples: np.ndarray[Any, Any], rate: int, fmt: AudioFormat) -> bytes:

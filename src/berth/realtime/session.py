@@ -104,7 +104,7 @@ class RealtimeSession:
         self._on_response = on_response
         self._lock = asyncio.Lock()
         self.conversation = Conversation()
-        self.turns = TurnDetector(self._find_speech)
+        self.turns = TurnDetector(self._find_speech, config.input_format.rate)
         self.response: ActiveResponse | None = None
         self.responses = 0
         self._pending_item: str | None = None
@@ -175,6 +175,8 @@ class RealtimeSession:
         config = updated(self.config, message.get("session"))
         if self._check is not None:
             await self._check(config)
+        if config.input_format.rate != self.turns.rate:
+            self.turns = TurnDetector(self._find_speech, config.input_format.rate)
         self.config = config
         await self.send(event("session.updated", session=config.as_json(self.id)))
 
@@ -182,8 +184,7 @@ class RealtimeSession:
         audio = message.get("audio")
         if not isinstance(audio, str):
             raise BadEvent("audio must be base64-encoded audio.", "audio")
-        samples = codecs.decode(audio, self.config.input_format)
-        self.turns.append(samples)
+        self.turns.append(codecs.decode_wire(audio, self.config.input_format))
         turns = self.config.turn_detection
         if turns is None:
             return
@@ -244,7 +245,7 @@ class RealtimeSession:
                 None,
                 "input_audio_buffer_commit_empty",
             )
-        await self._commit(self.turns.take())
+        await self._commit(self.turns.take_speech())
 
     async def _commit(self, audio: Samples) -> None:
         item = Item(self._take_pending_item(), "user", [Part("input_audio")])

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from berth.media.audio import resample
 from berth.realtime.config import TurnDetection
 from berth.tasks.transcribe import SAMPLE_RATE, Samples
 from berth.tasks.vad import SpeechSpans, VadRequest
@@ -42,15 +43,14 @@ class SpeechStopped:
 TurnEvent = SpeechStarted | SpeechStopped
 
 
-def _ms(samples: int) -> int:
-    return samples * 1000 // SAMPLE_RATE
-
-
 class TurnDetector:
     """Feeds appended audio to the VAD model and says when a turn starts and ends."""
 
-    def __init__(self, find_speech: FindSpeech) -> None:
+    def __init__(self, find_speech: FindSpeech, rate: int = SAMPLE_RATE) -> None:
         self.find_speech = find_speech
+        self.rate = rate
+        """The buffer's sample rate: the wire's, so audio is resampled once per window read,
+        never chunk by chunk (which would put a click at every chunk's edge)."""
         self.chunks: list[Samples] = []
         self.size = 0
         self.clock = 0
@@ -59,9 +59,12 @@ class TurnDetector:
         self.speaking_from: int | None = None
         """Where (in buffer samples) the speech that is going on started."""
 
+    def _ms(self, samples: int) -> int:
+        return samples * 1000 // self.rate
+
     @property
     def buffered_ms(self) -> int:
-        return _ms(self.size)
+        return self._ms(self.size)
 
     def audio(self) -> Samples:
         if not self.chunks:
@@ -75,8 +78,13 @@ class TurnDetector:
         self.size += len(samples)
         self.unchecked += len(samples)
 
+    def take_speech(self, start: int = 0, end: int | None = None) -> Samples:
+        """:meth:`take`, at the 16 kHz the speech models read."""
+        return resample(self.take(start, end), self.rate, SAMPLE_RATE)
+
     def take(self, start: int = 0, end: int | None = None) -> Samples:
-        """The buffer's audio from ``start`` to ``end`` (samples), and the buffer emptied."""
+        """The buffer's audio from ``start`` to ``end`` (samples), and the buffer emptied up to
+        ``end``."""
         audio = self.audio()
         taken = audio[start : self.size if end is None else end]
         self.clock += self.size if end is None else end
@@ -94,17 +102,18 @@ class TurnDetector:
         The VAD reads a bounded window, so a check costs the same however long the session
         runs: before speech, the last ``LISTEN_MS`` (older silence is dropped from the buffer,
         keeping the prefix padding); during speech, from just before it started."""
-        if _ms(self.unchecked) < CHECK_MS:
+        if self._ms(self.unchecked) < CHECK_MS:
             return []
         self.unchecked = 0
         audio = self.audio()
         if self.speaking_from is None:
-            base = max(0, self.size - LISTEN_MS * SAMPLE_RATE // 1000)
+            base = max(0, self.size - LISTEN_MS * self.rate // 1000)
         else:
-            base = max(0, self.speaking_from - CHECK_MS * SAMPLE_RATE // 1000)
+            base = max(0, self.speaking_from - CHECK_MS * self.rate // 1000)
         spans = await self.find_speech(
             VadRequest(
                 audio[base:],
+                sample_rate=self.rate,
                 threshold=turns.threshold,
                 min_speech_ms=MIN_SPEECH_MS,
                 min_silence_ms=turns.silence_duration_ms,
@@ -117,17 +126,17 @@ class TurnDetector:
                 self._forget_silence(turns)
             return events
         if self.speaking_from is None:
-            self.speaking_from = base + int(spans.spans[0].start * SAMPLE_RATE)
-            events.append(SpeechStarted(_ms(self.clock + self.speaking_from)))
-        last_end = base + int(spans.spans[-1].end * SAMPLE_RATE)
+            self.speaking_from = base + int(spans.spans[0].start * self.rate)
+            events.append(SpeechStarted(self._ms(self.clock + self.speaking_from)))
+        last_end = base + int(spans.spans[-1].end * self.rate)
         silence = self.size - last_end
-        if _ms(silence) + 32 >= turns.silence_duration_ms:
-            begin = max(0, self.speaking_from - turns.prefix_padding_ms * SAMPLE_RATE // 1000)
-            end_ms = _ms(self.clock + last_end)
-            events.append(SpeechStopped(end_ms, self.take(begin, last_end)))
+        if self._ms(silence) + 32 >= turns.silence_duration_ms:
+            begin = max(0, self.speaking_from - turns.prefix_padding_ms * self.rate // 1000)
+            end_ms = self._ms(self.clock + last_end)
+            events.append(SpeechStopped(end_ms, self.take_speech(begin, last_end)))
         return events
 
     def _forget_silence(self, turns: TurnDetection) -> None:
-        keep = (turns.prefix_padding_ms + LISTEN_MS) * SAMPLE_RATE // 1000
+        keep = (turns.prefix_padding_ms + LISTEN_MS) * self.rate // 1000
         if self.size > 2 * keep:
             self.take(0, self.size - keep)
