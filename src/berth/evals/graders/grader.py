@@ -42,6 +42,10 @@ class Criterion(BaseModel):
 
     name: str = Field(min_length=1, max_length=255)
 
+    def type_name(self) -> str:
+        """The criterion's ``type``."""
+        return str(getattr(self, "type", type(self).__name__))
+
     def templates(self) -> dict[str, str]:
         """The criterion's template fields by name, for checks at create time."""
         return {}
