@@ -22,7 +22,7 @@ pytestmark = pytest.mark.acceptance
     [
         (
             ["jobs", "submit", "nope"],
-            "There is no job kind 'nope'. Known kinds: echo, embed, fail, generate, image, ocr, "
+            "There is no job kind 'nope'. Known kinds: echo, embed, eval, fail, generate, image, ocr, "
             "pull, sleep, speak, transcribe, vad.",
         ),
         (["jobs", "submit", "echo", "--input", "{bad"], "--input is not valid JSON"),
