@@ -10,6 +10,7 @@ import time
 from collections.abc import Iterator
 from typing import Any
 
+import httpx
 import openai
 import pytest
 
@@ -134,6 +135,13 @@ def test_a_completions_run_on_the_tiny_model_counts_and_lists_its_samples(
     assert sorted(i.datasource_item_id for i in failing.data) == [1, 3]
     one = client.evals.runs.output_items.retrieve(by_index[2].id, eval_id=made.id, run_id=run.id)
     assert one.datasource_item == rows[2]["item"] and one.object == "eval.run.output_item"
+    report = httpx.get(done.report_url, timeout=30)
+    assert report.status_code == 200 and "exact: 3 passed, 2 failed" in report.text
+    assert report.text.count('class="sample-') == 5
+    failures = httpx.get(done.report_url, params={"status": "fail"}, timeout=30).text
+    assert failures.count('class="sample-fail"') == 2 and 'class="sample-pass"' not in failures
+    listing = httpx.get(f"{server.url}/evals", timeout=30).text
+    assert f"/evals/{made.id}/runs/{run.id}" in listing and "60.0% passed" in listing
 
 
 def test_a_jsonl_run_grades_the_files_own_samples(client: openai.OpenAI) -> None:
