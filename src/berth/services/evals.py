@@ -196,6 +196,7 @@ class EvalService:
         data_source: Any,
         name: str | None = None,
         metadata: Any = None,
+        priority: int = 0,
     ) -> EvalRun:
         """Check the data source and queue the run's job."""
         found = await self.get(caller, eval_id)
@@ -218,7 +219,9 @@ class EvalService:
         )
         await self.store.add_run(run)
         try:
-            submitted = await self.jobs.submit(caller, "eval", {"run_id": run.id}, model=model)
+            submitted = await self.jobs.submit(
+                caller, "eval", {"run_id": run.id}, model=model, priority=priority
+            )
         except BaseException:
             await self.store.delete_run(run.id)
             raise
