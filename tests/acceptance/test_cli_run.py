@@ -62,6 +62,12 @@ def test_an_eval_suite_runs_and_prints_its_counts(
     (tmp_path / "two.yaml").write_text(SUITE.replace("  seed: 3", "  seed: 3\n  max_samples: 2"))
     two = result_of(cli("run", "two.yaml", timeout=120).stdout)
     assert two["result_counts"]["total"] == 2  # type: ignore[index]
+    (tmp_path / "epochs.yaml").write_text(SUITE.replace("  seed: 3", "  seed: 3\n  epochs: 3"))
+    three = result_of(cli("run", "epochs.yaml", timeout=120).stdout)
+    assert three["result_counts"] == {"total": 12, "passed": 9, "failed": 3, "errored": 0}
+    half = SUITE.replace("  seed: 3", "  seed: 3\n  sample_fraction: 0.5")
+    (tmp_path / "half.yaml").write_text(half)
+    assert result_of(cli("run", "half.yaml", timeout=120).stdout)["result_counts"]["total"] == 2  # type: ignore[index]
 
 
 def test_other_kinds_run_and_detach_leaves_the_job_queued(

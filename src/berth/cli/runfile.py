@@ -15,7 +15,8 @@ or an eval suite, which becomes an eval and one run of it::
       template: "Q: {{item.q}}"  # or a list of {role, content} messages
       graders: [{type: string_check, name: exact, input: "{{sample.output_text}}",
                  reference: "{{item.a}}", operation: eq}]
-      max_samples: 50
+      max_samples: 50            # or sample_fraction: 0.1 (drawn with seed)
+      epochs: 1                  # each row sampled this many times
       seed: 1
       sampling: {temperature: 0, max_completion_tokens: 16}
 
@@ -44,9 +45,28 @@ class Suite(BaseModel):
     template: str | list[dict[str, Any]]
     graders: list[dict[str, Any]] = Field(min_length=1)
     max_samples: int | None = Field(default=None, ge=1)
+    sample_fraction: float | None = Field(default=None, gt=0, le=1)
+    epochs: int = Field(default=1, ge=1, le=1000)
     seed: int = 0
     sampling: dict[str, Any] = Field(default_factory=dict)
     item_schema: dict[str, Any] = Field(default_factory=lambda: {"type": "object"})
+
+    @model_validator(mode="after")
+    def _one_cut(self) -> Suite:
+        if self.max_samples is not None and self.sample_fraction is not None:
+            raise ValueError("give max_samples or sample_fraction, not both")
+        return self
+
+    def chosen(self, count: int) -> list[int]:
+        """The indices of the rows this suite samples, drawn with ``seed``, each ``epochs``
+        times (an epoch's rows after the one before)."""
+        keep = count
+        if self.max_samples is not None:
+            keep = min(count, self.max_samples)
+        elif self.sample_fraction is not None:
+            keep = max(1, round(count * self.sample_fraction))
+        picked = sorted(random.Random(self.seed).sample(range(count), keep))
+        return picked * self.epochs
 
 
 class RunFile(BaseModel):
@@ -125,7 +145,7 @@ def load(path: Path) -> RunFile:
 
 
 def dataset_rows(path: Path, suite: Suite) -> list[dict[str, Any]]:
-    """The suite's rows from a local JSONL file: ``max_samples`` of them, drawn with ``seed``."""
+    """The suite's rows from a local JSONL file: those :meth:`Suite.chosen` picks."""
     rows = []
     for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
         if not line.strip():
@@ -141,7 +161,4 @@ def dataset_rows(path: Path, suite: Suite) -> list[dict[str, Any]]:
         rows.append(row)
     if not rows:
         raise errors.InvalidRequest(f"{path} holds no rows.")
-    if suite.max_samples is not None and suite.max_samples < len(rows):
-        picked = sorted(random.Random(suite.seed).sample(range(len(rows)), suite.max_samples))
-        rows = [rows[i] for i in picked]
-    return rows
+    return [rows[i] for i in suite.chosen(len(rows))]
