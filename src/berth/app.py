@@ -21,6 +21,7 @@ from berth.pool.pool import ModelPool
 from berth.pool.reporter import Reporter
 from berth.services import Services
 from berth.services.audio import AudioService
+from berth.services.evals import EvalService
 from berth.services.files import FileService
 from berth.services.images import ImageService
 from berth.services.inference import InferenceService
@@ -86,6 +87,7 @@ class Berth:
             models=self.services.inference.for_jobs(),
             pulls=self.services.models,
             files=self.services.files,
+            evals=self.stores.evals,
         )
         self.services.status.dispatcher = dispatcher
         return dispatcher
@@ -121,16 +123,15 @@ def build_services(berth: Berth) -> Services:
         live_seconds=settings.lease_seconds,
     )
     keys = KeyService(berth.stores.keys, limiter, clock=berth.clock)
+    files = FileService(
+        berth.stores.files, settings.files_dir, max_bytes=settings.max_file_bytes, clock=berth.clock
+    )
     return Services(
         settings=settings,
         inference=inference,
         jobs=jobs,
-        files=FileService(
-            berth.stores.files,
-            settings.files_dir,
-            max_bytes=settings.max_file_bytes,
-            clock=berth.clock,
-        ),
+        files=files,
+        evals=EvalService(berth.stores.evals, jobs, files, inference, clock=berth.clock),
         keys=keys,
         models=models,
         images=ImageService(inference, jobs),

@@ -38,7 +38,10 @@
     │   ├── UnknownApiKey           no key with that id or name
     │   └── ApiKeyNameTaken         an active key already has that name
     ├── NotFound                    the thing a request names does not exist (404)
-    │   └── UnknownFile             no uploaded file with that id
+    │   ├── UnknownFile             no uploaded file with that id
+    │   ├── UnknownEval             no eval with that id
+    │   ├── UnknownEvalRun          no eval run with that id (in that eval)
+    │   └── UnknownOutputItem       no output item with that id (in that run)
     ├── PluginError                 a plugin failed to load or registered something wrong
     └── InvalidRequest              a caller's input cannot be used (shape, range, format)
         ├── MediaTooLarge           an uploaded file is too big or too long
@@ -229,6 +232,18 @@ class NotFound(BerthError):
 
 class UnknownFile(NotFound):
     """No file has that id. List them with GET /v1/files."""
+
+
+class UnknownEval(NotFound):
+    """No eval has that id. List them with GET /v1/evals."""
+
+
+class UnknownEvalRun(NotFound):
+    """No eval run has that id. List an eval's runs with GET /v1/evals/{eval_id}/runs."""
+
+
+class UnknownOutputItem(NotFound):
+    """No output item has that id in this run."""
 
 
 class PluginError(BerthError):

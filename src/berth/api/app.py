@@ -11,6 +11,7 @@ from berth.api.routers import (
     audio,
     chat,
     embeddings,
+    evals,
     files,
     health,
     images,
@@ -30,6 +31,7 @@ def install(app: FastAPI) -> None:
     app.include_router(health.router)
     app.include_router(jobs.router)
     app.include_router(files.router, dependencies=[Depends(require("jobs"))])
+    app.include_router(evals.router, dependencies=[Depends(require("jobs"))])
     infer = [Depends(require("infer"))]
     for module in (models, embeddings, chat, images, audio, speech, vad, ocr):
         app.include_router(module.router, dependencies=infer)

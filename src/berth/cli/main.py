@@ -11,7 +11,7 @@ import typer
 from rich.markup import escape
 
 from berth import __version__, errors
-from berth.cli import db, jobs, keys, models, serve
+from berth.cli import db, jobs, keys, models, run, serve
 from berth.cli.context import CliState, err
 from berth.cli.logs import LogFormat, configure
 from berth.settings import Settings
@@ -29,6 +29,7 @@ app.add_typer(keys.app, name="keys")
 app.add_typer(models.app, name="models")
 app.command("serve")(serve.serve)
 app.command("worker")(serve.worker)
+app.command("run")(run.run)
 
 
 def _version(value: bool) -> None:

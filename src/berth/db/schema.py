@@ -118,3 +118,61 @@ files = sa.Table(
     sa.Column("lines", sa.Integer),
     sa.Index("berth_files_owner", "owner", "purpose"),
 )
+
+evals = sa.Table(
+    "berth_evals",
+    metadata,
+    sa.Column("id", sa.String(40), primary_key=True),
+    sa.Column("name", sa.String(255), nullable=False),
+    sa.Column("data_source_config", Json, nullable=False),
+    sa.Column("testing_criteria", Json, nullable=False),
+    sa.Column("metadata", Json),
+    sa.Column("created_at", sa.Double, nullable=False),
+    sa.Column("owner", sa.String(40)),
+    sa.Index("berth_evals_owner", "owner"),
+)
+
+eval_runs = sa.Table(
+    "berth_eval_runs",
+    metadata,
+    sa.Column("id", sa.String(40), primary_key=True),
+    sa.Column(
+        "eval_id",
+        sa.String(40),
+        sa.ForeignKey("berth_evals.id", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    sa.Column("name", sa.String(255), nullable=False),
+    sa.Column("data_source", Json, nullable=False),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("created_at", sa.Double, nullable=False),
+    sa.Column("model", sa.String(200)),
+    sa.Column("job_id", sa.String(40)),
+    sa.Column("result_counts", Json),
+    sa.Column("per_criteria", Json),
+    sa.Column("error", Json),
+    sa.Column("metadata", Json),
+    sa.Column("owner", sa.String(40)),
+    sa.Index("berth_eval_runs_eval", "eval_id", "status"),
+)
+
+eval_items = sa.Table(
+    "berth_eval_items",
+    metadata,
+    sa.Column("id", sa.String(48), primary_key=True),
+    sa.Column(
+        "run_id",
+        sa.String(40),
+        sa.ForeignKey("berth_eval_runs.id", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    sa.Column("eval_id", sa.String(40), nullable=False),
+    sa.Column("item_index", sa.Integer, nullable=False),
+    sa.Column("item", Json, nullable=False),
+    sa.Column("sample", Json, nullable=False),
+    sa.Column("results", Json, nullable=False),
+    sa.Column("status", sa.String(8), nullable=False),
+    sa.Column("created_at", sa.Double, nullable=False),
+    sa.UniqueConstraint("run_id", "item_index", name="berth_eval_items_one_per_index"),
+    sa.Index("berth_eval_items_run", "run_id", "status"),
+)

@@ -1,6 +1,6 @@
 """The stores a database URL names: ``sqlite:///PATH``, ``postgresql://...`` or ``memory://``.
 
-:func:`open_stores` gives every store Berth keeps in one database (jobs, API keys, files),
+:func:`open_stores` gives every store Berth keeps in one database (jobs, API keys, files, evals),
 opened and closed together; the in-memory fakes go together the same way.
 """
 
@@ -15,11 +15,14 @@ import sqlalchemy as sa
 
 from berth import errors
 from berth.clock import Clock
+from berth.db.evals import SqlEvalStore
 from berth.db.files import SqlFileStore
 from berth.db.jobs import SqlJobStore
 from berth.db.keys import SqlKeyStore
 from berth.db.postgres import postgres_store
 from berth.db.sqlite import sqlite_store
+from berth.evals.memory import MemoryEvalStore
+from berth.evals.store import EvalStore
 from berth.files.memory import MemoryFileStore
 from berth.files.store import FileStore
 from berth.jobs.memory import MemoryJobStore
@@ -81,6 +84,7 @@ class Stores:
     jobs: JobStore
     keys: KeyStore
     files: FileStore
+    evals: EvalStore
 
     async def __aenter__(self) -> Self:
         await self.jobs.__aenter__()
@@ -104,9 +108,10 @@ def stores_for(jobs: JobStore) -> Stores:
     """The stores sharing ``jobs``' database (the fakes beside the fake); usable while
     ``jobs`` is open."""
     if isinstance(jobs, SqlJobStore):
-        return Stores(jobs, SqlKeyStore(jobs.database), SqlFileStore(jobs.database))
+        database = jobs.database
+        return Stores(jobs, SqlKeyStore(database), SqlFileStore(database), SqlEvalStore(database))
     if isinstance(jobs, MemoryJobStore):
-        return Stores(jobs, MemoryKeyStore(), MemoryFileStore())
+        return Stores(jobs, MemoryKeyStore(), MemoryFileStore(), MemoryEvalStore())
     raise errors.ConfigError(
         f"Berth has no key or file store for the job store at {jobs.url}. "
         "Use a sqlite:///, postgresql:// or memory:// database URL."

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Protocol
 
 from berth import errors
+from berth.evals.store import EvalStore
 from berth.files.file import StoredFile
 from berth.jobs.job import Artifact, Job
 from berth.jobs.outputs import make_job_dir
@@ -59,6 +60,7 @@ class JobContext:
         roots: DataRoots | None = None,
         pulls: ModelPuller | None = None,
         files: FileReader | None = None,
+        evals: EvalStore | None = None,
     ) -> None:
         self.job = job
         self.roots = roots or DataRoots(home)
@@ -66,6 +68,7 @@ class JobContext:
         self._models = models
         self._pulls = pulls
         self._files = files
+        self._evals = evals
         self._output_dir = output_dir
         self._output_ready = False
         self.home = home
@@ -110,6 +113,17 @@ class JobContext:
                 f"Job kind '{self.job.kind}' reads uploaded files, but this dispatcher has none."
             )
         return self._files
+
+    @property
+    def evals(self) -> EvalStore:
+        """The eval store (an ``eval`` job records its samples there); raises if this
+        dispatcher was given none."""
+        if self._evals is None:
+            raise errors.BerthError(
+                f"Job kind '{self.job.kind}' records eval results, but this dispatcher has no "
+                "eval store."
+            )
+        return self._evals
 
     @property
     def cancelled(self) -> bool:

@@ -20,6 +20,7 @@ from typing import Any, Self
 
 from berth import errors
 from berth.clock import Clock, SystemClock
+from berth.evals.store import EvalStore
 from berth.ids import new_id
 from berth.jobs.config import DispatcherConfig
 from berth.jobs.context import FileReader, ModelPuller
@@ -61,8 +62,10 @@ class Dispatcher:
         models: ModelCalls | None = None,
         pulls: ModelPuller | None = None,
         files: FileReader | None = None,
+        evals: EvalStore | None = None,
     ) -> None:
         self.store = store
+        self.evals = evals
         self.models = models
         self.pulls = pulls
         self.files = files
@@ -251,6 +254,7 @@ class Dispatcher:
             self.models,
             self.pulls,
             self.files,
+            self.evals,
         )
         stale = self._running.get(job.id)
         if stale is not None:

@@ -22,6 +22,7 @@ from typing import Any
 
 from berth import errors, metrics, tracing
 from berth.clock import Clock
+from berth.evals.store import EvalStore
 from berth.jobs.config import DispatcherConfig
 from berth.jobs.context import FileReader, JobContext, ModelPuller
 from berth.jobs.job import Artifact, ErrorInfo, Job, JobStatus, JsonValue
@@ -60,6 +61,7 @@ class Supervisor:
         models: ModelCalls | None = None,
         pulls: ModelPuller | None = None,
         files: FileReader | None = None,
+        evals: EvalStore | None = None,
     ) -> None:
         self._provenance = provenance_writer
         self.job = job
@@ -82,6 +84,7 @@ class Supervisor:
             roots=DataRoots(config.home, config.data_dirs),
             pulls=pulls,
             files=files,
+            evals=evals,
         )
         self._inner: asyncio.Task[JsonValue] | None = None
         self._hard_stop: asyncio.TimerHandle | None = None

@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from berth.services.audio import AudioService
+from berth.services.evals import EvalService
 from berth.services.files import FileService
 from berth.services.images import ImageService
 from berth.services.inference import InferenceService
@@ -30,6 +31,7 @@ class Services:
     inference: InferenceService
     jobs: JobService
     files: FileService
+    evals: EvalService
     keys: KeyService
     models: ModelService
     images: ImageService

@@ -24,6 +24,7 @@ TEMPLATES = Path(__file__).parent / "templates"
 NAV = (
     ("/", "Dashboard"),
     ("/jobs", "Jobs"),
+    ("/evals", "Evals"),
     ("/submit", "Submit"),
     ("/models", "Models"),
     ("/playground", "Playground"),
