@@ -83,6 +83,17 @@ def register(registry: Registry) -> None:
     )
     _lazy(
         registry,
+        "llama-cpp",
+        "berth.runners.llama_cpp:LlamaCppRunner",
+        {Task.CHAT, Task.COMPLETE, Task.EMBED},
+        "GGUF models with llama.cpp (the 'llama' extra): the GGUF's chat template, llama.cpp's "
+        "samplers, token streaming, continuous batching (a KV stream per request), embeddings; "
+        "CPU, or layers offloaded to a GPU.",
+        streaming=True,
+        joins=True,
+    )
+    _lazy(
+        registry,
         "transformers-vlm",
         "berth.runners.vlm:VisionLanguageRunner",
         {Task.VISION},
