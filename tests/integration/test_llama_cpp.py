@@ -308,6 +308,8 @@ def test_the_gguf_is_found_in_the_model_folder_by_its_pattern(gguf: Path, tmp_pa
     assert gguf_file(spec, tmp_path, "m-*Q8_0.gguf") == tmp_path / "m-Q8_0.gguf"
     assert gguf_file(spec, tmp_path, "big-*") == tmp_path / "big-Q4_K_M-00001-of-00002.gguf"
     assert gguf_file(spec, gguf, None) == gguf
+    picky = spec.model_copy(update={"files": ("*Q4_K_M.gguf",)})
+    assert gguf_file(picky, tmp_path, None) == tmp_path / "m-Q4_K_M.gguf"
     with pytest.raises(errors.ModelLoadFailed, match="finds 3") as caught:
         gguf_file(spec, tmp_path, None)
     assert "m-Q4_K_M.gguf" in caught.value.message and "runner option file" in caught.value.message

@@ -352,8 +352,8 @@ class LlamaCppRunner:
 
 
 def gguf_file(spec: ModelSpec, path: Path | None, pattern: Any) -> Path:
-    """The GGUF file to load: ``path`` itself, or the one ``.gguf`` in its folder that
-    ``pattern`` picks (the first part of a split model)."""
+    """The GGUF file to load: ``path`` itself, or the one ``.gguf`` in its folder that the
+    entry's ``files`` patterns and ``pattern`` pick (the first part of a split model)."""
     if path is None:
         raise errors.ModelLoadFailed(
             f"Model '{spec.alias}' has no files: the llama-cpp runner loads a GGUF file. Give "
@@ -362,7 +362,11 @@ def gguf_file(spec: ModelSpec, path: Path | None, pattern: Any) -> Path:
         )
     if path.is_file():
         return path
-    found = sorted(p for p in path.rglob("*.gguf") if p.is_file())
+    found = sorted(
+        p
+        for p in path.rglob("*.gguf")
+        if p.is_file() and spec.wants(p.relative_to(path).as_posix())
+    )
     if pattern is not None:
         found = [p for p in found if fnmatch.fnmatch(p.relative_to(path).as_posix(), str(pattern))]
     found = [p for p in found if (m := _SPLIT.search(p.name)) is None or m.group(1) == "00001"]
