@@ -10,56 +10,44 @@ tokens alone or beside others.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from berth import errors
-from berth.runners.contract import END, Cancelled, EndOfInput, Take
-from berth.runners.detokenizer import Detokenizer
+from berth.runners.contract import END, Cancelled, Take
+from berth.runners.generating import Chunk, Generating
 from berth.runners.llama_native import Context, Model, Sampler
-from berth.tasks.generate import FinishReason, Generation, TextDelta, cut_at_stop
+from berth.tasks.generate import FinishReason
 
-Chunk = TextDelta | Generation | EndOfInput | BaseException
 Step = list[tuple[int, Chunk]]
 
 
 @dataclass
 class Sequence:
-    """One generation: its prompt, settings and what it has made so far."""
+    """One generation on the context: its prompt, sampler, KV stream and progress."""
 
-    key: int
     prompt: list[int]
-    limit: int
     sampler: Sampler
-    text: Detokenizer
-    decode: Callable[[list[int]], str]
-    stops: tuple[str, ...] = ()
+    out: Generating
     place: int = -1
     """Its sequence id in the context."""
     fed: int = 0
     """Tokens in its KV stream."""
     pending: int | None = None
     """The token it made last, to be fed at the next decode."""
-    made: list[int] = field(default_factory=list)
-    finish: FinishReason | None = None
+
+    @property
+    def key(self) -> int:
+        return self.out.key
+
+    @property
+    def finish(self) -> FinishReason | None:
+        return self.out.finish
 
     def take(self, token: int, end: bool) -> list[Chunk]:
         """Add the token the model made (``end``: it ends the text); what shows of it."""
-        self.made.append(token)
         self.pending = token
-        if end:
-            piece, self.finish = self.text.finish(), "stop"
-        else:
-            piece = self.text.add(token)
-            if self.text.stopped:
-                self.finish = "stop"
-            elif len(self.made) >= self.limit:
-                piece, self.finish = piece + self.text.finish(), "length"
-        chunks: list[Chunk] = [TextDelta(piece)] if piece else []
-        if self.finish is not None:
-            text, _ = cut_at_stop(self.decode(self.text.ids), self.stops)
-            chunks.append(Generation(text, self.finish, len(self.prompt), len(self.made)))
-        return chunks
+        return self.out.take(token, end)
 
 
 Admit = Callable[[int, Any], Sequence]

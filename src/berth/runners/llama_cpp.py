@@ -33,6 +33,7 @@ from berth.runners.contract import (
     never_cancelled,
 )
 from berth.runners.detokenizer import Detokenizer
+from berth.runners.generating import Generating, token_limit
 from berth.runners.llama_batching import Scheduler
 from berth.runners.llama_batching import Sequence as Running
 from berth.runners.llama_native import Context, ContextShape, Model, Sampler, Sampling, bindings
@@ -177,20 +178,17 @@ class LlamaCppRunner:
             )
         sampling = self._sampling(item)
         prompt = self._prompt_ids(item)
-        limit = self._limit(len(prompt), item.max_tokens)
+        limit = token_limit(
+            self._alias, self._n_ctx, len(prompt), item.max_tokens, self._max_tokens
+        )
 
         def decode(ids: Sequence[int]) -> str:
             return model.detokenize(list(ids))
 
-        return Running(
-            key=key,
-            prompt=prompt,
-            limit=limit,
-            sampler=Sampler(model, sampling),
-            text=Detokenizer(decode, item.stop),
-            decode=decode,
-            stops=item.stop,
+        progress = Generating(
+            key, len(prompt), limit, Detokenizer(decode, item.stop), decode, item.stop
         )
+        return Running(prompt, Sampler(model, sampling), progress)
 
     def _sampling(self, item: GenerationRequest) -> Sampling:
         return Sampling(
@@ -258,24 +256,6 @@ class LlamaCppRunner:
             raise errors.InvalidRequest(
                 f"Model '{self._alias}''s chat template refused the messages: {exc}"
             ) from exc
-
-    def _limit(self, prompt: int, asked: int | None) -> int:
-        """How many tokens a request may make; ContextTooLong if it cannot fit."""
-        context = self._n_ctx
-        room = context - prompt
-        if room < 1:
-            raise errors.ContextTooLong(
-                f"The prompt is {prompt} tokens long, but model '{self._alias}' reads at most "
-                f"{context} tokens, prompt and reply together. Shorten the prompt to "
-                f"fewer than {context} tokens."
-            )
-        if asked is not None and asked > room:
-            raise errors.ContextTooLong(
-                f"The prompt is {prompt} tokens long and max_tokens asks for {asked} more: "
-                f"{prompt + asked} tokens, past the {context} that model '{self._alias}' "
-                f"reads. Shorten the prompt or set max_tokens to {room} or less."
-            )
-        return asked if asked is not None else min(self._max_tokens, room)
 
     # -- embeddings --------------------------------------------------------------------------
 
