@@ -94,6 +94,16 @@ def register(registry: Registry) -> None:
     )
     _lazy(
         registry,
+        "vllm",
+        "berth.runners.vllm:VllmRunner",
+        {Task.CHAT, Task.COMPLETE},
+        "Chat and completions on a CUDA GPU with vLLM (needs vllm): its paged KV cache and "
+        "continuous batching, with the GPU share Berth budgets (memory_estimate).",
+        streaming=True,
+        joins=True,
+    )
+    _lazy(
+        registry,
         "transformers-vlm",
         "berth.runners.vlm:VisionLanguageRunner",
         {Task.VISION},

@@ -4,11 +4,13 @@ how many tokens a request may make in a context."""
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from berth import errors
-from berth.runners.contract import EndOfInput
+from berth.runners.contract import EndOfInput, Take
 from berth.runners.detokenizer import Detokenizer
 from berth.tasks.generate import FinishReason, Generation, TextDelta, cut_at_stop
 
@@ -69,3 +71,21 @@ def token_limit(alias: str, context: int, prompt: int, asked: int | None, defaul
             f"reads. Shorten the prompt or set max_tokens to {room} or less."
         )
     return asked if asked is not None else min(default, room)
+
+
+def offer(batch: Sequence[Any]) -> Take:
+    """A ``take`` that hands out a fixed batch as ``(index, input)`` pairs, as room allows (a
+    continuous runner serves ``run`` and ``stream`` with it)."""
+    waiting = list(enumerate(batch))
+
+    def take(room: int) -> list[tuple[int, Any]]:
+        given, waiting[:] = waiting[:room], waiting[room:]
+        return given
+
+    return take
+
+
+def without_text(chunk: Any) -> Any:
+    """A streamed chunk as a plain stream shows it: a final :class:`Generation` without its
+    text, which went out piece by piece."""
+    return dataclasses.replace(chunk, text="") if isinstance(chunk, Generation) else chunk

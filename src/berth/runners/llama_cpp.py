@@ -33,7 +33,7 @@ from berth.runners.contract import (
     never_cancelled,
 )
 from berth.runners.detokenizer import Detokenizer
-from berth.runners.generating import Generating, token_limit
+from berth.runners.generating import Generating, offer, token_limit, without_text
 from berth.runners.llama_batching import Scheduler
 from berth.runners.llama_batching import Sequence as Running
 from berth.runners.llama_native import Context, ContextShape, Model, Sampler, Sampling, bindings
@@ -145,8 +145,8 @@ class LlamaCppRunner:
             raise errors.InvalidRequest(
                 f"Model '{self._alias}' makes embeddings; it cannot stream."
             )
-        for step in self._generating().run(_offer(batch), cancelled, self._sequence):
-            shown = [(i, _without_text(chunk)) for i, chunk in step if chunk is not END]
+        for step in self._generating().run(offer(batch), cancelled, self._sequence):
+            shown = [(i, without_text(chunk)) for i, chunk in step if chunk is not END]
             if shown:
                 yield shown
 
@@ -154,7 +154,7 @@ class LlamaCppRunner:
         if self._task is Task.EMBED:
             return self._embed(batch)
         outputs: list[Any] = [None] * len(batch)
-        for step in self._generating().run(_offer(batch), never_cancelled, self._sequence):
+        for step in self._generating().run(offer(batch), never_cancelled, self._sequence):
             for index, chunk in step:
                 if isinstance(chunk, Generation | BaseException):
                     outputs[index] = chunk
@@ -402,17 +402,6 @@ def _compiled(model: Model, alias: str) -> Any:
     return environment.from_string(source)
 
 
-def _offer(batch: Sequence[Any]) -> Take:
-    """A ``take`` that hands out a fixed batch, as room allows."""
-    waiting = list(enumerate(batch))
-
-    def take(room: int) -> list[tuple[int, Any]]:
-        given, waiting[:] = waiting[:room], waiting[room:]
-        return given
-
-    return take
-
-
 def _groups(
     ready: list[tuple[int, list[int]]], places: int, tokens: int
 ) -> Iterator[list[tuple[int, list[int]]]]:
@@ -428,10 +417,6 @@ def _groups(
         size += len(entry[1])
     if group:
         yield group
-
-
-def _without_text(chunk: Any) -> Any:
-    return dataclasses.replace(chunk, text="") if isinstance(chunk, Generation) else chunk
 
 
 def _cores() -> int:
