@@ -168,6 +168,18 @@ def test_a_prompt_past_the_context_fails_alone(runner: LlamaCppRunner) -> None:
     assert isinstance(chunks[0][-1], Generation)
 
 
+def test_with_ignore_eos_a_generation_makes_all_its_tokens(gguf: Path) -> None:
+    eos = "<|eos|>"
+    stubborn = LlamaCppRunner()
+    stubborn.load(gguf_spec(gguf, runner_options={"ignore_eos": True}), gguf, "cpu")
+    try:
+        # a prompt of end tokens makes the next one likely; none of them stops it
+        [done] = stubborn.run([greedy(eos * 20, max_tokens=40)])
+    finally:
+        stubborn.close()
+    assert (done.finish_reason, done.completion_tokens) == ("length", 40)
+
+
 def test_without_max_tokens_a_generation_fills_the_context(runner: LlamaCppRunner) -> None:
     [done] = runner.run([GenerationRequest(prompt="Hello world " * 10, temperature=0)])
     assert isinstance(done, Generation) and done.prompt_tokens > CONTEXT // 2

@@ -57,8 +57,11 @@ Admit = Callable[[int, Any], Sequence]
 class Scheduler:
     """Runs sequences on one context with ``places`` KV streams."""
 
-    def __init__(self, model: Model, context: Context, places: int) -> None:
+    def __init__(
+        self, model: Model, context: Context, places: int, ignore_end: bool = False
+    ) -> None:
         self.model, self.context = model, context
+        self._ends: Callable[[int], bool] = (lambda token: False) if ignore_end else model.is_end
         self._free = list(range(places - 1, -1, -1))
         self._batch = context.shape.batch
 
@@ -113,7 +116,7 @@ class Scheduler:
         done: set[int] = set()
         for sequence, row in sampled:
             token = sequence.sampler.sample(self.context, row)
-            ended = self.model.is_end(token)
+            ended = self._ends(token)
             step.extend((sequence.key, chunk) for chunk in sequence.take(token, ended))
             if sequence.finish is not None:
                 self._release(sequence)

@@ -56,6 +56,8 @@ OPTIONS = {
     "(default 512; for embedding models n_ctx).",
     "max_tokens": "Tokens a request may generate when it sets no max_tokens (default 256; "
     "never more than the context leaves).",
+    "ignore_eos": "Go on past the end-of-generation tokens until max_tokens or a stop "
+    "sequence (default false; for benchmarks).",
     "pooling": "Embedding models: mean, cls or last (default: as the GGUF says, else mean).",
     "normalize": "Embedding models: scale every vector to unit length (default true).",
 }
@@ -104,7 +106,8 @@ class LlamaCppRunner:
         batch = int(options.get("n_batch") or DEFAULT_BATCH)
         shape = ContextShape(self._n_ctx, places, batch, threads)
         self._context = Context(model, shape)
-        self._scheduler = Scheduler(model, self._context, places)
+        ignore = bool(options.get("ignore_eos", False))
+        self._scheduler = Scheduler(model, self._context, places, ignore_end=ignore)
 
     def _load_embedder(self, spec: ModelSpec, options: dict[str, Any], threads: int) -> None:
         assert self._model is not None
