@@ -4,6 +4,7 @@ package): called directly, and through a pool that runs it in a model process.""
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import subprocess
 import sys
 from collections.abc import AsyncIterator, Iterator, Sequence
@@ -420,3 +421,39 @@ async def test_in_the_pool_a_caller_that_leaves_does_not_stop_the_others(
     assert "".join(c.text for c in chunks[:-1]) == expected.text
     with pytest.raises(errors.ContextTooLong, match="Shorten the prompt"):
         await collect(pool, greedy("Hello world " * CONTEXT))
+
+
+class Constrained(LlamaCppRunner):
+    """The runner with a grammar for every request, as structured output will hand one in."""
+
+    def grammar(self, item: GenerationRequest) -> str | None:
+        return 'root ::= ("yes" | "no") " " [0-9] [0-9]'
+
+
+def test_a_grammar_handed_to_llama_cpp_constrains_the_text(gguf: Path) -> None:
+    import re
+
+    constrained = Constrained()
+    constrained.load(gguf_spec(gguf), gguf, "cpu")
+    try:
+        answers = constrained.run(
+            [GenerationRequest(prompt=p, max_tokens=20, temperature=1.0, seed=3) for p in PROMPTS]
+        )
+    finally:
+        constrained.close()
+    for answer in answers:
+        assert isinstance(answer, Generation) and re.fullmatch(r"(yes|no) \d\d", answer.text)
+
+
+@dataclasses.dataclass(frozen=True)
+class WithFormat(GenerationRequest):
+    response_format: str = "json_schema"
+
+
+def test_a_request_that_asks_for_a_format_is_refused_until_it_can_be_constrained(
+    runner: LlamaCppRunner,
+) -> None:
+    refused, answered = runner.run([WithFormat(prompt="Hi", max_tokens=3), greedy("Hi", 3)])
+    assert isinstance(refused, errors.InvalidRequest)
+    assert "cannot constrain its output to response_format" in refused.message
+    assert isinstance(answered, Generation)
