@@ -116,10 +116,9 @@ def _ratios(rounds: dict[str, dict[str, list[Any]]], mine: str, other: str) -> d
 
 
 def _summary(rounds: list[dict[str, float]]) -> dict[str, float]:
-    return {
-        "tokens_per_s": statistics.median(r["tokens_per_s"] for r in rounds),
-        "ttft_ms": statistics.median(r["ttft_ms"] for r in rounds),
-    }
+    """Medians over the rounds (``mean_ttft_ms``: the streams' mean time to first token, for
+    several streams)."""
+    return {key: statistics.median(r[key] for r in rounds) for key in rounds[0]}
 
 
 def _table(

@@ -51,7 +51,8 @@ OPTIONS = {
     "n_gpu_layers": "Layers to offload to the GPU (-1: all; default: all on a cuda device, "
     "none on cpu).",
     "threads": "CPU threads llama.cpp computes with (default: the entry's cpu_threads, else "
-    "every core).",
+    "half the cores, as llama.cpp advises: its threads spin between steps, and more of them "
+    "than physical cores, or than the cores other work leaves, slow every step).",
     "n_batch": "Tokens one llama.cpp decode takes at most; longer prompts are cut into parts "
     "(default 512; for embedding models n_ctx).",
     "max_tokens": "Tokens a request may generate when it sets no max_tokens (default 256; "
@@ -423,4 +424,6 @@ def _groups(
 
 
 def _cores() -> int:
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    """Half the cores this process may use (about the physical ones), at least one."""
+    usable = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    return max(1, (usable or 1) // 2)
