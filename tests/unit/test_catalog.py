@@ -61,6 +61,23 @@ def test_builtins_pass_the_runner_check_of_the_runners_they_name(tmp_path: Path)
         assert spec.task in RUNNERS[spec.runner].tasks
 
 
+def test_the_gguf_builtins_pick_one_q4_k_m_file_and_know_the_llama_cpp_options(
+    tmp_path: Path,
+) -> None:
+    from berth.runners.llama_cpp import OPTIONS
+
+    catalog = Catalog.load(settings(tmp_path), RUNNERS)
+    ggufs = [spec for spec in catalog.specs() if spec.runner == "llama-cpp"]
+    assert len(ggufs) >= 4
+    for spec in ggufs:
+        assert spec.task is Task.CHAT and isinstance(spec.parsed_source, HubSource)
+        [pattern] = spec.files
+        assert pattern.endswith(".gguf") and "q4_k_m" in pattern.lower()
+        assert set(spec.options.runner_options) <= set(OPTIONS)
+        assert spec.options.memory_estimate and spec.options.memory_estimate > 5 * 10**8
+        assert "Pull it first" in spec.description
+
+
 def test_a_user_entry_adds_a_model_and_replaces_a_builtin(tmp_path: Path) -> None:
     user = """
 [models.tiny]

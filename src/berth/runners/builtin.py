@@ -83,6 +83,27 @@ def register(registry: Registry) -> None:
     )
     _lazy(
         registry,
+        "llama-cpp",
+        "berth.runners.llama_cpp:LlamaCppRunner",
+        {Task.CHAT, Task.COMPLETE, Task.EMBED},
+        "GGUF models with llama.cpp (the 'llama' extra): the GGUF's chat template, llama.cpp's "
+        "samplers, token streaming, continuous batching (a KV stream per request), embeddings; "
+        "CPU, or layers offloaded to a GPU.",
+        streaming=True,
+        joins=True,
+    )
+    _lazy(
+        registry,
+        "vllm",
+        "berth.runners.vllm:VllmRunner",
+        {Task.CHAT, Task.COMPLETE},
+        "Chat and completions on a CUDA GPU with vLLM (needs vllm): its paged KV cache and "
+        "continuous batching, with the GPU share Berth budgets (memory_estimate).",
+        streaming=True,
+        joins=True,
+    )
+    _lazy(
+        registry,
         "transformers-vlm",
         "berth.runners.vlm:VisionLanguageRunner",
         {Task.VISION},

@@ -35,6 +35,12 @@ class GenerationRequest:
     top_p: float = 1.0
     stop: tuple[str, ...] = ()
     seed: int | None = None
+    top_k: int = 0
+    """Sample from the k likeliest tokens only (0: all); runners that cannot ignore it."""
+    min_p: float = 0.0
+    """Drop tokens less likely than this times the likeliest (0: none)."""
+    repeat_penalty: float = 1.0
+    """Divide the scores of recently made tokens by this (1: no penalty)."""
 
     @property
     def is_chat(self) -> bool:

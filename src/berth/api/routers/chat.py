@@ -76,6 +76,9 @@ def generation_request(body: GenerationOptions, **what: Any) -> GenerationReques
         top_p=body.top_p,
         stop=body.stops(),
         seed=body.seed,
+        top_k=body.top_k,
+        min_p=body.min_p,
+        repeat_penalty=body.repeat_penalty,
         **what,
     )
 

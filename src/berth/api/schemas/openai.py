@@ -79,6 +79,13 @@ class GenerationOptions(BaseModel):
     top_p: float = Field(default=1.0, gt=0, le=1)
     stop: str | Annotated[list[str], Field(max_length=MAX_STOPS)] | None = None
     seed: int | None = None
+    top_k: int = Field(
+        default=0, ge=0, description="Berth extra: sample from the k likeliest tokens."
+    )
+    min_p: float = Field(default=0.0, ge=0, le=1, description="Berth extra: minimum-p sampling.")
+    repeat_penalty: float = Field(
+        default=1.0, gt=0, le=10, description="Berth extra: penalise recently made tokens."
+    )
     n: int = Field(default=1, ge=1, le=1)
     stream: bool = False
     stream_options: StreamOptions | None = None
