@@ -80,11 +80,24 @@ class GenerationOptions(BaseModel):
     stop: str | Annotated[list[str], Field(max_length=MAX_STOPS)] | None = None
     seed: int | None = None
     top_k: int = Field(
-        default=0, ge=0, description="Berth extra: sample from the k likeliest tokens."
+        default=0,
+        ge=0,
+        description="Berth extra: sample from the k likeliest tokens (0: all). Honoured by the "
+        "llama-cpp and vllm runners; the transformers runner ignores it.",
     )
-    min_p: float = Field(default=0.0, ge=0, le=1, description="Berth extra: minimum-p sampling.")
+    min_p: float = Field(
+        default=0.0,
+        ge=0,
+        le=1,
+        description="Berth extra: minimum-p sampling (0: off). Honoured by the llama-cpp and "
+        "vllm runners; the transformers runner ignores it.",
+    )
     repeat_penalty: float = Field(
-        default=1.0, gt=0, le=10, description="Berth extra: penalise recently made tokens."
+        default=1.0,
+        gt=0,
+        le=10,
+        description="Berth extra: divide recent tokens' scores by this (1: off). Honoured by "
+        "the llama-cpp and vllm runners; the transformers runner ignores it.",
     )
     n: int = Field(default=1, ge=1, le=1)
     stream: bool = False
