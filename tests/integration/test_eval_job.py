@@ -215,3 +215,10 @@ async def test_a_cancelled_run_stops_and_says_canceled(berth: Berth) -> None:
     assert job.status.value == "cancelled"
     done = await evals.get_run(None, made.id, run.id)
     assert done.status is RunStatus.CANCELED and done.result_counts.total < 400
+
+
+async def test_an_eval_job_for_no_run_fails_once_saying_so(berth: Berth) -> None:
+    submitted = await berth.services.jobs.submit(None, "eval", {"run_id": "evalrun_nope"})
+    job = await berth.services.jobs.follow(None, submitted.job.id, poll_seconds=0.05)
+    assert job.status.value == "failed" and job.attempts == 1
+    assert job.error is not None and "There is no eval run 'evalrun_nope'" in job.error.message

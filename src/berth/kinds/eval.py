@@ -16,6 +16,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from berth import errors
 from berth.clock import SystemClock
 from berth.evals.graders import criteria_of
 from berth.evals.records import RunStatus, counts_of
@@ -56,7 +57,16 @@ async def rows_of(ctx: JobContext, source: FileContent | Any) -> list[Row]:
 async def run_eval(ctx: JobContext, params: EvalInput) -> dict[str, Any]:
     """Sample and grade every row the run has no output item for yet; then count them all."""
     store = ctx.evals
-    run = await store.get_run(params.run_id)
+    try:
+        run = await store.get_run(params.run_id)
+    except errors.UnknownEvalRun:
+        raise errors.InvalidJobInput(
+            f"There is no eval run '{params.run_id}'. Start runs with POST /v1/evals/{{id}}/runs."
+        ) from None
+    if run.owner != ctx.job.owner:
+        raise errors.InvalidJobInput(
+            f"Eval run '{run.id}' belongs to another key; a job may run only its owner's runs."
+        )
     found = await store.get_eval(run.eval_id)
     source = data_source_of(run.data_source)
     criteria = criteria_of(found.testing_criteria)
