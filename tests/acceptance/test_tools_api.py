@@ -82,7 +82,7 @@ def client(server: LiveServer) -> Iterator[openai.OpenAI]:
 
 
 def test_a_forced_tool_is_called_with_valid_arguments(client: openai.OpenAI) -> None:
-    for seed in range(3):
+    for seed in range(2):
         answer = client.chat.completions.create(
             model=MODEL, messages=ASK, tools=TOOLS, tool_choice=FORCED, seed=seed, max_tokens=120
         )
@@ -145,7 +145,7 @@ def test_a_tool_result_in_the_conversation_is_read(client: openai.OpenAI) -> Non
 
 
 def test_parse_gives_a_valid_pydantic_object(client: openai.OpenAI) -> None:
-    for seed in range(3):
+    for seed in range(2):
         answer = client.chat.completions.parse(
             model=MODEL, messages=ASK, response_format=Forecast, seed=seed, max_tokens=120
         )

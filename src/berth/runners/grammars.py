@@ -54,6 +54,11 @@ class Vocabulary:
         )
         self.size = vocab_size
         self.tokens: list[bytes] = list(self.info.decoded_vocab)
+        banned = set(getattr(tokenizer, "all_special_ids", ())) - set(stops)
+        self.keep = _bits_without(banned, vocab_size)
+        """A bitmask row that clears the special tokens other than the end: xgrammar reads
+        them as their printed names (``<|pad|>`` is seven characters to it), but decoding
+        drops them from the text."""
         self._compiler = xgrammar.GrammarCompiler(self.info, max_threads=1)
 
     def token_bytes(self, token: int) -> bytes:
@@ -69,7 +74,7 @@ class Vocabulary:
             raise errors.InvalidRequest(
                 f"The output's grammar cannot be compiled: {exc}. Simplify the JSON schema."
             ) from exc
-        return Matcher(xgrammar.GrammarMatcher(compiled))
+        return Matcher(xgrammar.GrammarMatcher(compiled), self.keep)
 
     def _compiled(self, grammar: Grammar) -> Any:
         schema = bounded_strings(json.loads(grammar.schema))
@@ -118,12 +123,16 @@ def bounded_strings(schema: Any) -> Any:
 class Matcher:
     """One generation's place in its grammar."""
 
-    def __init__(self, matcher: Any) -> None:
+    def __init__(self, matcher: Any, keep: Any = None) -> None:
         self._matcher = matcher
+        self.keep = keep
+        """A bitmask row of the tokens that may ever come (None: all)."""
 
     def fill(self, bitmask: Any, row: int) -> None:
         """Write the tokens allowed next into ``bitmask``'s ``row``."""
         self._matcher.fill_next_token_bitmask(bitmask, row)
+        if self.keep is not None:
+            bitmask[row] &= self.keep
 
     def accept(self, token: int) -> bool:
         """Follow ``token``; True once the grammar is done (it took an end token)."""
@@ -146,3 +155,14 @@ def mask_rows(scores: Any, matchers: Sequence[tuple[int, Matcher]]) -> None:
         matcher.fill(bitmask, row)
     rows = [row for row, _ in matchers]
     xgrammar.apply_token_bitmask_inplace(scores, bitmask.to(scores.device), indices=rows)
+
+
+def _bits_without(tokens: Iterable[int], vocab_size: int) -> Any:
+    """A bitmask row (int32 words, as xgrammar packs them) with every token but ``tokens``."""
+    import torch
+
+    words = [0xFFFFFFFF] * ((vocab_size + 31) // 32)
+    for token in tokens:
+        words[token // 32] &= ~(1 << (token % 32)) & 0xFFFFFFFF
+    signed = [word - (1 << 32) if word >= 1 << 31 else word for word in words]
+    return torch.tensor(signed, dtype=torch.int32)

@@ -51,14 +51,18 @@ class CallScanner:
     """Finds ``{"name": N, "arguments": A}`` objects in JSON text as it arrives: the start of
     each once its name is read, then its arguments as they come, up to the end of ``A``."""
 
-    def __init__(self, first_index: int = 0) -> None:
+    def __init__(self, first_index: int = 0, *, pause_after_call: bool = False) -> None:
         self.next_index = first_index
+        self.pause_after_call = pause_after_call
+        """Stop reading at the end of each call, leaving what follows in ``rest`` (for calls
+        between tags: the end tag comes first)."""
         self.rest = ""
         """Text not yet part of a call (between calls, or after the last)."""
         self.in_call = False
         self._depth = 0
         self._string = False
         self._escape = False
+        self._started = False
 
     def feed(self, text: str) -> list[Event]:
         events: list[Event] = []
@@ -74,18 +78,19 @@ class CallScanner:
             index, taken = self.next_index, self._arguments()
             if taken:
                 events.append(CallArguments(index, taken))
+            if self.pause_after_call and not self.in_call:
+                break
         return events
 
     def _arguments(self) -> str:
-        """Take the arguments' text from ``rest``, up to their end if it is there."""
+        """Take the arguments' text from ``rest``, up to their end if it is there (the
+        space before them, which may come in a later piece than the key, is not theirs)."""
+        if not self._started:
+            self.rest = self.rest.lstrip()
+            self._started = bool(self.rest)
         for at, char in enumerate(self.rest):
             if self._string:
-                if self._escape:
-                    self._escape = False
-                elif char == "\\":
-                    self._escape = True
-                elif char == '"':
-                    self._string = False
+                self._string_char(char)
                 continue
             if char == '"':
                 self._string = True
@@ -96,9 +101,19 @@ class CallScanner:
             if self._depth == 0 and not char.isspace():
                 taken, self.rest = self.rest[: at + 1], self.rest[at + 1 :]
                 self.in_call, self.next_index = False, self.next_index + 1
+                self._started = False
                 return taken
         taken, self.rest = self.rest, ""
         return taken
+
+    def _string_char(self, char: str) -> None:
+        """Follow one character inside a JSON string."""
+        if self._escape:
+            self._escape = False
+        elif char == "\\":
+            self._escape = True
+        elif char == '"':
+            self._string = False
 
 
 class CallReader:
@@ -107,9 +122,11 @@ class CallReader:
     def __init__(self, reading: Reading, parallel: bool = True) -> None:
         self.reading = reading
         self.parallel = parallel
-        self._scanner = CallScanner()
+        self._scanner = CallScanner(pause_after_call=reading == "tagged")
         self._tagged = False
         """With tagged reading: inside a call's tags."""
+        self._opened = 0
+        """The index of the call in the tags last opened."""
         self._held = ""
         self.content = ""
         self.calls: list[ToolCall] = []
@@ -155,14 +172,15 @@ class CallReader:
             if self._tagged:
                 events.extend(self._scanner.feed(text))
                 text = ""
-                if not self._scanner.in_call and TOOL_CALL_END in self._scanner.rest:
+                done = self._scanner.next_index > self._opened and not self._scanner.in_call
+                if done and TOOL_CALL_END in self._scanner.rest:
                     _, _, text = self._scanner.rest.partition(TOOL_CALL_END)
                     self._scanner.rest, self._tagged = "", False
                 continue
             before, begin, after = text.partition(TOOL_CALL_BEGIN)
             if begin:
                 events.append(Content(before))
-                text, self._tagged = after, True
+                text, self._tagged, self._opened = after, True, self._scanner.next_index
                 continue
             keep = _prefix_at_end(text, TOOL_CALL_BEGIN)
             events.append(Content(text[: len(text) - keep]))
