@@ -101,7 +101,12 @@ class Berth:
 def build_services(berth: Berth) -> Services:
     """Every service, each built once, over ``berth``'s stores, catalog, cache and pool."""
     settings, jobs_store = berth.settings, berth.stores.jobs
-    inference = InferenceService(berth.catalog, berth.pool, load_wait=settings.load_wait_seconds)
+    inference = InferenceService(
+        berth.catalog,
+        berth.pool,
+        load_wait=settings.load_wait_seconds,
+        features={name: runner.features for name, runner in berth.registry.runners.items()},
+    )
     jobs = JobService(
         jobs_store,
         berth.registry,

@@ -39,6 +39,7 @@ def _lazy(
     *,
     streaming: bool = False,
     joins: bool = False,
+    features: frozenset[str] = frozenset(),
 ) -> None:
     module, _, attr = target.partition(":")
     registry.add_runner(
@@ -49,6 +50,7 @@ def _lazy(
             description=description,
             streaming=streaming,
             joins=joins,
+            features=features,
         )
     )
 
@@ -77,9 +79,11 @@ def register(registry: Registry) -> None:
         "berth.runners.causal_lm:CausalLMRunner",
         {Task.CHAT, Task.COMPLETE},
         "Chat and completions with a transformers causal language model: its chat template, "
-        "sampling, token streaming, continuous batching (requests join between tokens).",
+        "sampling, token streaming, continuous batching (requests join between tokens), "
+        "tools, constrained decoding (JSON schemas, tool calls) and logprobs.",
         streaming=True,
         joins=True,
+        features=frozenset({"tools", "grammar", "logprobs"}),
     )
     _lazy(
         registry,

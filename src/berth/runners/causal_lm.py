@@ -18,6 +18,12 @@ from typing import Any
 
 from berth import errors
 from berth.models.spec import ModelSpec
+from berth.runners.chatprompt import (
+    fallback_messages,
+    native_messages,
+    reads_tools,
+    template_tools,
+)
 from berth.runners.contract import (
     END,
     Cancelled,
@@ -29,6 +35,8 @@ from berth.runners.contract import (
 )
 from berth.runners.decoding import Chunk, Decoder, Slot
 from berth.runners.detokenizer import Detokenizer
+from berth.runners.grammars import Vocabulary
+from berth.runners.logprobs import LogprobRecorder
 from berth.runners.sampling import Sampler
 from berth.tasks.generate import Generation, GenerationRequest
 from berth.tasks.task import Task
@@ -58,6 +66,8 @@ class CausalLMRunner:
         self._max_tokens = DEFAULT_MAX_TOKENS
         self._context = 0
         self._capacity = 1
+        self._ends: frozenset[int] = frozenset()
+        self._vocabulary: Vocabulary | None = None
 
     def load(self, spec: ModelSpec, path: Path | None, device: str) -> None:
         self._alias, self._device = spec.alias, device
@@ -82,6 +92,7 @@ class CausalLMRunner:
         self._max_tokens = int(options.get("max_tokens", DEFAULT_MAX_TOKENS))
         self._capacity = spec.options.max_batch_size
         ends = frozenset() if options.get("ignore_eos") else _end_ids(model, tokenizer)
+        self._ends, self._vocabulary = ends, None
         pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else min(ends, default=0)
         self._decoder = Decoder(self._model, ends, int(pad), device)
 
@@ -166,6 +177,7 @@ class CausalLMRunner:
         def decode(ids: Sequence[int]) -> str:
             return str(tokenizer.decode(list(ids), skip_special_tokens=True))
 
+        vocabulary = self._vocab() if item.grammar or item.logprobs is not None else None
         return Slot(
             index=index,
             prompt=prompt,
@@ -174,7 +186,20 @@ class CausalLMRunner:
             text=Detokenizer(decode, item.stop),
             whole=decode,
             stops=item.stop,
+            matcher=vocabulary.matcher(item.grammar) if vocabulary and item.grammar else None,
+            logprobs=(
+                LogprobRecorder(item.logprobs, vocabulary.token_bytes)
+                if vocabulary and item.logprobs is not None
+                else None
+            ),
         )
+
+    def _vocab(self) -> Vocabulary:
+        """The model's vocabulary for grammars and logprobs (made on first use)."""
+        if self._vocabulary is None:
+            size = int(self._model.get_output_embeddings().weight.shape[0])
+            self._vocabulary = Vocabulary(self._tokenizer, size, self._ends)
+        return self._vocabulary
 
     def _prompt_ids(self, item: GenerationRequest) -> list[int]:
         tokenizer = self._tokenizer
@@ -184,10 +209,7 @@ class CausalLMRunner:
                     f"Model '{self._alias}' has no chat template, so it cannot chat. Send it a "
                     "prompt through /v1/completions instead."
                 )
-            messages = [{"role": m.role, "content": m.content} for m in item.messages]
-            text = tokenizer.apply_chat_template(
-                messages, add_generation_prompt=True, tokenize=False
-            )
+            text = self._chat_text(item)
             ids = tokenizer(text, add_special_tokens=False, verbose=False)["input_ids"]
         else:
             ids = tokenizer(item.prompt or "", verbose=False)["input_ids"]
@@ -199,6 +221,21 @@ class CausalLMRunner:
                 )
             ids = [tokenizer.bos_token_id]
         return [int(token) for token in ids]
+
+    def _chat_text(self, item: GenerationRequest) -> str:
+        """The conversation through the chat template: with its tools section, if it has one
+        (see :mod:`berth.runners.chatprompt`)."""
+        tokenizer = self._tokenizer
+        if reads_tools(tokenizer.chat_template):
+            extra = {"tools": template_tools(item.tools)} if item.tools else {}
+            messages = native_messages(item.messages)
+        else:
+            extra, messages = {}, fallback_messages(item)
+        return str(
+            tokenizer.apply_chat_template(
+                messages, add_generation_prompt=True, tokenize=False, **extra
+            )
+        )
 
     def _limit(self, prompt: int, asked: int | None) -> int:
         """How many tokens a request may make; ContextTooLong if it cannot fit."""
@@ -235,7 +272,9 @@ class CausalLMRunner:
 def _without_text(chunk: Any) -> Any:
     """A streamed chunk as it goes out: a final :class:`Generation` without its text, which
     went out already, piece by piece."""
-    return dataclasses.replace(chunk, text="") if isinstance(chunk, Generation) else chunk
+    if isinstance(chunk, Generation):
+        return dataclasses.replace(chunk, text="", logprobs=None)
+    return chunk
 
 
 def _shown(step: Sequence[tuple[int, Any]]) -> list[tuple[int, Any]]:

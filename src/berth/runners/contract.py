@@ -162,6 +162,10 @@ class RunnerType:
     as they come, without waiting for the batch in the model to finish."""
     options: dict[str, Any] = field(default_factory=dict)
     """Documentation of the ``runner_options`` it accepts: name -> description."""
+    features: frozenset[str] = frozenset()
+    """What it honours beyond plain generation: ``tools`` (rendered into the prompt),
+    ``grammar`` (constrained decoding), ``logprobs`` (see ``GenerationRequest.needs``). The
+    inference service refuses a request that needs a feature its model's runner lacks."""
 
 
 def check_options(spec: ModelSpec, runner: str, known: Mapping[str, str]) -> None:

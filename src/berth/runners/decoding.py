@@ -16,6 +16,8 @@ from typing import Any
 
 from berth.runners.contract import END, EndOfInput
 from berth.runners.detokenizer import Decode, Detokenizer
+from berth.runners.grammars import Matcher, mask_rows
+from berth.runners.logprobs import LogprobRecorder
 from berth.runners.sampling import Sampler
 from berth.tasks.generate import FinishReason, Generation, TextDelta, cut_at_stop
 
@@ -36,14 +38,29 @@ class Slot:
     whole: Decode
     """Decodes all its tokens at once, for the final text."""
     stops: tuple[str, ...] = ()
+    matcher: Matcher | None = None
+    """Its grammar's matcher, if its output is constrained."""
+    logprobs: LogprobRecorder | None = None
+    """Where its tokens' log probabilities go, if they were asked for."""
     made: int = 0
     finish: FinishReason | None = None
     last: int = 0
+
+    def pick(self, scores: Any, greedy: int) -> tuple[int, bool]:
+        """The next token from this slot's row of (masked) scores (``greedy``: its argmax),
+        and whether it ends the grammar."""
+        token = greedy if self.sampler.greedy else self.sampler.pick(scores)
+        if self.logprobs is not None:
+            self.logprobs.record(self.sampler.distribution(scores), token)
+        return token, self.matcher is not None and self.matcher.accept(token)
 
     def take(self, token: int, end: bool) -> Iterator[Chunk]:
         """Add the model's next token (``end``: it ends the text); yield what shows."""
         self.made, self.last = self.made + 1, token
         if end:
+            if self.logprobs is not None:
+                self.logprobs.all.pop()  # an end token is not part of the text
+
             piece, self.finish = self.text.finish(), "stop"
         else:
             piece = self.text.add(token)
@@ -52,14 +69,17 @@ class Slot:
             elif self.made >= self.limit:
                 piece, self.finish = piece + self.text.finish(), "length"
         if piece:
-            yield TextDelta(piece)
+            yield TextDelta(piece, self.logprobs.pending() if self.logprobs else ())
         if self.finish is not None:
             yield self.result()
 
     def result(self) -> Generation:
         """The finished generation: all its text (cut at a stop sequence) and its counts."""
         text, _ = cut_at_stop(self.whole(self.text.ids), self.stops)
-        return Generation(text, self.finish or "length", len(self.prompt), self.made)
+        logprobs = tuple(self.logprobs.all) if self.logprobs is not None else None
+        return Generation(
+            text, self.finish or "length", len(self.prompt), self.made, logprobs=logprobs
+        )
 
 
 Join = Callable[[int], list[Slot]]
@@ -129,13 +149,16 @@ class Decoder:
     ) -> list[int]:
         """Each row's next token, its text into ``step``; the rows that go on."""
         keep: list[int] = []
+        constrained = [(row, s.matcher) for row, s in enumerate(active) if s.matcher is not None]
+        mask_rows(batch.scores, constrained)
         greedy = batch.scores.argmax(dim=-1).tolist()
         for row, slot in enumerate(active):
             if cancelled(slot.index):
                 step.append((slot.index, END))
                 continue
-            token = greedy[row] if slot.sampler.greedy else slot.sampler.pick(batch.scores[row])
-            step.extend((slot.index, chunk) for chunk in slot.take(token, token in self.end_ids))
+            token, done = slot.pick(batch.scores[row], greedy[row])
+            end = done or token in self.end_ids
+            step.extend((slot.index, chunk) for chunk in slot.take(token, end))
             if slot.finish is None:
                 keep.append(row)
             else:

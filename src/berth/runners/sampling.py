@@ -23,6 +23,14 @@ class Sampler:
         self._generator = torch.Generator(device=device)
         self._generator.manual_seed(seed % 2**64 if seed is not None else secrets.randbits(63))
 
+    def distribution(self, scores: Any) -> Any:
+        """The log probabilities over the vocabulary that :meth:`pick` draws from (greedy: the
+        model's own, at temperature 1); before top-p's cut."""
+        import torch
+
+        temperature = 1.0 if self.greedy else self.temperature
+        return torch.log_softmax(scores.float() / temperature, dim=-1)
+
     def pick(self, scores: Any) -> int:
         """The next token from one row of scores (a 1-D tensor over the vocabulary)."""
         import torch

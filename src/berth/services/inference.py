@@ -11,7 +11,7 @@ this path writes to the job store.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncGenerator, AsyncIterator, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol, TypeVar
 
@@ -65,10 +65,19 @@ class InferenceService:
     """Models for callers (see the module doc); shared by the API, the UI, jobs and the
     capabilities built on them (graders, tools, sessions)."""
 
-    def __init__(self, catalog: Catalog, pool: Pool, *, load_wait: float = 30.0) -> None:
+    def __init__(
+        self,
+        catalog: Catalog,
+        pool: Pool,
+        *,
+        load_wait: float = 30.0,
+        features: Mapping[str, frozenset[str]] | None = None,
+    ) -> None:
         self.catalog = catalog
         self.pool = pool
         self.load_wait = load_wait
+        self.features = dict(features or {})
+        """Per runner name, what its runners honour (``RunnerType.features``)."""
         self._loads: dict[str, asyncio.Task[None]] = {}
 
     # -- checks ----------------------------------------------------------------------------
@@ -198,7 +207,26 @@ class InferenceService:
                 f"Model '{alias}' is {a_task(spec.task)} model and cannot read images. Send "
                 f"text only, or use a vision model: {', '.join(fitting) or 'none yet'}."
             )
+        self.check_features(spec, request)
         return spec
+
+    def check_features(self, spec: ModelSpec, request: GenerationRequest) -> None:
+        """Refuse (400) a request that needs what the model's runner cannot do: tools,
+        a grammar (``response_format``, a forced tool), logprobs."""
+        missing = request.needs() - self.features.get(spec.runner, frozenset())
+        if not missing:
+            return
+        able = sorted(
+            s.alias
+            for s in self.catalog.specs()
+            if s.task in GENERATE.tasks
+            and request.needs() <= self.features.get(s.runner, frozenset())
+        )
+        raise errors.InvalidRequest(
+            f"Model '{spec.alias}' (runner '{spec.runner}') cannot do "
+            f"{', '.join(FEATURE_FIELDS[name] for name in sorted(missing))}. Send the request "
+            f"without them, or use a model that can: {', '.join(able) or 'none in the catalog'}."
+        )
 
     async def generate(
         self, caller: ApiKey | None, alias: str, request: GenerationRequest
@@ -235,6 +263,14 @@ class Calls:
 
     def stream(self, alias: str, task: ModelTask[Any], item: object) -> AsyncIterator[object]:
         return self._inference.stream(self._caller, alias, task, item, background=self._background)
+
+
+FEATURE_FIELDS = {
+    "tools": "tools (the tools field, tool messages)",
+    "grammar": "constrained output (response_format json_object or json_schema, or a forced "
+    "tool_choice)",
+    "logprobs": "logprobs",
+}
 
 
 def a_task(task: Task) -> str:

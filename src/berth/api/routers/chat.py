@@ -4,18 +4,19 @@ from __future__ import annotations
 
 import time
 from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
 from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel
 
-from berth import errors
+from berth.api.conversation import chat_messages, tool_plan
+from berth.api.replies import ChatDeltas, chat_logprobs, chat_reply, completion_logprobs
 from berth.api.schemas.openai import (
     ChatChoice,
     ChatChunk,
     ChatChunkChoice,
-    ChatMessageOut,
     ChatRequest,
     ChatResponse,
     CompletionChoice,
@@ -23,50 +24,16 @@ from berth.api.schemas.openai import (
     CompletionResponse,
     Delta,
     GenerationOptions,
-    Message,
     Usage,
 )
+from berth.api.schemas.tools import ChoiceLogprobs
 from berth.api.sse import openai_stream
 from berth.http.auth import InferCaller
 from berth.http.runtime import ServicesDep
 from berth.ids import new_id
-from berth.media.images import checked_image
-from berth.tasks.generate import ChatMessage, Generation, GenerationRequest, TextDelta
+from berth.tasks.generate import Generation, GenerationRequest, TextDelta
 
 router = APIRouter(tags=["openai"])
-
-
-def text_of(message: Message) -> str:
-    """A message's text (its image parts go to ``images_of``)."""
-    if message.content is None or isinstance(message.content, str):
-        return message.content or ""
-    texts = []
-    for part in message.content:
-        if part.type == "image_url":
-            continue
-        if part.type != "text":
-            raise errors.InvalidRequest(
-                f"Message parts of type '{part.type}' need a model that reads them; "
-                "send text parts to this model."
-            )
-        texts.append(part.text or "")
-    return "".join(texts)
-
-
-async def images_of(message: Message) -> tuple[bytes, ...]:
-    """The encoded images of a message's ``image_url`` parts, each checked to decode."""
-    if message.content is None or isinstance(message.content, str):
-        return ()
-    images = []
-    for part in message.content:
-        if part.type == "image_url":
-            url = (part.image_url or {}).get("url")
-            if not isinstance(url, str):
-                raise errors.InvalidRequest(
-                    'An image_url part needs {"image_url": {"url": "data:image/png;base64,..."}}.'
-                )
-            images.append(await checked_image(url))
-    return tuple(images)
 
 
 def generation_request(body: GenerationOptions, **what: Any) -> GenerationRequest:
@@ -108,14 +75,14 @@ async def started(
 async def generation_frames(
     chunks: AsyncIterator[TextDelta | Generation],
     *,
-    text: Callable[[str], BaseModel],
+    text: Callable[[TextDelta], BaseModel],
     finish: Callable[[str], BaseModel],
     usage: Callable[[Usage], BaseModel] | None,
 ) -> AsyncIterator[str]:
     """The JSON of each streamed chunk: text pieces, the finish, and (if asked) the usage."""
     async for piece in chunks:
         if isinstance(piece, TextDelta):
-            yield text(piece.text).model_dump_json()
+            yield text(piece).model_dump_json()
             continue
         yield finish(piece.finish_reason).model_dump_json()
         if usage is not None:
@@ -126,42 +93,75 @@ async def generation_frames(
 async def chat_completions(
     body: ChatRequest, request: Request, key: InferCaller, services: ServicesDep
 ) -> Any:
-    """A chat completion; with ``stream`` an SSE stream of chunks ending in ``[DONE]``."""
+    """A chat completion, with tools, structured output and logprobs; with ``stream`` an SSE
+    stream of chunks ending in ``[DONE]``."""
     request.state.model = body.model
-    messages = tuple([ChatMessage(m.role, text_of(m), await images_of(m)) for m in body.messages])
-    job = generation_request(body, messages=messages)
+    plan = tool_plan(body)
+    job = generation_request(
+        body,
+        messages=await chat_messages(body),
+        tools=plan.tools,
+        grammar=plan.grammar,
+        logprobs=(body.top_logprobs or 0) if body.logprobs else None,
+    )
     reply_id, created = f"chatcmpl-{new_id()}", int(time.time())
     service = services.inference
     if not body.stream:
         done = await service.generate(key, body.model, job)
+        message, finish = chat_reply(plan, done)
         choice = ChatChoice(
-            index=0, message=ChatMessageOut(content=done.text), finish_reason=done.finish_reason
+            index=0, message=message, finish_reason=finish, logprobs=chat_logprobs(done.logprobs)
         )
         return ChatResponse(
             id=reply_id, created=created, model=body.model, choices=[choice], usage=usage_of(done)
         )
     chunks = await started(service.stream_text(key, body.model, job))
     include_usage = bool(body.stream_options and body.stream_options.include_usage)
+    shape = ChunkShape(reply_id, created, body.model)
+    frames = chat_frames(chunks, ChatDeltas(plan), shape, include_usage)
+    return StreamingResponse(openai_stream(frames), media_type="text/event-stream")
 
-    def chunk(delta: Delta, finish: str | None = None) -> ChatChunk:
-        choice = ChatChunkChoice(index=0, delta=delta, finish_reason=finish)
-        return ChatChunk(id=reply_id, created=created, model=body.model, choices=[choice])
 
-    def usage_chunk(usage: Usage) -> ChatChunk:
-        return ChatChunk(id=reply_id, created=created, model=body.model, choices=[], usage=usage)
+@dataclass(frozen=True)
+class ChunkShape:
+    """What every chunk of one streamed chat answer repeats."""
 
-    async def frames() -> AsyncIterator[str]:
-        yield chunk(Delta(role="assistant", content="")).model_dump_json()
-        pieces = generation_frames(
-            chunks,
-            text=lambda text: chunk(Delta(content=text)),
-            finish=lambda reason: chunk(Delta(), reason),
-            usage=usage_chunk if include_usage else None,
+    id: str
+    created: int
+    model: str
+
+    def chunk(
+        self, delta: Delta, finish: str | None = None, logprobs: ChoiceLogprobs | None = None
+    ) -> str:
+        choice = ChatChunkChoice(index=0, delta=delta, finish_reason=finish, logprobs=logprobs)
+        return self.whole([choice]).model_dump_json()
+
+    def whole(self, choices: list[ChatChunkChoice], usage: Usage | None = None) -> ChatChunk:
+        return ChatChunk(
+            id=self.id, created=self.created, model=self.model, choices=choices, usage=usage
         )
-        async for frame in pieces:
-            yield frame
 
-    return StreamingResponse(openai_stream(frames()), media_type="text/event-stream")
+
+async def chat_frames(
+    chunks: AsyncIterator[TextDelta | Generation],
+    deltas: ChatDeltas,
+    shape: ChunkShape,
+    include_usage: bool,
+) -> AsyncIterator[str]:
+    """The JSON of each chunk of a streamed chat answer: the role, content or tool-call
+    deltas, the finish, and (if asked) the usage."""
+    yield shape.chunk(Delta(role="assistant", content=""))
+    async for piece in chunks:
+        if isinstance(piece, TextDelta):
+            for delta, logprobs in deltas.text(piece):
+                yield shape.chunk(delta, logprobs=logprobs)
+            continue
+        last, finish = deltas.finish(piece)
+        for delta in last:
+            yield shape.chunk(delta)
+        yield shape.chunk(Delta(), finish)
+        if include_usage:
+            yield shape.whole([], usage_of(piece)).model_dump_json()
 
 
 @router.post("/v1/completions", response_model=CompletionResponse)
@@ -171,21 +171,34 @@ async def completions(
     """A text completion; with ``stream`` an SSE stream of chunks ending in ``[DONE]``."""
     request.state.model = body.model
     prompt = body.prompt if isinstance(body.prompt, str) else body.prompt[0]
-    job = generation_request(body, prompt=prompt)
+    job = generation_request(body, prompt=prompt, logprobs=body.logprobs)
     reply_id, created = f"cmpl-{new_id()}", int(time.time())
     service = services.inference
     if not body.stream:
         done = await service.generate(key, body.model, job)
-        choice = CompletionChoice(index=0, text=done.text, finish_reason=done.finish_reason)
+        choice = CompletionChoice(
+            index=0,
+            text=done.text,
+            finish_reason=done.finish_reason,
+            logprobs=completion_logprobs(done.logprobs),
+        )
         return CompletionResponse(
             id=reply_id, created=created, model=body.model, choices=[choice], usage=usage_of(done)
         )
     chunks = await started(service.stream_text(key, body.model, job))
     include_usage = bool(body.stream_options and body.stream_options.include_usage)
 
-    def chunk(text: str, finish: str | None = None) -> CompletionResponse:
-        choice = CompletionChoice(index=0, text=text, finish_reason=finish)
+    offset = 0
+
+    def chunk(text: str, finish: str | None = None, logprobs: Any = None) -> CompletionResponse:
+        choice = CompletionChoice(index=0, text=text, finish_reason=finish, logprobs=logprobs)
         return CompletionResponse(id=reply_id, created=created, model=body.model, choices=[choice])
+
+    def piece(delta: TextDelta) -> CompletionResponse:
+        nonlocal offset
+        shown = completion_logprobs(delta.logprobs, offset) if body.logprobs is not None else None
+        offset += len(delta.text)
+        return chunk(delta.text, logprobs=shown)
 
     def usage_chunk(usage: Usage) -> CompletionResponse:
         return CompletionResponse(
@@ -194,7 +207,7 @@ async def completions(
 
     frames = generation_frames(
         chunks,
-        text=chunk,
+        text=piece,
         finish=lambda reason: chunk("", reason),
         usage=usage_chunk if include_usage else None,
     )

@@ -1,0 +1,249 @@
+"""Constrained decoding in the ``transformers`` runner, on a tiny Llama with random weights:
+a strict JSON schema and a forced tool call give output that parses and validates for every
+one of 100 seeds, in batches that mix constrained and free requests and with requests that
+join a running batch; ``auto`` lets the model write text or tagged calls; logprobs come from
+the masked distribution."""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Iterator
+from typing import Any
+
+import jsonschema
+import pytest
+
+from berth.api.replies import chat_reply
+from berth.models.spec import ModelSpec
+from berth.runners.causal_lm import CausalLMRunner
+from berth.services import tooluse
+from berth.tasks.generate import ChatMessage, Generation, GenerationRequest, JsonGrammar, ToolSpec
+from tests.tiny.causal_lm import build_causal_lm
+
+pytestmark = pytest.mark.integration
+SEEDS = range(100)
+BATCH = 10
+FORECAST = {
+    "type": "object",
+    "properties": {
+        "city": {"type": "string", "minLength": 1, "maxLength": 12},
+        "days": {"type": "integer", "minimum": 1, "maximum": 14},
+        "unit": {"enum": ["celsius", "fahrenheit"]},
+        "tags": {
+            "type": "array",
+            "items": {"type": "string", "maxLength": 6},
+            "maxItems": 3,
+        },
+        "windy": {"type": "boolean"},
+        "chance": {"type": "number", "minimum": 0, "maximum": 1},
+    },
+    "required": ["city", "days", "unit", "tags", "windy", "chance"],
+    "additionalProperties": False,
+}
+BRIEF = {
+    "type": "object",
+    "properties": {
+        "city": {"type": "string", "minLength": 1, "maxLength": 8},
+        "days": {"type": "integer", "minimum": 1, "maximum": 14},
+        "unit": {"enum": ["celsius", "fahrenheit"]},
+        "windy": {"type": "boolean"},
+    },
+    "required": ["city", "days", "unit", "windy"],
+    "additionalProperties": False,
+}
+"""The 100-seed tests' schema: every kind of bound, short enough to run 100 times."""
+TOOLS = (
+    ToolSpec("get_weather", "The forecast for a city.", json.dumps(BRIEF)),
+    ToolSpec(
+        "get_time",
+        "The time in a zone.",
+        json.dumps(
+            {
+                "type": "object",
+                "properties": {"zone": {"enum": ["UTC", "CET"]}},
+                "required": ["zone"],
+                "additionalProperties": False,
+            }
+        ),
+    ),
+)
+ASK = (ChatMessage("user", "What is the weather in Oslo?"),)
+
+
+@pytest.fixture(scope="module")
+def runner(tmp_path_factory: pytest.TempPathFactory) -> Iterator[CausalLMRunner]:
+    path = build_causal_lm(tmp_path_factory.getbasetemp() / "tiny-causal-lm-2k", context=2048)
+    spec = ModelSpec(
+        alias="tiny-lm",
+        task="chat",
+        runner="transformers",
+        source=f"local:{path}",
+        options={"max_batch_size": BATCH},
+    )
+    loaded = CausalLMRunner()
+    loaded.load(spec, path, "cpu")
+    yield loaded
+    loaded.close()
+
+
+def sampled(seed: int, max_tokens: int = 400, **fields: Any) -> GenerationRequest:
+    return GenerationRequest(
+        messages=ASK, max_tokens=max_tokens, temperature=1.0, seed=seed, **fields
+    )
+
+
+def run_mixed(runner: CausalLMRunner, requests: list[GenerationRequest]) -> list[Generation]:
+    """Each batch of constrained requests runs with a free one among them."""
+    outputs: list[Generation] = []
+    for start in range(0, len(requests), BATCH - 1):
+        part = requests[start : start + BATCH - 1]
+        *done, free = runner.run([*part, sampled(7, max_tokens=30)])
+        assert isinstance(free, Generation) and free.completion_tokens > 0
+        outputs.extend(done)
+    return outputs
+
+
+def test_a_strict_schema_holds_for_every_seed(runner: CausalLMRunner) -> None:
+    grammar = JsonGrammar(json.dumps(BRIEF))
+    outputs = run_mixed(runner, [sampled(seed, grammar=grammar) for seed in SEEDS])
+    assert len(outputs) == len(SEEDS)
+    for output in outputs:
+        assert output.finish_reason == "stop", output.text
+        jsonschema.validate(json.loads(output.text), BRIEF)
+    assert len({output.text for output in outputs}) > 90
+
+
+def test_arrays_and_numbers_hold_too(runner: CausalLMRunner) -> None:
+    grammar = JsonGrammar(json.dumps(FORECAST))
+    for output in run_mixed(runner, [sampled(seed, grammar=grammar) for seed in range(18)]):
+        assert output.finish_reason == "stop", output.text
+        jsonschema.validate(json.loads(output.text), FORECAST)
+
+
+@pytest.mark.parametrize("choice", ["get_weather", "required"])
+def test_a_forced_tool_call_holds_for_every_seed(runner: CausalLMRunner, choice: str) -> None:
+    plan = tooluse.plan(TOOLS, choice, False, tooluse.OutputFormat())
+    requests = [sampled(seed, grammar=plan.grammar) for seed in SEEDS]
+    names = set()
+    for output in run_mixed(runner, requests):
+        message, finish = chat_reply(plan, output)
+        assert finish == "tool_calls" and message.content is None, output.text
+        [call] = message.tool_calls or []
+        assert call.id.startswith("call_")
+        names.add(call.function.name)
+        [tool] = [tool for tool in TOOLS if tool.name == call.function.name]
+        jsonschema.validate(json.loads(call.function.arguments), json.loads(tool.parameters))
+    assert names <= ({"get_weather"} if choice == "get_weather" else {"get_weather", "get_time"})
+
+
+def test_required_with_parallel_calls_gives_one_or_more(runner: CausalLMRunner) -> None:
+    plan = tooluse.plan(TOOLS, "required", True, tooluse.OutputFormat())
+    counts = []
+    requests = [sampled(seed, max_tokens=1500, grammar=plan.grammar) for seed in range(9)]
+    for output in run_mixed(runner, requests):
+        message, finish = chat_reply(plan, output)
+        assert finish == "tool_calls", output.text
+        counts.append(len(message.tool_calls or []))
+        for call in message.tool_calls or []:
+            assert call.function.name in {"get_weather", "get_time"}
+            json.loads(call.function.arguments)
+    assert min(counts) >= 1
+
+
+def test_constrained_requests_that_join_a_running_batch_hold(runner: CausalLMRunner) -> None:
+    grammar = JsonGrammar(json.dumps(FORECAST))
+    arrivals = {0: [sampled(1, max_tokens=60)], 3: [sampled(2, grammar=grammar)]}
+    arrivals[6] = [sampled(3, grammar=grammar), sampled(4)]
+    offered: list[tuple[int, GenerationRequest]] = []
+    calls = 0
+
+    def take(room: int) -> list[tuple[int, Any]]:
+        nonlocal calls
+        arriving = arrivals.get(calls, [])
+        offered.extend((calls * 10 + n, request) for n, request in enumerate(arriving))
+        calls += 1
+        given, offered[:] = offered[:room], offered[room:]
+        return given
+
+    finals: dict[int, Generation] = {}
+    for step in runner.stream_continuous(take, lambda key: False):
+        assert isinstance(step, list)
+        finals.update((key, chunk) for key, chunk in step if isinstance(chunk, Generation))
+    assert sorted(finals) == [0, 30, 60, 61]
+    for key in (30, 60):
+        jsonschema.validate(json.loads(finals[key].text), FORECAST)
+    assert 0 < finals[0].completion_tokens <= 60
+
+
+def test_auto_lets_the_model_write_text_or_tagged_calls(runner: CausalLMRunner) -> None:
+    plan = tooluse.plan(TOOLS, "auto", True, tooluse.OutputFormat())
+    assert plan.reading == "tagged"
+    outputs = run_mixed(
+        runner,
+        [sampled(seed, tools=TOOLS, grammar=plan.grammar, max_tokens=40) for seed in range(9)],
+    )
+    for output in outputs:
+        message, finish = chat_reply(plan, output)
+        assert finish in {"stop", "length", "tool_calls"}
+        if finish == "tool_calls":
+            for call in message.tool_calls or []:
+                json.loads(call.function.arguments)
+        else:
+            assert message.content == output.text
+
+
+def test_a_tagged_call_is_constrained_once_it_opens(runner: CausalLMRunner) -> None:
+    """After the call tag, only a valid call may follow: feed the tag, then let the grammar
+    choose every next token (greedy over the masked scores)."""
+    plan = tooluse.plan(TOOLS, "auto", True, tooluse.OutputFormat())
+    assert plan.grammar is not None
+    vocabulary = runner._vocab()
+    matcher = vocabulary.matcher(plan.grammar)
+    import torch
+
+    from berth.runners.grammars import mask_rows
+
+    tokenizer = runner._tokenizer
+    written = "Let me look. <tool_call>"
+    for token in tokenizer(written, add_special_tokens=False)["input_ids"]:
+        matcher.accept(token)
+    generator = torch.Generator().manual_seed(0)
+    pieces: list[int] = []
+    for _ in range(300):
+        scores = torch.randn(1, vocabulary.size, generator=generator)
+        mask_rows(scores, [(0, matcher)])
+        token = int(scores[0].argmax())
+        if token == tokenizer.eos_token_id:
+            break
+        pieces.append(token)
+        matcher.accept(token)
+    text = written + tokenizer.decode(pieces)
+    output = Generation(text, "stop", 1, len(pieces))
+    message, finish = chat_reply(plan, output)
+    assert "</tool_call>" in text
+    assert finish == "tool_calls" and (message.content or "").startswith("Let me look. ")
+    for call in message.tool_calls or []:
+        [tool] = [tool for tool in TOOLS if tool.name == call.function.name]
+        jsonschema.validate(json.loads(call.function.arguments), json.loads(tool.parameters))
+
+
+def test_logprobs_come_from_the_masked_distribution(runner: CausalLMRunner) -> None:
+    grammar = JsonGrammar(json.dumps(FORECAST))
+    [output] = runner.run([sampled(5, grammar=grammar, logprobs=3)])
+    assert output.logprobs is not None
+    assert "".join(bytes(t.bytes).decode("utf-8", "replace") for t in output.logprobs).startswith(
+        '{"city": "'
+    )
+    first = output.logprobs[0]
+    assert first.token == "{" and math.isclose(first.logprob, 0.0, abs_tol=1e-5)
+    assert [top.token for top in first.top] == ["{"]  # the grammar allows nothing else
+    for token in output.logprobs:
+        assert token.logprob <= 0 and len(token.top) <= 3
+        assert all(top.logprob > -math.inf for top in token.top)
+        if token.top:
+            assert token.top[0].logprob >= token.logprob - 1e-5
+    assert len(output.logprobs) == output.completion_tokens - 1  # the end token is not text
+    [free] = runner.run([sampled(5, logprobs=0, max_tokens=8)])
+    assert free.logprobs is not None and len(free.logprobs) == 8
+    assert all(not token.top for token in free.logprobs)
