@@ -30,6 +30,7 @@ from berth.services.models import ModelService
 from berth.services.ocr import OcrService
 from berth.services.speech import SpeechService
 from berth.services.status import StatusService
+from berth.services.vectors import VectorService
 from berth.settings import Settings
 
 
@@ -85,6 +86,7 @@ class Berth:
             models=self.services.inference.for_jobs(),
             pulls=self.services.models,
             files=self.services.files,
+            vectors=self.services.vectors,
         )
         self.services.status.dispatcher = dispatcher
         return dispatcher
@@ -107,6 +109,9 @@ def build_services(berth: Berth) -> Services:
         roots=DataRoots(settings.home, settings.data_dirs),
         outputs_dir=settings.outputs_dir,
     )
+    files = FileService(
+        berth.stores.files, settings.files_dir, max_bytes=settings.max_file_bytes, clock=berth.clock
+    )
     limiter = RequestLimiter(settings.rate_limit_storage)
     uploads = AudioLimits(
         max_bytes=settings.max_request_bytes, max_seconds=settings.max_audio_seconds
@@ -123,12 +128,7 @@ def build_services(berth: Berth) -> Services:
         settings=settings,
         inference=inference,
         jobs=jobs,
-        files=FileService(
-            berth.stores.files,
-            settings.files_dir,
-            max_bytes=settings.max_file_bytes,
-            clock=berth.clock,
-        ),
+        files=files,
         keys=KeyService(berth.stores.keys, limiter, clock=berth.clock),
         models=models,
         images=ImageService(inference, jobs),
@@ -137,5 +137,14 @@ def build_services(berth: Berth) -> Services:
         ocr=OcrService(inference),
         status=StatusService(
             jobs_store, berth.pool, jobs, heartbeat_seconds=settings.heartbeat_seconds
+        ),
+        vectors=VectorService(
+            berth.stores.vector_records,
+            berth.stores.vector_index,
+            files=files,
+            jobs=jobs,
+            inference=inference,
+            tokenizer_path=lambda alias: berth.cache.path_for(berth.catalog.get(alias)),
+            clock=berth.clock,
         ),
     )

@@ -20,6 +20,7 @@ from berth.api.routers import (
     ocr,
     speech,
     vad,
+    vectors,
 )
 from berth.http.auth import require
 
@@ -29,6 +30,7 @@ def install(app: FastAPI) -> None:
     app.include_router(health.router)
     app.include_router(jobs.router)
     app.include_router(files.router, dependencies=[Depends(require("jobs"))])
+    app.include_router(vectors.router, dependencies=[Depends(require("jobs"))])
     infer = [Depends(require("infer"))]
     for module in (models, embeddings, chat, images, audio, speech, vad, ocr):
         app.include_router(module.router, dependencies=infer)

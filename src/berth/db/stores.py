@@ -1,6 +1,7 @@
 """The stores a database URL names: ``sqlite:///PATH``, ``postgresql://...`` or ``memory://``.
 
-:func:`open_stores` gives every store Berth keeps in one database (jobs, API keys, files),
+:func:`open_stores` gives every store Berth keeps in one database (jobs, API keys, files, vector
+stores and their index),
 opened and closed together; the in-memory fakes go together the same way.
 """
 
@@ -18,14 +19,21 @@ from berth.clock import Clock
 from berth.db.files import SqlFileStore
 from berth.db.jobs import SqlJobStore
 from berth.db.keys import SqlKeyStore
+from berth.db.pgvector import PgVectorTables
 from berth.db.postgres import postgres_store
 from berth.db.sqlite import sqlite_store
+from berth.db.sqlitevec import SqliteVecTables
+from berth.db.vecindex import SqlVectorIndex
+from berth.db.vectors import SqlVectorRecords
 from berth.files.memory import MemoryFileStore
 from berth.files.store import FileStore
 from berth.jobs.memory import MemoryJobStore
 from berth.jobs.store import JobStore
 from berth.keys.memory import MemoryKeyStore
 from berth.keys.store import KeyStore
+from berth.vectors.index import VectorIndex
+from berth.vectors.memory import MemoryVectorIndex, MemoryVectorRecords
+from berth.vectors.store import VectorRecords
 
 POSTGRES_SCHEMES = {"postgresql", "postgres", "postgresql+psycopg"}
 
@@ -81,6 +89,8 @@ class Stores:
     jobs: JobStore
     keys: KeyStore
     files: FileStore
+    vector_records: VectorRecords
+    vector_index: VectorIndex
 
     async def __aenter__(self) -> Self:
         await self.jobs.__aenter__()
@@ -104,9 +114,19 @@ def stores_for(jobs: JobStore) -> Stores:
     """The stores sharing ``jobs``' database (the fakes beside the fake); usable while
     ``jobs`` is open."""
     if isinstance(jobs, SqlJobStore):
-        return Stores(jobs, SqlKeyStore(jobs.database), SqlFileStore(jobs.database))
+        db = jobs.database
+        tables = PgVectorTables() if db.dialect.name == "postgresql" else SqliteVecTables()
+        return Stores(
+            jobs,
+            SqlKeyStore(db),
+            SqlFileStore(db),
+            SqlVectorRecords(db),
+            SqlVectorIndex(db, tables),
+        )
     if isinstance(jobs, MemoryJobStore):
-        return Stores(jobs, MemoryKeyStore(), MemoryFileStore())
+        return Stores(
+            jobs, MemoryKeyStore(), MemoryFileStore(), MemoryVectorRecords(), MemoryVectorIndex()
+        )
     raise errors.ConfigError(
         f"Berth has no key or file store for the job store at {jobs.url}. "
         "Use a sqlite:///, postgresql:// or memory:// database URL."

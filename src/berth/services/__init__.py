@@ -18,6 +18,7 @@ from berth.services.models import ModelService
 from berth.services.ocr import OcrService
 from berth.services.speech import SpeechService
 from berth.services.status import StatusService
+from berth.services.vectors import VectorService
 from berth.settings import Settings
 
 
@@ -36,3 +37,4 @@ class Services:
     speech: SpeechService
     ocr: OcrService
     status: StatusService
+    vectors: VectorService
