@@ -20,7 +20,7 @@ from berth import errors
 from berth.hookspecs import Registry
 from berth.jobs.context import JobContext
 from berth.jobs.kind import JobKind
-from berth.tasks.embed import EMBED, EmbedInput
+from berth.tasks.embed import EMBED, Embedded, EmbedInput
 from berth.vectors.chunking import Piece, split
 from berth.vectors.extract import extract_text
 from berth.vectors.record import Chunk
@@ -30,6 +30,7 @@ KIND = "vector-ingest"
 DEFAULT_MODEL = "all-minilm-l6-v2"
 BATCH = 16
 """Chunks per call to the model and per transaction: progress is reported after each."""
+LOADING_PAUSE = 1.0
 
 
 class IngestParams(BaseModel):
@@ -39,6 +40,16 @@ class IngestParams(BaseModel):
 
     store_id: str = Field(min_length=1, max_length=40, description="The vector store.")
     file_id: str = Field(min_length=1, max_length=40, description="The file in it to ingest.")
+
+
+async def _embedded(ctx: JobContext, model: str, batch: list[Piece]) -> list[Embedded]:
+    """The batch's vectors; while the model is still loading (a cold start on a busy host
+    can outlast the pool's load wait), wait and ask again rather than fail the file."""
+    while True:
+        try:
+            return await ctx.models.run(model, EMBED, [_input(p) for p in batch])
+        except errors.ModelLoading:
+            await ctx.sleep(LOADING_PAUSE)
 
 
 def _input(piece: Piece) -> EmbedInput:
@@ -60,7 +71,7 @@ async def _embed(
         if not await writer.wanted(source.store_id, source.file_id):
             return "cancelled"
         batch = pieces[at : at + BATCH]
-        outputs = await ctx.models.run(source.model, EMBED, [_input(p) for p in batch])
+        outputs = await _embedded(ctx, source.model, batch)
         chunks = [
             Chunk(source.file_id, at + i, p.text, p.tokens, np.asarray(out.vector, np.float32))
             for i, (p, out) in enumerate(zip(batch, outputs, strict=True))
