@@ -9,7 +9,6 @@ from fastapi import APIRouter, Query
 
 from berth import errors
 from berth.api.schemas.vectors import (
-    ContentPart,
     CreateFileBatch,
     CreateVectorStore,
     CreateVectorStoreFile,
@@ -18,6 +17,7 @@ from berth.api.schemas.vectors import (
     SearchPage,
     SearchRequest,
     SearchResult,
+    TextContent,
     UpdateAttributes,
     UpdateVectorStore,
     VectorStoreDeleted,
@@ -223,7 +223,7 @@ async def file_content(
 ) -> FileContentPage:
     """The file's chunks' texts, in order."""
     _, texts = await services.vectors.file_content(key, store_id, file_id)
-    return FileContentPage(data=[ContentPart(text=text) for text in texts])
+    return FileContentPage(data=[TextContent(text=text) for text in texts])
 
 
 # -- file batches --------------------------------------------------------------------------

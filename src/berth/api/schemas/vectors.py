@@ -178,14 +178,14 @@ class VectorStoreFileDeleted(BaseModel):
     deleted: bool = True
 
 
-class ContentPart(BaseModel):
+class TextContent(BaseModel):
     type: Literal["text"] = "text"
     text: str
 
 
 class FileContentPage(BaseModel):
     object: Literal["vector_store.file_content.page"] = "vector_store.file_content.page"
-    data: list[ContentPart]
+    data: list[TextContent]
     has_more: bool = False
     next_page: str | None = None
 
@@ -248,7 +248,7 @@ class SearchResult(BaseModel):
     filename: str
     score: float
     attributes: dict[str, Scalar] | None
-    content: list[ContentPart]
+    content: list[TextContent]
 
     @classmethod
     def of(cls, found: Found) -> SearchResult:
@@ -258,7 +258,7 @@ class SearchResult(BaseModel):
             filename=found.filename,
             score=found.hit.score,
             attributes=attributes,
-            content=[ContentPart(text=found.hit.text)],
+            content=[TextContent(text=found.hit.text)],
         )
 
 
