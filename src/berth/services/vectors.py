@@ -207,6 +207,28 @@ class VectorService:
             )
         return await self.records.update_store(store_id, changes)
 
+    async def reembed(self, caller: ApiKey | None, store_id: str, model: str) -> VectorStore:
+        """Move the store to another embedding model: each file's chunks are dropped and the
+        file ingested again by a ``vector-ingest`` job with ``model`` (searches meanwhile find
+        the files already done). The jobs of the old model stop at their next batch."""
+        store = await self.get_store(caller, store_id)
+        self.inference.model(caller, model, EMBED)
+        if model == store.model:
+            return store
+        await self.records.update_store(store.id, StoreChanges(model=model))
+        for record in await self.records.list_files(store.id, limit=EVERY_FILE):
+            if record.status is FileStatus.CANCELLED:
+                continue
+            await self.index.remove_file(store.id, record.file_id)
+            again = FileChanges(status=FileStatus.IN_PROGRESS, last_error=None, usage_bytes=0)
+            await self.records.update_file(store.id, record.file_id, again)
+            submitted = await self.jobs.submit(
+                caller, INGEST_KIND, {"store_id": store.id, "file_id": record.file_id}, model=model
+            )
+            job = FileChanges(job_id=submitted.job.id)
+            await self.records.update_file(store.id, record.file_id, job)
+        return await self.records.get_store(store.id)
+
     async def delete_store(self, caller: ApiKey | None, store_id: str) -> VectorStore:
         """Forget the store, its files' chunks and vectors (the uploaded files stay)."""
         store = await self.get_store(caller, store_id)
@@ -474,13 +496,15 @@ class VectorService:
     async def stored(self, store_id: str, file_id: str) -> int:
         return await self.index.stored(store_id, file_id)
 
-    async def wanted(self, store_id: str, file_id: str) -> bool:
-        """Whether the file is still in the store and in progress."""
+    async def wanted(self, store_id: str, file_id: str, model: str) -> bool:
+        """Whether the file is still in the store, in progress, and the store still embeds
+        with ``model`` (not re-embedding with another)."""
         try:
+            store = await self.records.get_store(store_id)
             found = await self.records.get_file(store_id, file_id)
         except errors.NotFound:
             return False
-        return found.status is FileStatus.IN_PROGRESS
+        return found.status is FileStatus.IN_PROGRESS and store.model == model
 
     async def write(self, store_id: str, model: str, chunks: Sequence[Chunk]) -> None:
         await self.index.add(store_id, model, chunks)
@@ -494,7 +518,11 @@ class VectorService:
         error: dict[str, str] | None = None,
     ) -> None:
         """Mark the file completed (or failed, with ``error``) if it is still in progress."""
-        if not await self.wanted(store_id, file_id):
+        try:
+            found = await self.records.get_file(store_id, file_id)
+        except errors.NotFound:
+            return
+        if found.status is not FileStatus.IN_PROGRESS:
             return
         status = FileStatus.FAILED if error else FileStatus.COMPLETED
         changes = FileChanges(status=status, last_error=error, usage_bytes=usage_bytes)

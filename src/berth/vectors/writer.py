@@ -40,8 +40,9 @@ class VectorWriter(Protocol):
         """How many of the file's chunks are already stored (0 to n-1)."""
         ...
 
-    async def wanted(self, store_id: str, file_id: str) -> bool:
-        """Whether the file is still in the store and in progress."""
+    async def wanted(self, store_id: str, file_id: str, model: str) -> bool:
+        """Whether the file is still in the store and in progress, and the store still
+        embeds with ``model``."""
         ...
 
     async def write(self, store_id: str, model: str, chunks: Sequence[Chunk]) -> None:

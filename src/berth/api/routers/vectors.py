@@ -102,8 +102,11 @@ async def get_store(store_id: str, key: JobsCaller, services: ServicesDep) -> Ve
 async def update_store(
     store_id: str, body: UpdateVectorStore, key: JobsCaller, services: ServicesDep
 ) -> VectorStoreObject:
-    """Change the name, metadata or expiry (fields left out stay as they are)."""
+    """Change the name, metadata or expiry (fields left out stay as they are); a new
+    ``model`` re-embeds the store's files with it, each by a job."""
     given = body.model_fields_set
+    if body.model is not None:
+        await services.vectors.reembed(key, store_id, body.model)
     store = await services.vectors.update_store(
         key,
         store_id,

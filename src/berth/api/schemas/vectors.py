@@ -101,6 +101,12 @@ class UpdateVectorStore(BaseModel):
     name: str | None = Field(default=None, max_length=256)
     expires_after: ExpiresAfterBody | None = None
     metadata: dict[str, str] | None = None
+    model: str | None = Field(
+        default=None,
+        max_length=200,
+        description="Another catalog embedding model: the store's files are embedded again "
+        "with it, each by a vector-ingest job.",
+    )
 
 
 class VectorStoreList(BaseModel):
