@@ -26,6 +26,7 @@ NAV = (
     ("/jobs", "Jobs"),
     ("/submit", "Submit"),
     ("/models", "Models"),
+    ("/vectors", "Vectors"),
     ("/playground", "Playground"),
 )
 
