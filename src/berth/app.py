@@ -32,6 +32,7 @@ from berth.services.ocr import OcrService
 from berth.services.realtime import RealtimeService
 from berth.services.speech import SpeechService
 from berth.services.status import StatusService
+from berth.services.vectors import VectorService
 from berth.settings import Settings
 
 
@@ -88,6 +89,7 @@ class Berth:
             pulls=self.services.models,
             files=self.services.files,
             evals=self.stores.evals,
+            vectors=self.services.vectors,
         )
         self.services.status.dispatcher = dispatcher
         return dispatcher
@@ -114,6 +116,9 @@ def build_services(berth: Berth) -> Services:
         default_attempts=settings.max_attempts,
         roots=DataRoots(settings.home, settings.data_dirs),
         outputs_dir=settings.outputs_dir,
+    )
+    files = FileService(
+        berth.stores.files, settings.files_dir, max_bytes=settings.max_file_bytes, clock=berth.clock
     )
     limiter = RequestLimiter(settings.rate_limit_storage)
     uploads = AudioLimits(
@@ -152,5 +157,14 @@ def build_services(berth: Berth) -> Services:
         ),
         status=StatusService(
             jobs_store, berth.pool, jobs, heartbeat_seconds=settings.heartbeat_seconds
+        ),
+        vectors=VectorService(
+            berth.stores.vector_records,
+            berth.stores.vector_index,
+            files=files,
+            jobs=jobs,
+            inference=inference,
+            tokenizer_path=lambda alias: berth.cache.path_for(berth.catalog.get(alias)),
+            clock=berth.clock,
         ),
     )

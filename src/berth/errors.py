@@ -6,7 +6,8 @@
     │   ├── DatabaseURLError        the URL cannot be understood
     │   ├── DatabaseUnreachable     the server or file cannot be opened
     │   ├── SchemaTooNew            the database was migrated by a newer Berth
-    │   └── StoreClosed             the store is not open
+    │   ├── StoreClosed             the store is not open
+    │   └── VectorIndexUnavailable  the database cannot hold vectors (no pgvector, no sqlite-vec)
     ├── JobError                    something about one job
     │   ├── UnknownJob              no job with that id
     │   ├── UnknownKind             no job kind with that name
@@ -42,10 +43,14 @@
     │   ├── UnknownEval             no eval with that id
     │   ├── UnknownEvalRun          no eval run with that id (in that eval)
     │   └── UnknownOutputItem       no output item with that id (in that run)
+    │   ├── UnknownVectorStore      no vector store with that id
+    │   ├── UnknownVectorStoreFile  the vector store holds no such file
+    │   └── UnknownFileBatch        the vector store has no such file batch
     ├── PluginError                 a plugin failed to load or registered something wrong
     └── InvalidRequest              a caller's input cannot be used (shape, range, format)
         ├── MediaTooLarge           an uploaded file is too big or too long
         ├── UnsupportedMedia        an uploaded file's format cannot be read
+        │   └── UnsupportedFile     a file a vector store cannot take the text of
         └── ContextTooLong          a prompt does not fit the model's context
 
 Raise them with a message that says what happened and what to do; keep the cause with
@@ -85,6 +90,11 @@ class SchemaTooNew(StoreError):
 
 class StoreClosed(StoreError):
     """The job store is closed. Open it (``async with store``) before using it."""
+
+
+class VectorIndexUnavailable(StoreError):
+    """The database cannot hold vectors: PostgreSQL needs the pgvector extension, SQLite the
+    sqlite-vec package."""
 
 
 class JobError(BerthError):
@@ -246,6 +256,18 @@ class UnknownOutputItem(NotFound):
     """No output item has that id in this run."""
 
 
+class UnknownVectorStore(NotFound):
+    """No vector store has that id."""
+
+
+class UnknownVectorStoreFile(NotFound):
+    """The vector store holds no file with that id."""
+
+
+class UnknownFileBatch(NotFound):
+    """The vector store has no file batch with that id."""
+
+
 class PluginError(BerthError):
     """A plugin failed to load."""
 
@@ -260,6 +282,10 @@ class MediaTooLarge(InvalidRequest):
 
 class UnsupportedMedia(InvalidRequest):
     """An uploaded file is not in a format Berth can read."""
+
+
+class UnsupportedFile(UnsupportedMedia):
+    """Berth cannot read the text of this file (text, Markdown and PDF it can)."""
 
 
 class ContextTooLong(InvalidRequest):

@@ -61,6 +61,8 @@ async def test_without_upgrade_an_old_schema_is_refused_with_the_fix(sql_url: st
     with engine.begin() as conn:
         for table in ("berth_eval_items", "berth_eval_runs", "berth_evals"):
             conn.execute(sa.text(f"DROP TABLE IF EXISTS {table}"))
+        for table in ("chunks", "file_batches", "store_files", "stores"):
+            conn.execute(sa.text(f"DROP TABLE IF EXISTS berth_vector_{table}"))
         conn.execute(sa.text("DROP TABLE IF EXISTS berth_files"))
         conn.execute(sa.text("DROP TABLE IF EXISTS berth_workers"))
         conn.execute(sa.text("DROP TABLE IF EXISTS berth_api_keys"))
@@ -84,6 +86,8 @@ async def test_a_database_of_the_first_release_upgrades_and_keeps_its_jobs(sql_u
     with engine.begin() as conn:
         for table in ("berth_eval_items", "berth_eval_runs", "berth_evals"):
             conn.execute(sa.text(f"DROP TABLE IF EXISTS {table}"))
+        for table in ("chunks", "file_batches", "store_files", "stores"):
+            conn.execute(sa.text(f"DROP TABLE IF EXISTS berth_vector_{table}"))
         for table in ("berth_files", "berth_workers", "berth_api_keys", "berth_job_events"):
             conn.execute(sa.text(f"DROP TABLE IF EXISTS {table}"))
         conn.execute(sa.text("DROP TABLE IF EXISTS berth_jobs"))
@@ -107,6 +111,6 @@ async def test_a_database_of_the_first_release_upgrades_and_keeps_its_jobs(sql_u
         assert (await store.get("job_old")).kind == "echo"
     try:
         assert migrate.current(engine) == migrate.head() != "0001"
-        assert "berth_files" in sa.inspect(engine).get_table_names()
+        assert {"berth_files", "berth_vector_chunks"} <= set(sa.inspect(engine).get_table_names())
     finally:
         engine.dispose()

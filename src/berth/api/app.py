@@ -22,6 +22,7 @@ from berth.api.routers import (
     realtime,
     speech,
     vad,
+    vectors,
 )
 from berth.http.auth import require
 
@@ -32,6 +33,7 @@ def install(app: FastAPI) -> None:
     app.include_router(jobs.router)
     app.include_router(files.router, dependencies=[Depends(require("jobs"))])
     app.include_router(evals.router, dependencies=[Depends(require("jobs"))])
+    app.include_router(vectors.router, dependencies=[Depends(require("jobs"))])
     infer = [Depends(require("infer"))]
     for module in (models, embeddings, chat, images, audio, speech, vad, ocr):
         app.include_router(module.router, dependencies=infer)

@@ -176,3 +176,75 @@ eval_items = sa.Table(
     sa.UniqueConstraint("run_id", "item_index", name="berth_eval_items_one_per_index"),
     sa.Index("berth_eval_items_run", "run_id", "status"),
 )
+vector_stores = sa.Table(
+    "berth_vector_stores",
+    metadata,
+    sa.Column("id", sa.String(40), primary_key=True),
+    sa.Column("name", sa.String(256)),
+    sa.Column("model", sa.String(200), nullable=False),
+    sa.Column("owner", sa.String(40)),
+    sa.Column("metadata", Json, nullable=False),
+    sa.Column("expires_after", Json),
+    sa.Column("expires_at", sa.Double),
+    sa.Column("last_active_at", sa.Double, nullable=False),
+    sa.Column("created_at", sa.Double, nullable=False),
+    sa.Index("berth_vector_stores_owner", "owner"),
+)
+
+vector_store_files = sa.Table(
+    "berth_vector_store_files",
+    metadata,
+    sa.Column(
+        "store_id",
+        sa.String(40),
+        sa.ForeignKey("berth_vector_stores.id", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    sa.Column("file_id", sa.String(40), nullable=False),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("created_at", sa.Double, nullable=False),
+    sa.Column("chunking", Json, nullable=False),
+    sa.Column("attributes", Json, nullable=False),
+    sa.Column("last_error", Json),
+    sa.Column("usage_bytes", sa.BigInteger, nullable=False, server_default="0"),
+    sa.Column("batch_id", sa.String(40)),
+    sa.Column("sha256", sa.String(64)),
+    sa.Column("job_id", sa.String(40)),
+    sa.PrimaryKeyConstraint("store_id", "file_id"),
+    sa.Index("berth_vector_store_files_batch", "store_id", "batch_id"),
+)
+
+vector_file_batches = sa.Table(
+    "berth_vector_file_batches",
+    metadata,
+    sa.Column("id", sa.String(40), primary_key=True),
+    sa.Column(
+        "store_id",
+        sa.String(40),
+        sa.ForeignKey("berth_vector_stores.id", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    sa.Column("created_at", sa.Double, nullable=False),
+    sa.Column("cancelled", sa.Boolean, nullable=False, server_default=sa.false()),
+)
+
+vector_chunks = sa.Table(
+    "berth_vector_chunks",
+    metadata,
+    sa.Column(
+        "id",
+        sa.BigInteger().with_variant(sa.Integer(), "sqlite"),
+        primary_key=True,
+        autoincrement=True,
+    ),
+    sa.Column("store_id", sa.String(40), nullable=False),
+    sa.Column("file_id", sa.String(40), nullable=False),
+    sa.Column("seq", sa.Integer, nullable=False),
+    sa.Column("text", sa.Text, nullable=False),
+    sa.Column("tokens", sa.Integer, nullable=False),
+    sa.Column("model", sa.String(200), nullable=False),
+    sa.Column("dimensions", sa.Integer, nullable=False),
+    sa.UniqueConstraint("store_id", "file_id", "seq", name="berth_vector_chunks_place"),
+)
+"""Each chunk's text; its vector is in ``berth_vec_<dimensions>`` (made by the index adapter
+on first use: a sqlite-vec virtual table, or a pgvector table with an HNSW index)."""

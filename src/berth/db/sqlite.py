@@ -13,6 +13,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects.sqlite import insert
 
 from berth.clock import Clock
+from berth.db import sqlitevec
 from berth.db.jobs import SqlJobStore
 from berth.db.wakeup import SocketWakeup
 
@@ -33,6 +34,7 @@ class SqliteDialect:
 
     def create_engine(self) -> sa.Engine:
         self.path.parent.mkdir(parents=True, exist_ok=True)
+        sqlitevec.register()  # vector stores' index: before the first connection opens
         # The busy wait holds from the connection's first statement (its pragmas) on.
         engine = sa.create_engine(
             f"sqlite:///{self.path}", connect_args={"timeout": BUSY_TIMEOUT_MS / 1000}
@@ -79,6 +81,7 @@ def _configure_connection(dbapi_connection: Any, _record: Any) -> None:
     cursor.execute("PRAGMA synchronous = NORMAL")
     cursor.execute("PRAGMA foreign_keys = ON")
     cursor.close()
+    sqlitevec.load(dbapi_connection)
 
 
 def _begin_immediate(conn: sa.Connection) -> None:

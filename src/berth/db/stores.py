@@ -1,6 +1,7 @@
 """The stores a database URL names: ``sqlite:///PATH``, ``postgresql://...`` or ``memory://``.
 
-:func:`open_stores` gives every store Berth keeps in one database (jobs, API keys, files, evals),
+:func:`open_stores` gives every store Berth keeps in one database (jobs, API keys, files, evals,
+vector stores and their index),
 opened and closed together; the in-memory fakes go together the same way.
 """
 
@@ -19,8 +20,12 @@ from berth.db.evals import SqlEvalStore
 from berth.db.files import SqlFileStore
 from berth.db.jobs import SqlJobStore
 from berth.db.keys import SqlKeyStore
+from berth.db.pgvector import PgVectorTables
 from berth.db.postgres import postgres_store
 from berth.db.sqlite import sqlite_store
+from berth.db.sqlitevec import SqliteVecTables
+from berth.db.vecindex import SqlVectorIndex
+from berth.db.vectors import SqlVectorRecords
 from berth.evals.memory import MemoryEvalStore
 from berth.evals.store import EvalStore
 from berth.files.memory import MemoryFileStore
@@ -29,6 +34,9 @@ from berth.jobs.memory import MemoryJobStore
 from berth.jobs.store import JobStore
 from berth.keys.memory import MemoryKeyStore
 from berth.keys.store import KeyStore
+from berth.vectors.index import VectorIndex
+from berth.vectors.memory import MemoryVectorIndex, MemoryVectorRecords
+from berth.vectors.store import VectorRecords
 
 POSTGRES_SCHEMES = {"postgresql", "postgres", "postgresql+psycopg"}
 
@@ -85,6 +93,8 @@ class Stores:
     keys: KeyStore
     files: FileStore
     evals: EvalStore
+    vector_records: VectorRecords
+    vector_index: VectorIndex
 
     async def __aenter__(self) -> Self:
         await self.jobs.__aenter__()
@@ -108,10 +118,25 @@ def stores_for(jobs: JobStore) -> Stores:
     """The stores sharing ``jobs``' database (the fakes beside the fake); usable while
     ``jobs`` is open."""
     if isinstance(jobs, SqlJobStore):
-        database = jobs.database
-        return Stores(jobs, SqlKeyStore(database), SqlFileStore(database), SqlEvalStore(database))
+        db = jobs.database
+        tables = PgVectorTables() if db.dialect.name == "postgresql" else SqliteVecTables()
+        return Stores(
+            jobs,
+            SqlKeyStore(db),
+            SqlFileStore(db),
+            SqlEvalStore(db),
+            SqlVectorRecords(db),
+            SqlVectorIndex(db, tables),
+        )
     if isinstance(jobs, MemoryJobStore):
-        return Stores(jobs, MemoryKeyStore(), MemoryFileStore(), MemoryEvalStore())
+        return Stores(
+            jobs,
+            MemoryKeyStore(),
+            MemoryFileStore(),
+            MemoryEvalStore(),
+            MemoryVectorRecords(),
+            MemoryVectorIndex(),
+        )
     raise errors.ConfigError(
         f"Berth has no key or file store for the job store at {jobs.url}. "
         "Use a sqlite:///, postgresql:// or memory:// database URL."

@@ -18,6 +18,7 @@ from berth.jobs.paths import DataRoots
 from berth.models.manifest import Manifest
 from berth.models.pull import ProgressSink as PullProgressSink
 from berth.tasks.calls import ModelCalls
+from berth.vectors.writer import VectorWriter
 
 log = logging.getLogger("berth.job")
 
@@ -61,6 +62,7 @@ class JobContext:
         pulls: ModelPuller | None = None,
         files: FileReader | None = None,
         evals: EvalStore | None = None,
+        vectors: VectorWriter | None = None,
     ) -> None:
         self.job = job
         self.roots = roots or DataRoots(home)
@@ -69,6 +71,7 @@ class JobContext:
         self._pulls = pulls
         self._files = files
         self._evals = evals
+        self._vectors = vectors
         self._output_dir = output_dir
         self._output_ready = False
         self.home = home
@@ -124,6 +127,15 @@ class JobContext:
                 "eval store."
             )
         return self._evals
+
+    @property
+    def vectors(self) -> VectorWriter:
+        """The vector stores (for ingestion); raises if this dispatcher was given none."""
+        if self._vectors is None:
+            raise errors.BerthError(
+                f"Job kind '{self.job.kind}' writes vector stores, but this dispatcher has none."
+            )
+        return self._vectors
 
     @property
     def cancelled(self) -> bool:

@@ -31,6 +31,7 @@ from berth.jobs.store import JobStore
 from berth.jobs.supervisor import Supervisor
 from berth.jobs.workers import WorkerInfo
 from berth.tasks.calls import ModelCalls
+from berth.vectors.writer import VectorWriter
 
 log = logging.getLogger(__name__)
 QUICK_BEAT_SECONDS = 0.25
@@ -63,12 +64,14 @@ class Dispatcher:
         pulls: ModelPuller | None = None,
         files: FileReader | None = None,
         evals: EvalStore | None = None,
+        vectors: VectorWriter | None = None,
     ) -> None:
         self.store = store
         self.evals = evals
         self.models = models
         self.pulls = pulls
         self.files = files
+        self.vectors = vectors
         self.kinds = dict(kinds)
         self.config = config
         self.worker_id = worker_id or worker_name()
@@ -255,6 +258,7 @@ class Dispatcher:
             self.pulls,
             self.files,
             self.evals,
+            self.vectors,
         )
         stale = self._running.get(job.id)
         if stale is not None:

@@ -31,6 +31,7 @@ from berth.jobs.outputs import ProvenanceWriter, job_dir, provenance
 from berth.jobs.paths import DataRoots
 from berth.jobs.store import JobStore
 from berth.tasks.calls import ModelCalls
+from berth.vectors.writer import VectorWriter
 
 PERMANENT = (
     errors.InvalidJobInput, errors.InvalidRequest, errors.UnknownModel, errors.AccessError,
@@ -62,6 +63,7 @@ class Supervisor:
         pulls: ModelPuller | None = None,
         files: FileReader | None = None,
         evals: EvalStore | None = None,
+        vectors: VectorWriter | None = None,
     ) -> None:
         self._provenance = provenance_writer
         self.job = job
@@ -85,6 +87,7 @@ class Supervisor:
             pulls=pulls,
             files=files,
             evals=evals,
+            vectors=vectors,
         )
         self._inner: asyncio.Task[JsonValue] | None = None
         self._hard_stop: asyncio.TimerHandle | None = None

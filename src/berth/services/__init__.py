@@ -20,6 +20,7 @@ from berth.services.ocr import OcrService
 from berth.services.realtime import RealtimeService
 from berth.services.speech import SpeechService
 from berth.services.status import StatusService
+from berth.services.vectors import VectorService
 from berth.settings import Settings
 
 
@@ -40,3 +41,4 @@ class Services:
     ocr: OcrService
     realtime: RealtimeService
     status: StatusService
+    vectors: VectorService

@@ -27,6 +27,7 @@ NAV = (
     ("/evals", "Evals"),
     ("/submit", "Submit"),
     ("/models", "Models"),
+    ("/vectors", "Vectors"),
     ("/playground", "Playground"),
 )
 
