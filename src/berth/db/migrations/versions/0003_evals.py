@@ -46,6 +46,7 @@ def upgrade() -> None:
         sa.Column("job_id", sa.String(40)),
         sa.Column("result_counts", Json),
         sa.Column("per_criteria", Json),
+        sa.Column("per_model_usage", Json),
         sa.Column("error", Json),
         sa.Column("metadata", Json),
         sa.Column("owner", sa.String(40)),
