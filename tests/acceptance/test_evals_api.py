@@ -117,6 +117,9 @@ def test_a_completions_run_on_the_tiny_model_counts_and_lists_its_samples(
     assert run.report_url == f"{server.url}/evals/{made.id}/runs/{run.id}"
     done = finished(client, made.id, run.id)
     assert done.status == "completed" and done.model == MODEL
+    [usage] = done.per_model_usage
+    assert (usage.run_model_name, usage.invocation_count) == (MODEL, 5)
+    assert usage.total_tokens == usage.prompt_tokens + usage.completion_tokens > 0
     counts = done.result_counts
     assert (counts.total, counts.passed, counts.failed, counts.errored) == (5, 3, 2, 0)
     [criterion] = done.per_testing_criteria_results

@@ -114,6 +114,7 @@ async def test_runs_round_trip_list_by_status_and_record_their_progress(
         result_counts=ResultCounts(3, 1, 1, 1),
         per_testing_criteria_results=(CriterionResult("exact", 1, 1),),
         error={"code": "x", "message": "y"},
+        per_model_usage=({"model_name": "echo", "invocation_count": 3, "total_tokens": 9},),
     )
     await evals.update_run(progressed)
     assert await evals.get_run(runs[0].id) == progressed

@@ -49,6 +49,7 @@ def run_from_row(row: Mapping[Any, Any]) -> EvalRun:
         error=row["error"],
         metadata=row["metadata"] or {},
         owner=row["owner"],
+        per_model_usage=tuple(row["per_model_usage"] or ()),
     )
 
 
@@ -59,6 +60,7 @@ def run_row(run: EvalRun) -> dict[str, Any]:
         "job_id": run.job_id,
         "result_counts": run.result_counts.as_json(),
         "per_criteria": [c.as_json() for c in run.per_testing_criteria_results],
+        "per_model_usage": list(run.per_model_usage),
         "error": run.error,
     }
 

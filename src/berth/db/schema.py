@@ -150,6 +150,7 @@ eval_runs = sa.Table(
     sa.Column("job_id", sa.String(40)),
     sa.Column("result_counts", Json),
     sa.Column("per_criteria", Json),
+    sa.Column("per_model_usage", Json),
     sa.Column("error", Json),
     sa.Column("metadata", Json),
     sa.Column("owner", sa.String(40)),

@@ -95,6 +95,8 @@ class EvalRun:
     """``{"code", "message"}`` for a failed run."""
     metadata: dict[str, str] = field(default_factory=dict)
     owner: str | None = None
+    per_model_usage: tuple[Json, ...] = ()
+    """Per model the run called: ``model_name``, ``invocation_count`` and token counts."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -121,6 +123,22 @@ class OutputItem:
         if self.errored:
             return "error"
         return "pass" if self.passed else "fail"
+
+
+def usage_of(items: list[OutputItem]) -> tuple[Json, ...]:
+    """The tokens each model spent on a run's samples, as OpenAI's ``per_model_usage``."""
+    per: dict[str, Json] = {}
+    for item in items:
+        model, usage = item.sample.get("model"), item.sample.get("usage")
+        if not isinstance(model, str) or not isinstance(usage, dict):
+            continue
+        entry = per.setdefault(model, {"model_name": model, "invocation_count": 0,
+                                       "prompt_tokens": 0, "completion_tokens": 0,
+                                       "total_tokens": 0, "cached_tokens": 0})  # fmt: skip
+        entry["invocation_count"] += 1
+        for name in ("prompt_tokens", "completion_tokens", "total_tokens", "cached_tokens"):
+            entry[name] += int(usage.get(name, 0))
+    return tuple(per.values())
 
 
 def counts_of(

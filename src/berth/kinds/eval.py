@@ -19,7 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from berth import errors
 from berth.clock import SystemClock
 from berth.evals.graders import criteria_of
-from berth.evals.records import RunStatus, counts_of
+from berth.evals.records import RunStatus, counts_of, usage_of
 from berth.evals.sampling import Sampler
 from berth.evals.sources import Completions, FileContent, Row, data_source_of
 from berth.files.checks import records
@@ -90,7 +90,7 @@ async def run_eval(ctx: JobContext, params: EvalInput) -> dict[str, Any]:
     counts, per = counts_of(items, [c.name for c in criteria])
     finished = dataclasses.replace(
         run, status=RunStatus.COMPLETED, job_id=ctx.job.id, result_counts=counts,
-        per_testing_criteria_results=per,
+        per_testing_criteria_results=per, per_model_usage=usage_of(items),
     )  # fmt: skip
     await store.update_run(finished)
     return {

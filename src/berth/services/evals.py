@@ -26,6 +26,7 @@ from berth.evals.records import (
     OutputItem,
     RunStatus,
     counts_of,
+    usage_of,
 )
 from berth.evals.sources import Completions, FileContent, FileId, data_source_of
 from berth.evals.store import EvalStore
@@ -280,7 +281,7 @@ class EvalService:
             error = {"code": job.error.type, "message": job.error.message}
         current = dataclasses.replace(
             run, status=status, result_counts=counts, per_testing_criteria_results=per,
-            error=error,
+            error=error, per_model_usage=usage_of(items),
         )  # fmt: skip
         if status.terminal:
             await self.store.update_run(current)

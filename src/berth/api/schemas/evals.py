@@ -120,7 +120,7 @@ class RunObject(BaseModel):
             data_source=run.data_source,
             error=run.error,
             metadata=run.metadata or None,
-            per_model_usage=[],
+            per_model_usage=list(run.per_model_usage),
             per_testing_criteria_results=[c.as_json() for c in run.per_testing_criteria_results],
             result_counts=run.result_counts.as_json(),
             report_url=f"{base_url.rstrip('/')}/evals/{run.eval_id}/runs/{run.id}",
