@@ -4,7 +4,7 @@ The vectors themselves go in ``berth_vec_<dimensions>`` tables that the index ad
 on first use (their width is the embedding model's), so this migration needs no extension.
 
 Revision ID: 0004
-Revises: 0002
+Revises: 0003
 Create Date: 2026-12-02
 """
 
