@@ -38,12 +38,15 @@
     │   ├── UnknownApiKey           no key with that id or name
     │   └── ApiKeyNameTaken         an active key already has that name
     ├── NotFound                    the thing a request names does not exist (404)
-    │   └── UnknownFile             no uploaded file with that id
+    │   ├── UnknownFile             no uploaded file with that id
+    │   └── UnknownFineTuningJob    no fine-tuning job with that id
     ├── PluginError                 a plugin failed to load or registered something wrong
     └── InvalidRequest              a caller's input cannot be used (shape, range, format)
         ├── MediaTooLarge           an uploaded file is too big or too long
         ├── UnsupportedMedia        an uploaded file's format cannot be read
-        └── ContextTooLong          a prompt does not fit the model's context
+        ├── ContextTooLong          a prompt does not fit the model's context
+        ├── InvalidTrainingData     a training or validation file cannot be trained on
+        └── FineTuningStateError    the fine-tuning job's status does not allow the action
 
 Raise them with a message that says what happened and what to do; keep the cause with
 ``raise ... from exc``.
@@ -231,6 +234,10 @@ class UnknownFile(NotFound):
     """No file has that id. List them with GET /v1/files."""
 
 
+class UnknownFineTuningJob(NotFound):
+    """No fine-tuning job has that id. List them with GET /v1/fine_tuning/jobs."""
+
+
 class PluginError(BerthError):
     """A plugin failed to load."""
 
@@ -249,3 +256,12 @@ class UnsupportedMedia(InvalidRequest):
 
 class ContextTooLong(InvalidRequest):
     """The prompt does not fit the model's context. Shorten it or lower max_tokens."""
+
+
+class InvalidTrainingData(InvalidRequest):
+    """A training or validation file cannot be trained on. Fix the line named and upload it
+    again."""
+
+
+class FineTuningStateError(InvalidRequest):
+    """The fine-tuning job's status does not allow this. Retrieve the job to see its status."""

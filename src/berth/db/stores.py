@@ -1,7 +1,7 @@
 """The stores a database URL names: ``sqlite:///PATH``, ``postgresql://...`` or ``memory://``.
 
-:func:`open_stores` gives every store Berth keeps in one database (jobs, API keys, files),
-opened and closed together; the in-memory fakes go together the same way.
+:func:`open_stores` gives every store Berth keeps in one database (jobs, API keys, files,
+fine-tuning), opened and closed together; the in-memory fakes go together the same way.
 """
 
 from __future__ import annotations
@@ -20,12 +20,15 @@ from berth.db.jobs import SqlJobStore
 from berth.db.keys import SqlKeyStore
 from berth.db.postgres import postgres_store
 from berth.db.sqlite import sqlite_store
+from berth.db.training import SqlFineTuningStore
 from berth.files.memory import MemoryFileStore
 from berth.files.store import FileStore
 from berth.jobs.memory import MemoryJobStore
 from berth.jobs.store import JobStore
 from berth.keys.memory import MemoryKeyStore
 from berth.keys.store import KeyStore
+from berth.training.memory import MemoryFineTuningStore
+from berth.training.store import FineTuningStore
 
 POSTGRES_SCHEMES = {"postgresql", "postgres", "postgresql+psycopg"}
 
@@ -81,6 +84,7 @@ class Stores:
     jobs: JobStore
     keys: KeyStore
     files: FileStore
+    fine_tuning: FineTuningStore
 
     async def __aenter__(self) -> Self:
         await self.jobs.__aenter__()
@@ -104,9 +108,12 @@ def stores_for(jobs: JobStore) -> Stores:
     """The stores sharing ``jobs``' database (the fakes beside the fake); usable while
     ``jobs`` is open."""
     if isinstance(jobs, SqlJobStore):
-        return Stores(jobs, SqlKeyStore(jobs.database), SqlFileStore(jobs.database))
+        database = jobs.database
+        return Stores(
+            jobs, SqlKeyStore(database), SqlFileStore(database), SqlFineTuningStore(database)
+        )
     if isinstance(jobs, MemoryJobStore):
-        return Stores(jobs, MemoryKeyStore(), MemoryFileStore())
+        return Stores(jobs, MemoryKeyStore(), MemoryFileStore(), MemoryFineTuningStore())
     raise errors.ConfigError(
         f"Berth has no key or file store for the job store at {jobs.url}. "
         "Use a sqlite:///, postgresql:// or memory:// database URL."

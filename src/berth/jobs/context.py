@@ -17,6 +17,7 @@ from berth.jobs.paths import DataRoots
 from berth.models.manifest import Manifest
 from berth.models.pull import ProgressSink as PullProgressSink
 from berth.tasks.calls import ModelCalls
+from berth.training.host import TrainingHost
 
 log = logging.getLogger("berth.job")
 
@@ -59,6 +60,7 @@ class JobContext:
         roots: DataRoots | None = None,
         pulls: ModelPuller | None = None,
         files: FileReader | None = None,
+        training: TrainingHost | None = None,
     ) -> None:
         self.job = job
         self.roots = roots or DataRoots(home)
@@ -66,6 +68,8 @@ class JobContext:
         self._models = models
         self._pulls = pulls
         self._files = files
+        self.training = training
+        """The fine-tuning service, for the ``fine-tune`` kind (None where there is none)."""
         self._output_dir = output_dir
         self._output_ready = False
         self.home = home

@@ -30,6 +30,7 @@ from berth.jobs.store import JobStore
 from berth.jobs.supervisor import Supervisor
 from berth.jobs.workers import WorkerInfo
 from berth.tasks.calls import ModelCalls
+from berth.training.host import TrainingHost
 
 log = logging.getLogger(__name__)
 QUICK_BEAT_SECONDS = 0.25
@@ -61,11 +62,13 @@ class Dispatcher:
         models: ModelCalls | None = None,
         pulls: ModelPuller | None = None,
         files: FileReader | None = None,
+        training: TrainingHost | None = None,
     ) -> None:
         self.store = store
         self.models = models
         self.pulls = pulls
         self.files = files
+        self.training = training
         self.kinds = dict(kinds)
         self.config = config
         self.worker_id = worker_id or worker_name()
@@ -251,6 +254,7 @@ class Dispatcher:
             self.models,
             self.pulls,
             self.files,
+            self.training,
         )
         stale = self._running.get(job.id)
         if stale is not None:

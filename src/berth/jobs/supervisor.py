@@ -30,6 +30,7 @@ from berth.jobs.outputs import ProvenanceWriter, job_dir, provenance
 from berth.jobs.paths import DataRoots
 from berth.jobs.store import JobStore
 from berth.tasks.calls import ModelCalls
+from berth.training.host import TrainingHost
 
 PERMANENT = (
     errors.InvalidJobInput, errors.InvalidRequest, errors.UnknownModel, errors.AccessError,
@@ -60,6 +61,7 @@ class Supervisor:
         models: ModelCalls | None = None,
         pulls: ModelPuller | None = None,
         files: FileReader | None = None,
+        training: TrainingHost | None = None,
     ) -> None:
         self._provenance = provenance_writer
         self.job = job
@@ -82,6 +84,7 @@ class Supervisor:
             roots=DataRoots(config.home, config.data_dirs),
             pulls=pulls,
             files=files,
+            training=training,
         )
         self._inner: asyncio.Task[JsonValue] | None = None
         self._hard_stop: asyncio.TimerHandle | None = None
