@@ -11,6 +11,7 @@ from __future__ import annotations
 import math
 import random
 import time
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -76,7 +77,10 @@ class LoraTrainer:
             target_modules=list(options.target_modules or _targets(base)),
             task_type="CAUSAL_LM",
         )
-        self.model: Any = get_peft_model(base, config).to(device)
+        with warnings.catch_warnings():
+            # PEFT 0.21 reads a property transformers 5.2x deprecated; nothing for us to change.
+            warnings.filterwarnings("ignore", "`is_gradient_checkpointing`", FutureWarning)
+            self.model: Any = get_peft_model(base, config).to(device)
         self.model.train()
         hyper = plan.hyperparameters
         self.learning_rate = options.base_learning_rate * hyper.learning_rate_multiplier
