@@ -22,6 +22,7 @@ from berth.pool.reporter import Reporter
 from berth.services import Services
 from berth.services.audio import AudioService
 from berth.services.files import FileService
+from berth.services.fine_tuning import FineTuningService
 from berth.services.images import ImageService
 from berth.services.inference import InferenceService
 from berth.services.jobs import JobService
@@ -63,6 +64,7 @@ class Berth:
         async with contextlib.AsyncExitStack() as stack:
             await stack.enter_async_context(self.stores)
             await stack.enter_async_context(self.pool)
+            await self.services.fine_tuning.publish_finished()
             self._stack = stack.pop_all()
         return self
 
@@ -85,6 +87,7 @@ class Berth:
             models=self.services.inference.for_jobs(),
             pulls=self.services.models,
             files=self.services.files,
+            training=self.services.fine_tuning,
         )
         self.services.status.dispatcher = dispatcher
         return dispatcher
@@ -119,16 +122,25 @@ def build_services(berth: Berth) -> Services:
         pool=berth.pool,
         live_seconds=settings.lease_seconds,
     )
+    files = FileService(
+        berth.stores.files, settings.files_dir, max_bytes=settings.max_file_bytes, clock=berth.clock
+    )
+    fine_tuning = FineTuningService(
+        berth.stores.fine_tuning,
+        files,
+        jobs,
+        berth.catalog,
+        berth.cache,
+        berth.pool,
+        outputs_dir=settings.outputs_dir,
+        clock=berth.clock,
+    )
     return Services(
         settings=settings,
         inference=inference,
         jobs=jobs,
-        files=FileService(
-            berth.stores.files,
-            settings.files_dir,
-            max_bytes=settings.max_file_bytes,
-            clock=berth.clock,
-        ),
+        files=files,
+        fine_tuning=fine_tuning,
         keys=KeyService(berth.stores.keys, limiter, clock=berth.clock),
         models=models,
         images=ImageService(inference, jobs),

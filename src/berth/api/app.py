@@ -12,6 +12,7 @@ from berth.api.routers import (
     chat,
     embeddings,
     files,
+    fine_tuning,
     health,
     images,
     jobs,
@@ -29,6 +30,7 @@ def install(app: FastAPI) -> None:
     app.include_router(health.router)
     app.include_router(jobs.router)
     app.include_router(files.router, dependencies=[Depends(require("jobs"))])
+    app.include_router(fine_tuning.router, dependencies=[Depends(require("jobs"))])
     infer = [Depends(require("infer"))]
     for module in (models, embeddings, chat, images, audio, speech, vad, ocr):
         app.include_router(module.router, dependencies=infer)

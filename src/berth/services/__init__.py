@@ -10,6 +10,7 @@ from dataclasses import dataclass
 
 from berth.services.audio import AudioService
 from berth.services.files import FileService
+from berth.services.fine_tuning import FineTuningService
 from berth.services.images import ImageService
 from berth.services.inference import InferenceService
 from berth.services.jobs import JobService
@@ -29,6 +30,7 @@ class Services:
     inference: InferenceService
     jobs: JobService
     files: FileService
+    fine_tuning: FineTuningService
     keys: KeyService
     models: ModelService
     images: ImageService
