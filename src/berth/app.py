@@ -132,6 +132,7 @@ def build_services(berth: Berth) -> Services:
         berth.catalog,
         berth.cache,
         berth.pool,
+        berth.registry.trainer_for,
         outputs_dir=settings.outputs_dir,
         clock=berth.clock,
     )

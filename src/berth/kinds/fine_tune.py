@@ -10,6 +10,8 @@ adapter as a catalog model. Trainers are plugins: a ``Trainer`` registered under
 from __future__ import annotations
 
 import asyncio
+import time
+from collections.abc import Coroutine
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -21,9 +23,13 @@ from berth.jobs.kind import JobKind
 from berth.training.checkpoints import CheckpointStore, SavedCheckpoint
 from berth.training.examples import read_examples
 from berth.training.host import TrainingHost
-from berth.training.lora import LoraTrainer, StepMetrics, TrainingPlan
+from berth.training.lora import StepMetrics, TrainingPlan
 from berth.training.record import FineTuningJob
+from berth.training.trainer import Trainer
 
+REPORT_SECONDS = 1.0
+"""Each step's metrics event is written; they go to the store together at most this often
+(and at each checkpoint), in one transaction, so reporting costs the run almost nothing."""
 TRAINING_MEMORY_FACTOR = 4
 """A LoRA run holds about this many times the base model's weights (weights, activations,
 gradients and optimizer state of the adapter)."""
@@ -82,7 +88,7 @@ async def _train(ctx: JobContext, host: TrainingHost, tune: FineTuningJob) -> di
     plan = await _plan(ctx, host, tune)
     weights = sum(p.stat().st_size for p in plan.base.glob("*.safetensors"))
     async with host.reserve(tune.id, tune.model, weights * TRAINING_MEMORY_FACTOR):
-        trainer = await asyncio.to_thread(LoraTrainer, plan)
+        trainer = await asyncio.to_thread(host.trainer(tune.method).create, plan)
         store = CheckpointStore(host.folder(tune.id) / "checkpoints")
         await asyncio.to_thread(store.clear_temporary)
         latest = await asyncio.to_thread(store.latest)
@@ -100,27 +106,40 @@ async def _steps(
     ctx: JobContext,
     host: TrainingHost,
     tune: FineTuningJob,
-    trainer: LoraTrainer,
+    trainer: Trainer,
     store: CheckpointStore,
     latest: SavedCheckpoint | None,
 ) -> SavedCheckpoint:
     every = max(1, tune.lora.checkpoint_every)
-    while not trainer.done:
-        ctx.check_cancelled()
-        metrics = await asyncio.to_thread(trainer.train_step)
-        valid = None
-        if metrics.step % every == 0 or trainer.done:
-            valid = await asyncio.to_thread(trainer.validation_loss)
-        numbers = _numbers(metrics, valid)
-        await host.event(tune.id, _describe(metrics, valid), metrics=numbers)
-        await ctx.progress(metrics.step / metrics.total_steps, f"step {metrics.step}")
-        if metrics.step % every == 0 or trainer.done:
-            latest = await asyncio.to_thread(store.save, trainer.step, trainer.save, numbers)
-            await host.checkpoint(tune.id, latest)
+    pending: list[Coroutine[Any, Any, None]] = []
+    flushed = time.monotonic()
+    try:
+        while not trainer.done:
+            ctx.check_cancelled()
+            metrics = await asyncio.to_thread(trainer.train_step)
+            due = metrics.step % every == 0 or trainer.done
+            valid = await asyncio.to_thread(trainer.validation_loss) if due else None
+            numbers = _numbers(metrics, valid)
+            pending.append(host.event(tune.id, _describe(metrics, valid), metrics=numbers))
+            if due or time.monotonic() - flushed > REPORT_SECONDS:
+                await _flush(pending)
+                flushed = time.monotonic()
+                await ctx.progress(metrics.step / metrics.total_steps, f"step {metrics.step}")
+            if due:
+                latest = await asyncio.to_thread(store.save, trainer.step, trainer.save, numbers)
+                await host.checkpoint(tune.id, latest)
+    finally:
+        await _flush(pending)
     if latest is None or latest.step != trainer.step:
         latest = await asyncio.to_thread(store.save, trainer.step, trainer.save, {})
         await host.checkpoint(tune.id, latest)
     return latest
+
+
+async def _flush(pending: list[Coroutine[Any, Any, None]]) -> None:
+    """Write the buffered events (concurrent writes share one transaction)."""
+    await asyncio.gather(*pending)
+    pending.clear()
 
 
 def _numbers(metrics: StepMetrics, valid: float | None) -> dict[str, float]:

@@ -15,7 +15,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import re
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Protocol
 
@@ -47,6 +47,7 @@ from berth.training.record import (
     LoraOptions,
 )
 from berth.training.store import FineTuningStore
+from berth.training.trainer import TrainerType
 
 Status = FineTuningStatus
 KIND = "fine-tune"
@@ -112,6 +113,7 @@ class FineTuningService:
         catalog: ModelCatalog,
         cache: BasePaths,
         memory: MemoryReserver,
+        trainers: Callable[[str], TrainerType],
         *,
         outputs_dir: Path,
         clock: Clock | None = None,
@@ -122,6 +124,8 @@ class FineTuningService:
         self.catalog = catalog
         self.cache = cache
         self.memory = memory
+        self.trainer = trainers
+        """The installed trainer for a method (raises InvalidRequest if none does it)."""
         self.outputs_dir = outputs_dir
         self._clock = clock or SystemClock()
 
@@ -142,6 +146,7 @@ class FineTuningService:
     ) -> FineTuningJob:
         """Check everything, record the fine-tuning job and queue its run."""
         self._check_model(caller, model)
+        self.trainer("supervised")
         if suffix is not None and not SUFFIX.match(suffix):
             raise errors.InvalidRequest(
                 f"suffix: '{suffix}' must be 1 to 18 lowercase letters, digits or dashes."

@@ -10,6 +10,7 @@ from typing import Protocol
 
 from berth.training.checkpoints import SavedCheckpoint
 from berth.training.record import EventLevel, FineTuningJob
+from berth.training.trainer import TrainerType
 
 
 class TrainingHost(Protocol):
@@ -21,6 +22,10 @@ class TrainingHost(Protocol):
 
     def folder(self, tune_id: str) -> Path:
         """The fine-tuning job's own folder (its checkpoints live here across attempts)."""
+        ...
+
+    def trainer(self, method: str) -> TrainerType:
+        """The installed trainer for a fine-tuning method."""
         ...
 
     def base_path(self, alias: str) -> Path:
