@@ -8,8 +8,8 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 
 from berth.api.schemas.fine_tuning import (
-    CheckpointList,
-    CheckpointObject,
+    FineTuningCheckpointList,
+    FineTuningCheckpointObject,
     FineTuningEventList,
     FineTuningEventObject,
     FineTuningJobCreate,
@@ -85,14 +85,14 @@ async def list_events(
     return FineTuningEventList(data=data, has_more=len(found) > limit)
 
 
-@router.get("/{tune_id}/checkpoints", response_model=CheckpointList)
+@router.get("/{tune_id}/checkpoints", response_model=FineTuningCheckpointList)
 async def list_checkpoints(
     tune_id: str, key: JobsCaller, services: ServicesDep, after: After = None, limit: Limit = 10
-) -> CheckpointList:
+) -> FineTuningCheckpointList:
     """The job's checkpoints, newest first, with their step and metrics."""
     found = await services.fine_tuning.checkpoints(key, tune_id, after=after, limit=limit + 1)
-    data = [CheckpointObject.of(checkpoint) for checkpoint in found[:limit]]
-    return CheckpointList(
+    data = [FineTuningCheckpointObject.of(checkpoint) for checkpoint in found[:limit]]
+    return FineTuningCheckpointList(
         data=data,
         first_id=data[0].id if data else None,
         last_id=data[-1].id if data else None,

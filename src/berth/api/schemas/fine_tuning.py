@@ -19,7 +19,7 @@ DEFAULTS = Hyperparameters()
 LORA_DEFAULTS = LoraOptions()
 
 
-class HyperparametersIn(BaseModel):
+class FineTuningHyperparameters(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     n_epochs: int | Auto = Field(default="auto", description="Passes over the training file.")
@@ -36,19 +36,19 @@ class HyperparametersIn(BaseModel):
         return Hyperparameters(int(epochs), int(batch), multiplier)
 
 
-class Supervised(BaseModel):
-    hyperparameters: HyperparametersIn | None = None
+class FineTuningSupervised(BaseModel):
+    hyperparameters: FineTuningHyperparameters | None = None
 
 
-class MethodIn(BaseModel):
+class FineTuningMethod(BaseModel):
     type: Literal["supervised"] = Field(
         description="Berth trains 'supervised' (chat examples); dpo and reinforcement are not "
         "supported."
     )
-    supervised: Supervised | None = None
+    supervised: FineTuningSupervised | None = None
 
 
-class LoraIn(BaseModel):
+class FineTuningLora(BaseModel):
     """Berth's own LoRA options."""
 
     model_config = ConfigDict(extra="forbid")
@@ -79,21 +79,23 @@ class FineTuningJobCreate(BaseModel):
     model: str = Field(max_length=200, description="The base model: a catalog alias.")
     training_file: str = Field(max_length=40)
     validation_file: str | None = Field(default=None, max_length=40)
-    hyperparameters: HyperparametersIn | None = None
-    method: MethodIn | None = None
+    hyperparameters: FineTuningHyperparameters | None = None
+    method: FineTuningMethod | None = None
     seed: int | None = Field(default=None, ge=0, le=2**31 - 1)
     suffix: str | None = Field(default=None, max_length=64)
     metadata: dict[str, str] | None = None
     integrations: list[dict[str, Any]] | None = None
-    lora: LoraIn = Field(default_factory=LoraIn, description="Berth's LoRA options.")
+    lora: FineTuningLora = Field(
+        default_factory=FineTuningLora, description="Berth's LoRA options."
+    )
 
     def resolved_hyperparameters(self) -> Hyperparameters:
         supervised = self.method.supervised if self.method else None
         given = self.hyperparameters or (supervised.hyperparameters if supervised else None)
-        return (given or HyperparametersIn()).resolved()
+        return (given or FineTuningHyperparameters()).resolved()
 
 
-class ErrorOut(BaseModel):
+class FineTuningErrorOut(BaseModel):
     code: str
     message: str
     param: str | None = None
@@ -105,7 +107,7 @@ class FineTuningJobObject(BaseModel):
     id: str
     object: Literal["fine_tuning.job"] = "fine_tuning.job"
     created_at: int
-    error: ErrorOut | None
+    error: FineTuningErrorOut | None
     fine_tuned_model: str | None
     finished_at: int | None
     hyperparameters: dict[str, Any]
@@ -136,7 +138,7 @@ class FineTuningJobObject(BaseModel):
         return cls(
             id=tune.id,
             created_at=int(tune.created_at),
-            error=ErrorOut(**tune.error.to_json()) if tune.error else None,
+            error=FineTuningErrorOut(**tune.error.to_json()) if tune.error else None,
             fine_tuned_model=tune.fine_tuned_model,
             finished_at=int(tune.finished_at) if tune.finished_at else None,
             hyperparameters=hyper,
@@ -184,7 +186,7 @@ class FineTuningEventObject(BaseModel):
         )
 
 
-class CheckpointObject(BaseModel):
+class FineTuningCheckpointObject(BaseModel):
     id: str
     object: Literal["fine_tuning.job.checkpoint"] = "fine_tuning.job.checkpoint"
     created_at: int
@@ -195,7 +197,7 @@ class CheckpointObject(BaseModel):
     sha256: str
 
     @classmethod
-    def of(cls, checkpoint: FineTuningCheckpoint) -> CheckpointObject:
+    def of(cls, checkpoint: FineTuningCheckpoint) -> FineTuningCheckpointObject:
         return cls(
             id=checkpoint.id,
             created_at=int(checkpoint.created_at),
@@ -219,9 +221,9 @@ class FineTuningEventList(BaseModel):
     has_more: bool
 
 
-class CheckpointList(BaseModel):
+class FineTuningCheckpointList(BaseModel):
     object: Literal["list"] = "list"
-    data: list[CheckpointObject]
+    data: list[FineTuningCheckpointObject]
     first_id: str | None
     last_id: str | None
     has_more: bool
