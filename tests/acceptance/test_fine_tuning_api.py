@@ -7,9 +7,11 @@ from __future__ import annotations
 
 import io
 import json
+import re
 import time
 from collections.abc import Iterator
 
+import httpx
 import openai
 import pytest
 
@@ -74,7 +76,21 @@ def wait_for(client: openai.OpenAI, job_id: str, statuses: set[str], seconds: fl
     raise AssertionError(f"job {job_id} is still {status}")
 
 
-def test_a_fine_tune_runs_to_a_model_that_answers_at_once(client: openai.OpenAI) -> None:
+def training_page(server: LiveServer, secret: str, tune_id: str) -> str:
+    """The training page, after logging in to the UI with the key."""
+    with httpx.Client(base_url=server.url, timeout=30) as browser:
+        form = browser.get("/login").text
+        token = re.search(r'name="csrf_token" value="([^"]+)"', form)
+        assert token is not None
+        data = {"csrf_token": token.group(1), "key": secret, "next": f"/fine-tuning/{tune_id}"}
+        answer = browser.post("/login", data=data, follow_redirects=True)
+        assert answer.status_code == 200, answer.text
+        return answer.text
+
+
+def test_a_fine_tune_runs_to_a_model_that_answers_at_once(
+    client: openai.OpenAI, server: LiveServer
+) -> None:
     training = upload(client, jsonl(*[chat(QUESTION, ANSWER)] * 4))
     validation = upload(client, jsonl(chat(QUESTION, ANSWER)), "valid.jsonl")
     messages: list[openai.types.chat.ChatCompletionMessageParam] = [
@@ -124,6 +140,11 @@ def test_a_fine_tune_runs_to_a_model_that_answers_at_once(client: openai.OpenAI)
     assert after.choices[0].message.content == ANSWER
     assert before.choices[0].message.content != ANSWER
     assert done.fine_tuned_model in [m.id for m in client.models.list()]
+
+    page = training_page(server, client.api_key, job.id)
+    curve = re.search(r'<polyline class="train"[^>]* points="([^"]*)"', page)
+    assert curve is not None and len(curve.group(1).split()) == STEPS
+    assert done.fine_tuned_model in page and "succeeded" in page
 
 
 def test_bad_files_and_bases_are_refused_before_queueing(client: openai.OpenAI) -> None:
