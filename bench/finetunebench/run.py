@@ -87,6 +87,11 @@ async def through_a_job(base: Path, steps: int, home: Path) -> tuple[float, int]
 
 def run(argv: list[str]) -> int:
     steps = 40 if "--quick" in argv else 200
+    import torch
+
+    # One math thread for both runs: on a loaded machine PyTorch's CPU thread team makes the
+    # same loop many times slower or faster depending on the thread it is stepped from.
+    torch.set_num_threads(1)
     rounds = 1 if "--quick" in argv else 2
     direct_runs, job_runs = [], []
     with tempfile.TemporaryDirectory(prefix="berth-finetune-") as temporary:
