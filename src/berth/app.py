@@ -23,6 +23,7 @@ from berth.services import Services
 from berth.services.audio import AudioService
 from berth.services.evals import EvalService
 from berth.services.files import FileService
+from berth.services.fine_tuning import FineTuningService
 from berth.services.images import ImageService
 from berth.services.inference import InferenceService
 from berth.services.jobs import JobService
@@ -66,6 +67,7 @@ class Berth:
         async with contextlib.AsyncExitStack() as stack:
             await stack.enter_async_context(self.stores)
             await stack.enter_async_context(self.pool)
+            await self.services.fine_tuning.publish_finished()
             self._stack = stack.pop_all()
         return self
 
@@ -90,6 +92,7 @@ class Berth:
             files=self.services.files,
             evals=self.stores.evals,
             vectors=self.services.vectors,
+            training=self.services.fine_tuning,
         )
         self.services.status.dispatcher = dispatcher
         return dispatcher
@@ -136,12 +139,24 @@ def build_services(berth: Berth) -> Services:
     files = FileService(
         berth.stores.files, settings.files_dir, max_bytes=settings.max_file_bytes, clock=berth.clock
     )
+    fine_tuning = FineTuningService(
+        berth.stores.fine_tuning,
+        files,
+        jobs,
+        berth.catalog,
+        berth.cache,
+        berth.pool,
+        berth.registry.trainer_for,
+        outputs_dir=settings.outputs_dir,
+        clock=berth.clock,
+    )
     return Services(
         settings=settings,
         inference=inference,
         jobs=jobs,
         files=files,
         evals=EvalService(berth.stores.evals, jobs, files, inference, clock=berth.clock),
+        fine_tuning=fine_tuning,
         keys=keys,
         models=models,
         images=ImageService(inference, jobs),

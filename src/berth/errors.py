@@ -46,12 +46,16 @@
     │   ├── UnknownVectorStore      no vector store with that id
     │   ├── UnknownVectorStoreFile  the vector store holds no such file
     │   └── UnknownFileBatch        the vector store has no such file batch
+    │   └── UnknownFineTuningJob    no fine-tuning job with that id
     ├── PluginError                 a plugin failed to load or registered something wrong
     └── InvalidRequest              a caller's input cannot be used (shape, range, format)
         ├── MediaTooLarge           an uploaded file is too big or too long
         ├── UnsupportedMedia        an uploaded file's format cannot be read
         │   └── UnsupportedFile     a file a vector store cannot take the text of
         └── ContextTooLong          a prompt does not fit the model's context
+        ├── ContextTooLong          a prompt does not fit the model's context
+        ├── InvalidTrainingData     a training or validation file cannot be trained on
+        └── FineTuningStateError    the fine-tuning job's status does not allow the action
 
 Raise them with a message that says what happened and what to do; keep the cause with
 ``raise ... from exc``.
@@ -268,6 +272,10 @@ class UnknownFileBatch(NotFound):
     """The vector store has no file batch with that id."""
 
 
+class UnknownFineTuningJob(NotFound):
+    """No fine-tuning job has that id. List them with GET /v1/fine_tuning/jobs."""
+
+
 class PluginError(BerthError):
     """A plugin failed to load."""
 
@@ -290,3 +298,12 @@ class UnsupportedFile(UnsupportedMedia):
 
 class ContextTooLong(InvalidRequest):
     """The prompt does not fit the model's context. Shorten it or lower max_tokens."""
+
+
+class InvalidTrainingData(InvalidRequest):
+    """A training or validation file cannot be trained on. Fix the line named and upload it
+    again."""
+
+
+class FineTuningStateError(InvalidRequest):
+    """The fine-tuning job's status does not allow this. Retrieve the job to see its status."""

@@ -1,11 +1,13 @@
 """Berth's one extension point.
 
 A plugin is an installed package with an entry point in the group ``berth.kinds`` (job kinds)
-or ``berth.runners`` (model runners) that names a function::
+, ``berth.runners`` (model runners) or ``berth.trainers`` (fine-tuning trainers) that names a
+function::
 
     def register(registry: berth.hookspecs.Registry) -> None:
         registry.add_kind(JobKind(name="my-kind", run=..., input_model=...))
         registry.add_runner(RunnerType(name="my-runner", create=MyRunner, tasks=...))
+        registry.add_trainer(TrainerType(name="my-trainer", methods=..., create=MyTrainer))
 
 Berth's own kinds and runners register through the same entry points as third-party ones
 (see ``[project.entry-points]`` in ``pyproject.toml``).
@@ -19,8 +21,9 @@ from typing import TYPE_CHECKING, Any, Protocol
 if TYPE_CHECKING:
     from berth.jobs.kind import JobKind
     from berth.runners.contract import RunnerType
+    from berth.training.trainer import TrainerType
 
-ENTRY_POINT_GROUPS = ("berth.kinds", "berth.runners")
+ENTRY_POINT_GROUPS = ("berth.kinds", "berth.runners", "berth.trainers")
 """The entry-point groups Berth loads plugins from."""
 
 
@@ -33,6 +36,10 @@ class Registry(Protocol):
 
     def add_runner(self, runner: RunnerType) -> None:
         """Make a model runner available to catalog entries (``runner = "<name>"``)."""
+        ...
+
+    def add_trainer(self, trainer: TrainerType) -> None:
+        """Make a trainer available to fine-tuning jobs of its methods."""
         ...
 
 

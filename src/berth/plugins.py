@@ -11,6 +11,7 @@ from berth import errors
 from berth.hookspecs import ENTRY_POINT_GROUPS, RegisterHook
 from berth.jobs.kind import JobKind
 from berth.runners.contract import RunnerType
+from berth.training.trainer import TrainerType
 
 log = logging.getLogger(__name__)
 
@@ -21,6 +22,24 @@ class PluginRegistry:
     def __init__(self) -> None:
         self.kinds: dict[str, JobKind[Any]] = {}
         self.runners: dict[str, RunnerType] = {}
+        self.trainers: dict[str, TrainerType] = {}
+
+    def add_trainer(self, trainer: TrainerType) -> None:
+        if trainer.name in self.trainers:
+            raise errors.PluginError(
+                f"Two plugins register the trainer '{trainer.name}'. Uninstall one of them."
+            )
+        self.trainers[trainer.name] = trainer
+
+    def trainer_for(self, method: str) -> TrainerType:
+        """The first trainer (by name) for a fine-tuning method; raises InvalidRequest."""
+        for name in sorted(self.trainers):
+            if method in self.trainers[name].methods:
+                return self.trainers[name]
+        known = sorted({m for t in self.trainers.values() for m in t.methods}) or ["none"]
+        raise errors.InvalidRequest(
+            f"method: no installed trainer does '{method}'. Methods: {', '.join(known)}."
+        )
 
     def add_runner(self, runner: RunnerType) -> None:
         if runner.name in self.runners:

@@ -13,6 +13,7 @@ from berth.api.routers import (
     embeddings,
     evals,
     files,
+    fine_tuning,
     health,
     images,
     jobs,
@@ -34,6 +35,7 @@ def install(app: FastAPI) -> None:
     app.include_router(files.router, dependencies=[Depends(require("jobs"))])
     app.include_router(evals.router, dependencies=[Depends(require("jobs"))])
     app.include_router(vectors.router, dependencies=[Depends(require("jobs"))])
+    app.include_router(fine_tuning.router, dependencies=[Depends(require("jobs"))])
     infer = [Depends(require("infer"))]
     for module in (models, embeddings, chat, images, audio, speech, vad, ocr):
         app.include_router(module.router, dependencies=infer)

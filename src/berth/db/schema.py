@@ -249,3 +249,64 @@ vector_chunks = sa.Table(
 )
 """Each chunk's text; its vector is in ``berth_vec_<dimensions>`` (made by the index adapter
 on first use: a sqlite-vec virtual table, or a pgvector table with an HNSW index)."""
+fine_tuning_jobs = sa.Table(
+    "berth_fine_tuning_jobs",
+    metadata,
+    sa.Column("id", sa.String(40), primary_key=True),
+    sa.Column("model", sa.String(200), nullable=False),
+    sa.Column("training_file", sa.String(40), nullable=False),
+    sa.Column("validation_file", sa.String(40)),
+    sa.Column("status", sa.String(20), nullable=False),
+    sa.Column("hyperparameters", Json, nullable=False),
+    sa.Column("lora", Json, nullable=False),
+    sa.Column("method", sa.String(20), nullable=False),
+    sa.Column("seed", sa.BigInteger, nullable=False),
+    sa.Column("suffix", sa.String(64)),
+    sa.Column("owner", sa.String(40)),
+    sa.Column("job_id", sa.String(40)),
+    sa.Column("fine_tuned_model", sa.String(300)),
+    sa.Column("trained_tokens", sa.BigInteger),
+    sa.Column("error", Json),
+    sa.Column("created_at", sa.Double, nullable=False),
+    sa.Column("finished_at", sa.Double),
+    sa.Column("estimated_finish", sa.Double),
+    sa.Column("metadata", Json),
+    sa.Index("berth_fine_tuning_jobs_owner", "owner", "id"),
+)
+
+fine_tuning_events = sa.Table(
+    "berth_fine_tuning_events",
+    metadata,
+    sa.Column("id", sa.String(40), primary_key=True),
+    sa.Column(
+        "job_id",
+        sa.String(40),
+        sa.ForeignKey("berth_fine_tuning_jobs.id", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    sa.Column("created_at", sa.Double, nullable=False),
+    sa.Column("level", sa.String(8), nullable=False),
+    sa.Column("type", sa.String(16), nullable=False),
+    sa.Column("message", sa.Text, nullable=False),
+    sa.Column("data", Json),
+    sa.Index("berth_fine_tuning_events_job", "job_id", "id"),
+)
+
+fine_tuning_checkpoints = sa.Table(
+    "berth_fine_tuning_checkpoints",
+    metadata,
+    sa.Column("id", sa.String(40), primary_key=True),
+    sa.Column(
+        "job_id",
+        sa.String(40),
+        sa.ForeignKey("berth_fine_tuning_jobs.id", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    sa.Column("created_at", sa.Double, nullable=False),
+    sa.Column("step", sa.Integer, nullable=False),
+    sa.Column("metrics", Json, nullable=False),
+    sa.Column("path", sa.Text, nullable=False),
+    sa.Column("sha256", sa.String(64), nullable=False),
+    sa.Column("fine_tuned_model_checkpoint", sa.String(300), nullable=False),
+    sa.UniqueConstraint("job_id", "step", name="berth_fine_tuning_checkpoints_step"),
+)

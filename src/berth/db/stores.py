@@ -1,8 +1,8 @@
 """The stores a database URL names: ``sqlite:///PATH``, ``postgresql://...`` or ``memory://``.
 
 :func:`open_stores` gives every store Berth keeps in one database (jobs, API keys, files, evals,
-vector stores and their index),
-opened and closed together; the in-memory fakes go together the same way.
+vector stores and their index, fine-tuning), opened and closed together; the in-memory fakes go
+together the same way.
 """
 
 from __future__ import annotations
@@ -24,6 +24,7 @@ from berth.db.pgvector import PgVectorTables
 from berth.db.postgres import postgres_store
 from berth.db.sqlite import sqlite_store
 from berth.db.sqlitevec import SqliteVecTables
+from berth.db.training import SqlFineTuningStore
 from berth.db.vecindex import SqlVectorIndex
 from berth.db.vectors import SqlVectorRecords
 from berth.evals.memory import MemoryEvalStore
@@ -34,6 +35,8 @@ from berth.jobs.memory import MemoryJobStore
 from berth.jobs.store import JobStore
 from berth.keys.memory import MemoryKeyStore
 from berth.keys.store import KeyStore
+from berth.training.memory import MemoryFineTuningStore
+from berth.training.store import FineTuningStore
 from berth.vectors.index import VectorIndex
 from berth.vectors.memory import MemoryVectorIndex, MemoryVectorRecords
 from berth.vectors.store import VectorRecords
@@ -95,6 +98,7 @@ class Stores:
     evals: EvalStore
     vector_records: VectorRecords
     vector_index: VectorIndex
+    fine_tuning: FineTuningStore
 
     async def __aenter__(self) -> Self:
         await self.jobs.__aenter__()
@@ -127,6 +131,7 @@ def stores_for(jobs: JobStore) -> Stores:
             SqlEvalStore(db),
             SqlVectorRecords(db),
             SqlVectorIndex(db, tables),
+            SqlFineTuningStore(db),
         )
     if isinstance(jobs, MemoryJobStore):
         return Stores(
@@ -136,6 +141,7 @@ def stores_for(jobs: JobStore) -> Stores:
             MemoryEvalStore(),
             MemoryVectorRecords(),
             MemoryVectorIndex(),
+            MemoryFineTuningStore(),
         )
     raise errors.ConfigError(
         f"Berth has no key or file store for the job store at {jobs.url}. "

@@ -18,6 +18,7 @@ from berth.jobs.paths import DataRoots
 from berth.models.manifest import Manifest
 from berth.models.pull import ProgressSink as PullProgressSink
 from berth.tasks.calls import ModelCalls
+from berth.training.host import TrainingHost
 from berth.vectors.writer import VectorWriter
 
 log = logging.getLogger("berth.job")
@@ -63,6 +64,7 @@ class JobContext:
         files: FileReader | None = None,
         evals: EvalStore | None = None,
         vectors: VectorWriter | None = None,
+        training: TrainingHost | None = None,
     ) -> None:
         self.job = job
         self.roots = roots or DataRoots(home)
@@ -72,6 +74,8 @@ class JobContext:
         self._files = files
         self._evals = evals
         self._vectors = vectors
+        self.training = training
+        """The fine-tuning service, for the ``fine-tune`` kind (None where there is none)."""
         self._output_dir = output_dir
         self._output_ready = False
         self.home = home

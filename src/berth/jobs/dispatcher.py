@@ -31,6 +31,7 @@ from berth.jobs.store import JobStore
 from berth.jobs.supervisor import Supervisor
 from berth.jobs.workers import WorkerInfo
 from berth.tasks.calls import ModelCalls
+from berth.training.host import TrainingHost
 from berth.vectors.writer import VectorWriter
 
 log = logging.getLogger(__name__)
@@ -65,6 +66,7 @@ class Dispatcher:
         files: FileReader | None = None,
         evals: EvalStore | None = None,
         vectors: VectorWriter | None = None,
+        training: TrainingHost | None = None,
     ) -> None:
         self.store = store
         self.evals = evals
@@ -72,6 +74,7 @@ class Dispatcher:
         self.pulls = pulls
         self.files = files
         self.vectors = vectors
+        self.training = training
         self.kinds = dict(kinds)
         self.config = config
         self.worker_id = worker_id or worker_name()
@@ -259,6 +262,7 @@ class Dispatcher:
             self.files,
             self.evals,
             self.vectors,
+            self.training,
         )
         stale = self._running.get(job.id)
         if stale is not None:

@@ -31,6 +31,7 @@ from berth.jobs.outputs import ProvenanceWriter, job_dir, provenance
 from berth.jobs.paths import DataRoots
 from berth.jobs.store import JobStore
 from berth.tasks.calls import ModelCalls
+from berth.training.host import TrainingHost
 from berth.vectors.writer import VectorWriter
 
 PERMANENT = (
@@ -64,6 +65,7 @@ class Supervisor:
         files: FileReader | None = None,
         evals: EvalStore | None = None,
         vectors: VectorWriter | None = None,
+        training: TrainingHost | None = None,
     ) -> None:
         self._provenance = provenance_writer
         self.job = job
@@ -88,6 +90,7 @@ class Supervisor:
             files=files,
             evals=evals,
             vectors=vectors,
+            training=training,
         )
         self._inner: asyncio.Task[JsonValue] | None = None
         self._hard_stop: asyncio.TimerHandle | None = None

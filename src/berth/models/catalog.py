@@ -77,6 +77,11 @@ class Catalog:
         except KeyError:
             raise errors.UnknownModel(self._unknown(alias)) from None
 
+    def add(self, spec: ModelSpec, origin: str) -> None:
+        """Add (or replace) an entry made while Berth runs: a fine-tuned model."""
+        self._specs[spec.alias] = spec
+        self._origins[spec.alias] = origin
+
     def specs(self) -> list[ModelSpec]:
         """Every entry, sorted by alias."""
         return [self._specs[alias] for alias in sorted(self._specs)]

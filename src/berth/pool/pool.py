@@ -171,6 +171,13 @@ class ModelPool:
         resident = await self._residency.acquire(alias)
         self._residency.release(resident, counted=False)
 
+    def reserve(
+        self, holder: str, device: str, nbytes: int
+    ) -> contextlib.AbstractAsyncContextManager[None]:
+        """Hold ``nbytes`` of ``device``'s memory budget for work that is not a model (a
+        training run) while the block runs; models are evicted or waited for as for a load."""
+        return self._residency.reserve(holder, device, nbytes)
+
     async def unload(self, alias: str) -> bool:
         """Unload ``alias`` once its running calls finish; False if it was not loaded."""
         self._check_open("unload a model")

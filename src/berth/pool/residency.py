@@ -13,7 +13,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +22,7 @@ from berth.clock import Clock
 from berth.models.spec import ModelSpec
 from berth.pool import device as devices
 from berth.pool.batcher import Batch, Batcher
-from berth.pool.budget import Budget, format_bytes
+from berth.pool.budget import Budget, Holder, format_bytes
 from berth.pool.process import ProcessTransport
 from berth.pool.resident import Phase, Resident
 from berth.pool.thread import ThreadTransport
@@ -63,6 +63,8 @@ class Residency:
         self._device_locks: dict[str, asyncio.Lock] = {}
         self._loads: set[asyncio.Task[None]] = set()
         self._unloads: set[asyncio.Task[None]] = set()
+        self._reserved: dict[str, tuple[str, int]] = {}
+        """Memory held by work other than models (a training run), by holder: device, bytes."""
 
     def residents(self) -> list[Resident]:
         return list(self._table.values())
@@ -75,7 +77,51 @@ class Residency:
 
     def held(self, device: str) -> int:
         """The bytes the models on ``device`` hold or have reserved."""
-        return sum(r.memory for r in self._table.values() if r.device == device)
+        models = sum(r.memory for r in self._table.values() if r.device == device)
+        return models + sum(n for d, n in self._reserved.values() if d == device)
+
+    def _reservations(self, device: str) -> list[Holder]:
+        return [
+            Holder(name, nbytes, pinned=True, busy=True, last_used=0.0)
+            for name, (held_on, nbytes) in self._reserved.items()
+            if held_on == device
+        ]
+
+    @contextlib.asynccontextmanager
+    async def reserve(
+        self, holder: str, device: str, nbytes: int, poll: float = 1.0
+    ) -> AsyncIterator[None]:
+        """Hold ``nbytes`` of ``device``'s budget while the block runs: idle unpinned models
+        are unloaded to make room; while pinned or busy ones hold it, wait for them."""
+        device = devices.resolve(device)
+        if nbytes > self.budget.limit(device):
+            raise errors.MemoryBudgetExceeded(
+                f"{holder} needs {format_bytes(nbytes)}, more than the whole budget of {device} "
+                f"({format_bytes(self.budget.limit(device))}). Raise BERTH_MEMORY_BUDGET."
+            )
+        while True:
+            if await self._try_reserve(holder, device, nbytes):
+                break
+            await asyncio.sleep(poll)  # the models holding the room report no event to wait on
+        self._on_change()
+        try:
+            yield
+        finally:
+            self._reserved.pop(holder, None)
+            self._on_change()
+
+    async def _try_reserve(self, holder: str, device: str, nbytes: int) -> bool:
+        async with self._device_lock(device):
+            others = [r.holder(self.pinned(r)) for r in self._table.values() if r.device == device]
+            try:
+                victims = self.budget.plan(
+                    device, holder, nbytes, others + self._reservations(device)
+                )
+            except errors.MemoryBudgetExceeded:
+                return False
+            await self._unload(*(self._table[alias] for alias in victims), reason="evicted")
+            self._reserved[holder] = (device, nbytes)
+            return True
 
     def refresh(self) -> None:
         """Measure the ready models again (a model's memory can grow as it serves)."""
@@ -210,7 +256,7 @@ class Residency:
             resident.device,
             resident.alias,
             needed,
-            [r.holder(self.pinned(r)) for r in others],
+            [r.holder(self.pinned(r)) for r in others] + self._reservations(resident.device),
             free,
         )
         await self._unload(*(self._table[alias] for alias in victims), reason="evicted")

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 import gc
+import warnings
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -46,6 +47,8 @@ OPTIONS = {
     "never more than the context leaves).",
     "context_length": "Tokens the model reads at most, prompt and reply together (default: "
     "the model's max_position_embeddings).",
+    "adapter": "A PEFT LoRA adapter folder applied to the model at load (a fine-tuned model).",
+    "adapter_sha256": "The sha256 the adapter's weights must have (checked at load).",
     "ignore_eos": "Go on past the end-of-sequence token until max_tokens or a stop sequence "
     "(default false; for benchmarks).",
 }
@@ -87,6 +90,8 @@ class CausalLMRunner:
         model: Any = AutoModelForCausalLM.from_pretrained(
             path, local_files_only=True, dtype=_dtype(spec.options.dtype, device)
         )
+        if options.get("adapter"):
+            model = _with_adapter(spec, model, Path(options["adapter"]), options)
         self._model, self._tokenizer = model.to(device).eval(), tokenizer
         self._context = int(options.get("context_length") or _context_of(model.config))
         self._max_tokens = int(options.get("max_tokens", DEFAULT_MAX_TOKENS))
@@ -315,3 +320,25 @@ def _end_ids(model: Any, tokenizer: Any) -> frozenset[int]:
         elif isinstance(value, list | tuple):
             found.update(int(v) for v in value)
     return frozenset(found)
+
+
+def _with_adapter(spec: ModelSpec, model: Any, folder: Path, options: dict[str, Any]) -> Any:
+    """``model`` with the LoRA adapter in ``folder`` merged in, its weights' sha256 checked."""
+    from peft import PeftModel
+
+    from berth.training.checkpoints import ADAPTER_WEIGHTS, file_sha256
+
+    weights = folder / ADAPTER_WEIGHTS
+    if not weights.is_file():
+        raise errors.ModelLoadFailed(f"Model '{spec.alias}': no adapter weights at {weights}.")
+    expected = options.get("adapter_sha256")
+    if expected and file_sha256(weights) != expected:
+        raise errors.ModelCorrupt(
+            f"Model '{spec.alias}': the adapter at {weights} does not match its sha256. "
+            "Train it again or restore the file."
+        )
+    with warnings.catch_warnings():
+        # PEFT 0.21 reads a property transformers 5.2x deprecated; nothing for us to change.
+        warnings.filterwarnings("ignore", "`is_gradient_checkpointing`", FutureWarning)
+        adapted = PeftModel.from_pretrained(model, folder, is_trainable=False)
+    return adapted.merge_and_unload()

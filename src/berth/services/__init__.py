@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from berth.services.audio import AudioService
 from berth.services.evals import EvalService
 from berth.services.files import FileService
+from berth.services.fine_tuning import FineTuningService
 from berth.services.images import ImageService
 from berth.services.inference import InferenceService
 from berth.services.jobs import JobService
@@ -33,6 +34,7 @@ class Services:
     jobs: JobService
     files: FileService
     evals: EvalService
+    fine_tuning: FineTuningService
     keys: KeyService
     models: ModelService
     images: ImageService

@@ -1,0 +1,173 @@
+"""``fine-tune``: one fine-tuning job's run, as a durable Berth job.
+
+The run resumes from the newest complete checkpoint in the fine-tuning job's folder (after a
+crash, a retry, or a pause then resume), reports each step's metrics as a ``metrics`` event,
+writes a checkpoint every ``checkpoint_every`` steps and at the end, and publishes the final
+adapter as a catalog model. Trainers are plugins: a ``Trainer`` registered under a method name
+(``supervised``) is what the kind runs.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Coroutine
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from berth import errors
+from berth.hookspecs import Registry
+from berth.jobs.context import JobContext
+from berth.jobs.kind import JobKind
+from berth.training.checkpoints import CheckpointStore, SavedCheckpoint
+from berth.training.examples import read_examples
+from berth.training.host import TrainingHost
+from berth.training.lora import StepMetrics, TrainingPlan
+from berth.training.record import FineTuningJob
+from berth.training.trainer import Trainer
+
+REPORT_SECONDS = 1.0
+"""Each step's metrics event is written; they go to the store together at most this often
+(and at each checkpoint), in one transaction, so reporting costs the run almost nothing."""
+TRAINING_MEMORY_FACTOR = 4
+"""A LoRA run holds about this many times the base model's weights (weights, activations,
+gradients and optimizer state of the adapter)."""
+
+
+class FineTuneInput(BaseModel):
+    """Input of the ``fine-tune`` kind: which fine-tuning job to run."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    fine_tuning_job_id: str = Field(pattern=r"^ftjob-[0-9a-z]{26}$")
+
+
+def host_of(ctx: JobContext) -> TrainingHost:
+    if ctx.training is None:
+        raise errors.BerthError(
+            f"Job kind '{ctx.job.kind}' trains models, but this dispatcher has no training host."
+        )
+    return ctx.training
+
+
+async def run_fine_tune(ctx: JobContext, params: FineTuneInput) -> dict[str, Any]:
+    """Train (or go on training) one fine-tuning job and publish its adapter."""
+    host, tune_id = host_of(ctx), params.fine_tuning_job_id
+    tune = await host.begin(tune_id, ctx.job.id)
+    try:
+        return await _train(ctx, host, tune)
+    except errors.JobCancelled:
+        await host.stopped(tune_id)
+        raise
+    except Exception as exc:
+        final = ctx.job.attempts >= ctx.job.max_attempts
+        code = "invalid_training_file" if isinstance(exc, errors.InvalidTrainingData) else "error"
+        await host.fail(tune_id, code, str(exc) or type(exc).__name__, final=final)
+        raise
+
+
+async def _plan(ctx: JobContext, host: TrainingHost, tune: FineTuningJob) -> TrainingPlan:
+    _, training_path = await ctx.files.local(tune.training_file)
+    training = await asyncio.to_thread(read_examples, training_path, "training_file")
+    validation: list[Any] = []
+    if tune.validation_file:
+        _, validation_path = await ctx.files.local(tune.validation_file)
+        validation = await asyncio.to_thread(read_examples, validation_path, "validation_file")
+    return TrainingPlan(
+        base=host.base_path(tune.model),
+        training=training,
+        validation=validation,
+        hyperparameters=tune.hyperparameters,
+        lora=tune.lora,
+        seed=tune.seed,
+    )
+
+
+async def _train(ctx: JobContext, host: TrainingHost, tune: FineTuningJob) -> dict[str, Any]:
+    plan = await _plan(ctx, host, tune)
+    weights = sum(p.stat().st_size for p in plan.base.glob("*.safetensors"))
+    async with host.reserve(tune.id, tune.model, weights * TRAINING_MEMORY_FACTOR):
+        trainer = await asyncio.to_thread(host.trainer(tune.method).create, plan)
+        store = CheckpointStore(host.folder(tune.id) / "checkpoints")
+        await asyncio.to_thread(store.clear_temporary)
+        latest = await asyncio.to_thread(store.latest)
+        if latest is not None:
+            await asyncio.to_thread(trainer.restore, latest.path)
+            await host.event(tune.id, f"Resumed from the checkpoint at step {latest.step}.")
+        else:
+            await host.event(tune.id, f"Training started: {trainer.total_steps} steps.")
+        final = await _steps(ctx, host, tune, trainer, store, latest)
+    model = await host.succeed(tune.id, final, trainer.trained_tokens)
+    return {"fine_tuned_model": model, "steps": trainer.step, "checkpoint": str(final.path)}
+
+
+async def _steps(
+    ctx: JobContext,
+    host: TrainingHost,
+    tune: FineTuningJob,
+    trainer: Trainer,
+    store: CheckpointStore,
+    latest: SavedCheckpoint | None,
+) -> SavedCheckpoint:
+    every = max(1, tune.lora.checkpoint_every)
+    pending: list[Coroutine[Any, Any, None]] = []
+    flushed = time.monotonic()
+    try:
+        while not trainer.done:
+            ctx.check_cancelled()
+            metrics = await asyncio.to_thread(trainer.train_step)
+            due = metrics.step % every == 0 or trainer.done
+            valid = await asyncio.to_thread(trainer.validation_loss) if due else None
+            numbers = _numbers(metrics, valid)
+            pending.append(host.event(tune.id, _describe(metrics, valid), metrics=numbers))
+            if due or time.monotonic() - flushed > REPORT_SECONDS:
+                await _flush(pending)
+                flushed = time.monotonic()
+                await ctx.progress(metrics.step / metrics.total_steps, f"step {metrics.step}")
+            if due:
+                latest = await asyncio.to_thread(store.save, trainer.step, trainer.save, numbers)
+                await host.checkpoint(tune.id, latest)
+    finally:
+        await _flush(pending)
+    if latest is None or latest.step != trainer.step:
+        latest = await asyncio.to_thread(store.save, trainer.step, trainer.save, {})
+        await host.checkpoint(tune.id, latest)
+    return latest
+
+
+async def _flush(pending: list[Coroutine[Any, Any, None]]) -> None:
+    """Write the buffered events (concurrent writes share one transaction)."""
+    await asyncio.gather(*pending)
+    pending.clear()
+
+
+def _numbers(metrics: StepMetrics, valid: float | None) -> dict[str, float]:
+    numbers = {
+        "step": float(metrics.step),
+        "total_steps": float(metrics.total_steps),
+        "train_loss": metrics.train_loss,
+        "learning_rate": metrics.learning_rate,
+        "tokens_per_second": metrics.tokens_per_second,
+    }
+    if valid is not None:
+        numbers["valid_loss"] = valid
+    return numbers
+
+
+def _describe(metrics: StepMetrics, valid: float | None) -> str:
+    text = f"Step {metrics.step}/{metrics.total_steps}: training loss={metrics.train_loss:.4f}"
+    return text + (f", validation loss={valid:.4f}" if valid is not None else "")
+
+
+def register(registry: Registry) -> None:
+    """Register the ``fine-tune`` kind."""
+    registry.add_kind(
+        JobKind(
+            "fine-tune",
+            run_fine_tune,
+            "Runs one fine-tuning job (LoRA on a causal LM), resuming from its last checkpoint.",
+            input_model=FineTuneInput,
+            concurrency=1,
+        )
+    )
