@@ -4,6 +4,7 @@ structured answer parses and validates, because the decoder only allows what doe
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import Iterator
 from typing import Any, Literal
@@ -266,3 +267,48 @@ def test_bad_tool_settings_are_400s_that_name_the_field(client: openai.OpenAI) -
         client.chat.completions.create(
             model="echo", messages=ASK, response_format={"type": "json_object"}
         )
+
+
+def test_an_openai_agents_sdk_agent_calls_its_tool(server: LiveServer) -> None:
+    """The OpenAI Agents SDK, unchanged, runs a tool-using agent against Berth: the forced
+    tool (model settings' tool_choice) is called with arguments its schema accepts."""
+    from agents import (
+        Agent,
+        ModelSettings,
+        OpenAIChatCompletionsModel,
+        Runner,
+        function_tool,
+        set_tracing_disabled,
+    )
+
+    set_tracing_disabled(True)
+    seen: list[tuple[str, int]] = []
+
+    @function_tool
+    def get_forecast(city: Literal["Oslo", "Bergen"], days: Literal[1, 2, 3]) -> str:
+        """The forecast for a city."""
+        seen.append((city, days))
+        return f"Sunny in {city} for {days} days."
+
+    secret = create_key(server, "agents", "infer")
+
+    async def run() -> Any:
+        async with openai.AsyncOpenAI(
+            base_url=f"{server.url}/v1", api_key=secret, max_retries=0, timeout=300
+        ) as remote:
+            agent = Agent(
+                name="forecaster",
+                instructions="Answer with the forecast.",
+                tools=[get_forecast],
+                model=OpenAIChatCompletionsModel(model=MODEL, openai_client=remote),
+                model_settings=ModelSettings(
+                    tool_choice="get_forecast", max_tokens=80, temperature=1
+                ),
+                tool_use_behavior="stop_on_first_tool",
+            )
+            return await Runner.run(agent, "What is the weather in Oslo?", max_turns=2)
+
+    result = asyncio.run(run())
+    [(city, days)] = seen
+    assert city in {"Oslo", "Bergen"} and days in {1, 2, 3}
+    assert result.final_output == f"Sunny in {city} for {days} days."

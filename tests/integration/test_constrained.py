@@ -18,6 +18,7 @@ from berth.api.replies import chat_reply
 from berth.models.spec import ModelSpec
 from berth.runners.causal_lm import CausalLMRunner
 from berth.services import tooluse
+from berth.services.callreader import CallReader
 from berth.tasks.generate import ChatMessage, Generation, GenerationRequest, JsonGrammar, ToolSpec
 from tests.tiny.causal_lm import build_causal_lm
 
@@ -138,17 +139,22 @@ def test_a_forced_tool_call_holds_for_every_seed(runner: CausalLMRunner, choice:
 
 
 def test_required_with_parallel_calls_gives_one_or_more(runner: CausalLMRunner) -> None:
+    """A random model rarely closes the array, so most answers run to the token limit: every
+    call read from them is still valid, the last one aside if it was cut."""
     plan = tooluse.plan(TOOLS, "required", True, tooluse.OutputFormat())
-    counts = []
-    requests = [sampled(seed, max_tokens=1500, grammar=plan.grammar) for seed in range(9)]
+    requests = [sampled(seed, max_tokens=250, grammar=plan.grammar) for seed in range(9)]
     for output in run_mixed(runner, requests):
-        message, finish = chat_reply(plan, output)
-        assert finish == "tool_calls", output.text
-        counts.append(len(message.tool_calls or []))
-        for call in message.tool_calls or []:
-            assert call.function.name in {"get_weather", "get_time"}
-            json.loads(call.function.arguments)
-    assert min(counts) >= 1
+        reader = CallReader("calls")
+        reader.feed(output.text)
+        calls = reader.tool_calls()
+        finished = calls if reader.complete() else calls[:-1]
+        assert output.text.startswith('[{"name": "get_')
+        assert calls and len({call.id for call in calls}) == len(calls)
+        for call in finished:
+            [tool] = [tool for tool in TOOLS if tool.name == call.name]
+            jsonschema.validate(json.loads(call.arguments), json.loads(tool.parameters))
+        if output.finish_reason == "stop":
+            assert chat_reply(plan, output)[1] == "tool_calls"
 
 
 def test_constrained_requests_that_join_a_running_batch_hold(runner: CausalLMRunner) -> None:
