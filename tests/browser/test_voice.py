@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from playwright.sync_api import Browser, Page, expect, sync_playwright
+from playwright.sync_api import Browser, Page, Playwright, expect
 
 from berth.media.audio import encode_wav, resample
 from berth.runners.espeak import synthesize
@@ -43,7 +43,7 @@ def microphone(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="module")
-def voice_browser(microphone: Path) -> Iterator[Browser]:
+def voice_browser(playwright: Playwright, microphone: Path) -> Iterator[Browser]:
     args = [
         *CHROMIUM_ARGS,
         "--use-fake-ui-for-media-stream",
@@ -51,10 +51,9 @@ def voice_browser(microphone: Path) -> Iterator[Browser]:
         f"--use-file-for-fake-audio-capture={microphone}",
         "--autoplay-policy=no-user-gesture-required",
     ]
-    with sync_playwright() as playwright:
-        launched = playwright.chromium.launch(executable_path=CHROMIUM, args=args)
-        yield launched
-        launched.close()
+    launched = playwright.chromium.launch(executable_path=CHROMIUM, args=args)
+    yield launched
+    launched.close()
 
 
 @pytest.fixture
