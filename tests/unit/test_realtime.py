@@ -15,7 +15,8 @@ import pytest
 from berth.realtime import codecs
 from berth.realtime.config import SessionConfig, TurnDetection, updated
 from berth.realtime.events import BadEvent
-from berth.realtime.session import RealtimeSession, sentences
+from berth.realtime.responses import sentences
+from berth.realtime.session import RealtimeSession
 from berth.realtime.turns import SpeechStarted, SpeechStopped, TurnDetector
 from berth.runners.vad import WINDOW, speech_spans
 from berth.tasks.fake import FakeModelCalls

@@ -18,7 +18,8 @@ from berth import errors, metrics
 from berth.keys.key import ApiKey
 from berth.realtime.config import SessionConfig
 from berth.realtime.events import BadEvent
-from berth.realtime.session import RealtimeSession, Send
+from berth.realtime.responses import Send
+from berth.realtime.session import RealtimeSession
 from berth.services.inference import InferenceService
 from berth.services.keys import KeyService
 from berth.tasks.generate import GENERATE

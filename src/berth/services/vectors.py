@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -20,43 +19,31 @@ from berth.keys.key import ApiKey
 from berth.services.files import FileService
 from berth.services.inference import InferenceService
 from berth.services.jobs import JobService, only_owner
+from berth.services.vectorsearch import Found, VectorSearch
 from berth.tasks.embed import EMBED
 from berth.vectors.chunking import Chunking, HuggingFaceTokenizer, Tokenizer, chunking_of
-from berth.vectors.filters import Filter, check_attributes, parse_filter
+from berth.vectors.filters import check_attributes
 from berth.vectors.index import VectorIndex
 from berth.vectors.record import (
     BATCH_ID_PREFIX,
     STORE_ID_PREFIX,
-    Attributes,
     Chunk,
     ExpiresAfter,
     FileBatch,
     FileStatus,
-    Hit,
     StoreFile,
     VectorStore,
 )
-from berth.vectors.search import search
 from berth.vectors.store import UNSET, FileChanges, StoreChanges, VectorRecords
 from berth.vectors.writer import IngestSource
 
 DEFAULT_MODEL = "all-minilm-l6-v2"
 INGEST_KIND = "vector-ingest"
-MAX_RESULTS = 50
 MAX_METADATA = 16
 MAX_BATCH_FILES = 500
 DAY = 86_400.0
 EVERY_FILE = 1_000_000
 TokenizerPath = Callable[[str], Path | None]
-
-
-@dataclass(frozen=True, slots=True)
-class Found:
-    """One search result: a chunk, its file's name and attributes, and its score."""
-
-    hit: Hit
-    filename: str
-    attributes: Attributes
 
 
 def check_metadata(data: Any) -> dict[str, str]:
@@ -122,6 +109,7 @@ class VectorService:
         self.tokenizer_path = tokenizer_path
         self.default_model = default_model
         self.clock = clock or SystemClock()
+        self.searcher = VectorSearch(records, index, files, inference, self.active_store)
 
     # -- stores --------------------------------------------------------------------------
 
@@ -380,53 +368,11 @@ class VectorService:
         await self.get_store(caller, store_id)
         return await self.records.cancel_batch(store_id, batch_id)
 
-    # -- search --------------------------------------------------------------------------
+    # -- search ------------------------------------------------------------------------
 
-    async def search(
-        self,
-        caller: ApiKey | None,
-        store_id: str,
-        queries: Sequence[str],
-        *,
-        filters: Any = None,
-        max_num_results: int = 10,
-        score_threshold: float | None = None,
-    ) -> list[Found]:
-        """The chunks nearest the queries (each query's best, merged), of completed files
-        whose attributes pass ``filters``."""
-        if not 1 <= max_num_results <= MAX_RESULTS:
-            raise errors.InvalidRequest(
-                f"max_num_results: from 1 to {MAX_RESULTS}, not {max_num_results}."
-            )
-        if score_threshold is not None and not 0.0 <= score_threshold <= 1.0:
-            raise errors.InvalidRequest("ranking_options.score_threshold: from 0 to 1.")
-        texts = [q for q in queries if q.strip()]
-        if not texts:
-            raise errors.InvalidRequest("query: give the text to search for.")
-        parsed = parse_filter(filters) if filters is not None else None
-        store = await self._active(caller, store_id)
-        allowed, files = await self._searchable(store.id, parsed)
-        embedded = await self.inference.embed(caller, store.model, texts)
-        best: dict[tuple[str, int], Hit] = {}
-        for vector in embedded.vectors:
-            for hit in await search(
-                self.index,
-                store.id,
-                vector,
-                max_num_results,
-                files=allowed,
-                score_threshold=score_threshold,
-            ):
-                key = (hit.file_id, hit.seq)
-                if key not in best or hit.distance < best[key].distance:
-                    best[key] = hit
-        ranked = sorted(best.values(), key=lambda h: h.distance)[:max_num_results]
-        names = await self._names(caller, {h.file_id for h in ranked})
-        return [
-            Found(h, names.get(h.file_id, h.file_id), files[h.file_id].attributes) for h in ranked
-        ]
-
-    async def _active(self, caller: ApiKey | None, store_id: str) -> VectorStore:
+    async def active_store(self, caller: ApiKey | None, store_id: str) -> VectorStore:
+        """The caller's store, ready to be searched (not expired, its model allowed and the
+        only one its chunks hold), marked active now."""
         store = await self.get_store(caller, store_id)
         now = self.clock.now()
         if store.status(now) == "expired":
@@ -445,28 +391,26 @@ class VectorService:
         changes = StoreChanges(last_active_at=now, expires_at=_expiry(store.expires_after, now))
         return await self.records.update_store(store.id, changes)
 
-    async def _searchable(
-        self, store_id: str, parsed: Filter | None
-    ) -> tuple[set[str] | None, dict[str, StoreFile]]:
-        every = await self.records.list_files(store_id, limit=EVERY_FILE)
-        files = {f.file_id: f for f in every}
-        done = {
-            f.file_id
-            for f in every
-            if f.status is FileStatus.COMPLETED and (parsed is None or parsed.matches(f.attributes))
-        }
-        if parsed is None and len(done) == len(every):
-            return None, files
-        return done, files
-
-    async def _names(self, caller: ApiKey | None, file_ids: set[str]) -> dict[str, str]:
-        names = {}
-        for file_id in file_ids:
-            try:
-                names[file_id] = (await self.files.store.get(file_id)).filename
-            except errors.UnknownFile:
-                continue
-        return names
+    async def search(
+        self,
+        caller: ApiKey | None,
+        store_id: str,
+        queries: Sequence[str],
+        *,
+        filters: Any = None,
+        max_num_results: int = 10,
+        score_threshold: float | None = None,
+    ) -> list[Found]:
+        """The chunks nearest the queries (each query's best, merged), of completed files
+        whose attributes pass ``filters``."""
+        return await self.searcher.search(
+            caller,
+            store_id,
+            queries,
+            filters=filters,
+            max_num_results=max_num_results,
+            score_threshold=score_threshold,
+        )
 
     # -- for the ingest job (no caller: its submit was checked) ----------------------------
 

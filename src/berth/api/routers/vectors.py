@@ -8,6 +8,7 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Query
 
 from berth import errors
+from berth.api.schemas.pages import page_of
 from berth.api.schemas.vectors import (
     CreateFileBatch,
     CreateVectorStore,
@@ -84,13 +85,8 @@ async def list_stores(
     found = await services.vectors.list_stores(
         key, after=after, limit=limit + 1, newest_first=order == "desc"
     )
-    page = found[:limit]
-    return VectorStoreList(
-        data=[_store(services, s) for s in page],
-        first_id=page[0].id if page else None,
-        last_id=page[-1].id if page else None,
-        has_more=len(found) > limit,
-    )
+    page = page_of(found, limit, lambda store: store.id)
+    return VectorStoreList(data=[_store(services, s) for s in page.items], **page.cursors())
 
 
 @router.get("/{store_id}", response_model=VectorStoreObject)
@@ -150,12 +146,9 @@ async def search(
 
 
 def _file_page(found: list[StoreFile], limit: int) -> VectorStoreFileList:
-    page = found[:limit]
+    page = page_of(found, limit, lambda record: record.file_id)
     return VectorStoreFileList(
-        data=[VectorStoreFileObject.of(f) for f in page],
-        first_id=page[0].file_id if page else None,
-        last_id=page[-1].file_id if page else None,
-        has_more=len(found) > limit,
+        data=[VectorStoreFileObject.of(f) for f in page.items], **page.cursors()
     )
 
 

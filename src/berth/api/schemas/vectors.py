@@ -7,7 +7,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from berth.services.vectors import Found
+from berth.services.vectorsearch import Found
 from berth.vectors.record import Attributes, FileBatch, FileCounts, StoreFile, VectorStore
 
 Scalar = str | float | bool

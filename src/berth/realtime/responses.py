@@ -1,0 +1,303 @@
+"""A realtime response: the reply streamed from the chat model, spoken sentence by sentence.
+
+:class:`Responder` runs one :class:`ActiveResponse` on the session's models: the
+conversation goes to the chat model as it streams, and each finished sentence goes to the
+speech model while the next one is generated; its audio leaves in ``response.output_audio``
+deltas of ``AUDIO_CHUNK_MS``. A cancelled response keeps, in its item, only the sentences
+whose audio was sent.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import contextlib
+import re
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any, cast
+
+from berth import errors
+from berth.realtime import codecs
+from berth.realtime.config import SessionConfig
+from berth.realtime.conversation import Conversation, Item
+from berth.realtime.events import error_event, event
+from berth.tasks.calls import ModelCalls
+from berth.tasks.generate import GENERATE, Generation, GenerationRequest, TextDelta
+from berth.tasks.speak import SPEAK, SpeechRequest
+
+Send = Callable[[dict[str, Any]], Awaitable[None]]
+
+AUDIO_CHUNK_MS = 100
+"""How much audio one ``response.output_audio.delta`` carries."""
+SENTENCE_END = re.compile(r"(?<=[.!?;:\u3002\uff01\uff1f])\s+|\n+")
+
+
+@dataclass
+class Spoken:
+    """A sentence of the reply and where its audio ends on the response's audio clock."""
+
+    text: str
+    end_ms: int
+
+
+@dataclass
+class ActiveResponse:
+    """One response of a session while it runs: its item, what was generated and sent."""
+
+    id: str
+    item: Item
+    config: SessionConfig
+    task: asyncio.Task[None] | None = None
+    text: list[str] = field(default_factory=list)
+    """The reply's text as it was generated."""
+    spoken: list[Spoken] = field(default_factory=list)
+    """The sentences whose audio went out, in order."""
+    sent_ms: int = 0
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    cancel_reason: str | None = None
+    timings: dict[str, float] = field(default_factory=dict)
+    turn_ended: float | None = None
+    started: float = field(default_factory=time.monotonic)
+
+
+def sentences(text: str) -> tuple[list[str], str]:
+    """The finished sentences at the start of ``text``, and the unfinished rest."""
+    pieces = SENTENCE_END.split(text)
+    return [piece for piece in pieces[:-1] if piece.strip()], pieces[-1]
+
+
+class Responder:
+    """Runs a session's responses: its models, its conversation and where its events go.
+
+    ``released`` is told a response's final status just before ``response.done`` is sent
+    (the session is free for the next response from then on).
+    """
+
+    def __init__(
+        self,
+        models: ModelCalls,
+        conversation: Conversation,
+        send: Send,
+        released: Callable[[str], None],
+    ) -> None:
+        self._models = models
+        self._conversation = conversation
+        self._send = send
+        self._released = released
+
+    def as_json(self, response: ActiveResponse, status: str) -> dict[str, Any]:
+        """``response`` as a ``realtime.response`` in ``status``."""
+        done = status not in ("in_progress",)
+        body: dict[str, Any] = {
+            "id": response.id,
+            "object": "realtime.response",
+            "status": status,
+            "status_details": None,
+            "output": [response.item.as_json()] if done else [],
+            "output_modalities": list(response.config.output_modalities),
+            "max_output_tokens": response.config.max_output_tokens or "inf",
+            "audio": {
+                "output": {
+                    "format": response.config.output_format.as_json(),
+                    "voice": response.config.voice,
+                }
+            },
+            "usage": None,
+            "metadata": None,
+        }
+        if done and response.timings:
+            # Berth's own figures: each stage of the turn, in milliseconds
+            body["metadata"] = {f"berth_{k}": f"{v:.1f}" for k, v in response.timings.items()}
+        if status == "cancelled":
+            body["status_details"] = {"type": "cancelled", "reason": response.cancel_reason}
+        if done:
+            body["usage"] = {
+                "input_tokens": response.prompt_tokens,
+                "output_tokens": response.completion_tokens,
+                "total_tokens": response.prompt_tokens + response.completion_tokens,
+                "input_token_details": {
+                    "text_tokens": response.prompt_tokens,
+                    "audio_tokens": 0,
+                    "cached_tokens": 0,
+                },
+                "output_token_details": {
+                    "text_tokens": response.completion_tokens,
+                    "audio_tokens": 0,
+                },
+            }
+        return body
+
+    def _ids(self, response: ActiveResponse) -> dict[str, Any]:
+        return {
+            "response_id": response.id,
+            "item_id": response.item.id,
+            "output_index": 0,
+            "content_index": 0,
+        }
+
+    async def run(self, response: ActiveResponse) -> None:
+        """Stream ``response`` to the end (or its cancellation); ``response.done`` last."""
+        item = response.item
+        previous = self._conversation.add(item)
+        status = "completed"
+        try:
+            await self._send(
+                event(
+                    "response.output_item.added",
+                    response_id=response.id,
+                    output_index=0,
+                    item=item.as_json(),
+                )
+            )
+            await self._send(
+                event("conversation.item.added", item=item.as_json(), previous_item_id=previous)
+            )
+            await self._send(
+                event(
+                    "response.content_part.added",
+                    **self._ids(response),
+                    part=item.content[0].as_json(),
+                )
+            )
+            await self._generate(response)
+        except asyncio.CancelledError:
+            status = "cancelled"
+        except errors.BerthError as exc:
+            status = "failed"
+            await self._send(error_event(exc.message, kind="server_error", code=type(exc).__name__))
+        finally:
+            await asyncio.shield(self._finish(response, status))
+
+    async def _generate(self, response: ActiveResponse) -> None:
+        config = response.config
+        request = GenerationRequest(
+            messages=self._conversation.messages(config.instructions),
+            max_tokens=config.max_output_tokens,
+            temperature=0.8,
+        )
+        speaker: asyncio.Queue[str | None] = asyncio.Queue()
+        speaking = asyncio.create_task(self._speak(response, speaker)) if config.speaks else None
+        try:
+            pending = await self._stream_reply(response, request, speaker if speaking else None)
+            if speaking is not None:
+                if pending.strip():
+                    speaker.put_nowait(pending)
+                speaker.put_nowait(None)
+                await speaking
+        finally:
+            if speaking is not None and not speaking.done():
+                speaking.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await speaking
+
+    async def _stream_reply(
+        self,
+        response: ActiveResponse,
+        request: GenerationRequest,
+        speaker: asyncio.Queue[str | None] | None,
+    ) -> str:
+        """Send the reply's text as it streams, each finished sentence to ``speaker``; the
+        unfinished rest."""
+        config = response.config
+        kind = (
+            "response.output_audio_transcript.delta"
+            if config.speaks
+            else "response.output_text.delta"
+        )
+        pending = ""
+        chunks = cast(
+            AsyncIterator[TextDelta | Generation],
+            self._models.stream(config.model, GENERATE, request),
+        )
+        try:
+            async for chunk in chunks:
+                if isinstance(chunk, Generation):
+                    response.prompt_tokens = chunk.prompt_tokens
+                    response.completion_tokens = chunk.completion_tokens
+                    continue
+                if not chunk.text:
+                    continue
+                if not response.text:
+                    response.timings["llm_first_token_ms"] = ms_since(response.started)
+                response.text.append(chunk.text)
+                await self._send(event(kind, **self._ids(response), delta=chunk.text))
+                if speaker is not None:
+                    done, pending = sentences(pending + chunk.text)
+                    for sentence in done:
+                        speaker.put_nowait(sentence)
+        finally:
+            closing = getattr(chunks, "aclose", None)
+            if closing is not None:
+                await closing()  # stops the model's work on this reply
+        return pending
+
+    async def _speak(
+        self, response: ActiveResponse, sentences_in: asyncio.Queue[str | None]
+    ) -> None:
+        config = response.config
+        fmt = config.output_format
+        chunk_bytes = fmt.rate * fmt.bytes_per_sample * AUDIO_CHUNK_MS // 1000
+        while (sentence := await sentences_in.get()) is not None:
+            asked = time.monotonic()
+            [speech] = await self._models.run(
+                config.speech_model, SPEAK, [SpeechRequest(sentence.strip(), config.voice)]
+            )
+            raw = codecs.encode(speech.samples, speech.sample_rate, fmt)
+            if not response.spoken:
+                response.timings["tts_first_audio_ms"] = ms_since(asked)
+                response.timings["first_audio_ms"] = ms_since(
+                    response.turn_ended or response.started
+                )
+            for start in range(0, len(raw), chunk_bytes):
+                piece = raw[start : start + chunk_bytes]
+                await self._send(
+                    event(
+                        "response.output_audio.delta",
+                        **self._ids(response),
+                        delta=base64.b64encode(piece).decode(),
+                    )
+                )
+                response.sent_ms += codecs.milliseconds(len(piece), fmt)
+            response.spoken.append(Spoken(sentence.strip(), response.sent_ms))
+
+    async def _finish(self, response: ActiveResponse, status: str) -> None:
+        item, config = response.item, response.config
+        part = item.content[0]
+        if config.speaks:
+            part.text = (
+                " ".join(s.text for s in response.spoken)
+                if status == "cancelled"
+                else "".join(response.text).strip()
+            )
+        else:
+            part.text = "".join(response.text).strip()
+        item.status = "completed" if status == "completed" else "incomplete"
+        item.spoken = [(s.text, s.end_ms) for s in response.spoken]
+        ids = self._ids(response)
+        if config.speaks:
+            await self._send(event("response.output_audio.done", **ids))
+            await self._send(
+                event("response.output_audio_transcript.done", **ids, transcript=part.text)
+            )
+        else:
+            await self._send(event("response.output_text.done", **ids, text=part.text))
+        await self._send(event("response.content_part.done", **ids, part=part.as_json()))
+        await self._send(
+            event(
+                "response.output_item.done",
+                response_id=response.id,
+                output_index=0,
+                item=item.as_json(),
+            )
+        )
+        await self._send(event("conversation.item.done", item=item.as_json()))
+        self._released(status)
+        await self._send(event("response.done", response=self.as_json(response, status)))
+
+
+def ms_since(start: float) -> float:
+    """Milliseconds since the monotonic time ``start``."""
+    return (time.monotonic() - start) * 1000
