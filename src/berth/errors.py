@@ -55,7 +55,8 @@
         └── ContextTooLong          a prompt does not fit the model's context
         ├── ContextTooLong          a prompt does not fit the model's context
         ├── InvalidTrainingData     a training or validation file cannot be trained on
-        └── FineTuningStateError    the fine-tuning job's status does not allow the action
+        ├── FineTuningStateError    the fine-tuning job's status does not allow the action
+        └── VectorStoreNotReady     a store searched by a chat is still ingesting files
 
 Raise them with a message that says what happened and what to do; keep the cause with
 ``raise ... from exc``.
@@ -307,3 +308,7 @@ class InvalidTrainingData(InvalidRequest):
 
 class FineTuningStateError(InvalidRequest):
     """The fine-tuning job's status does not allow this. Retrieve the job to see its status."""
+
+
+class VectorStoreNotReady(InvalidRequest):
+    """The vector store is still ingesting files. Wait until its status is 'completed'."""

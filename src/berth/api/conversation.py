@@ -8,6 +8,7 @@ import json
 
 from berth import errors
 from berth.api.schemas.openai import ChatRequest, Message
+from berth.api.schemas.tools import Tool
 from berth.media.images import checked_image
 from berth.services import tooluse
 from berth.tasks.generate import ChatMessage, ToolCall, ToolSpec
@@ -102,6 +103,7 @@ def tool_plan(body: ChatRequest) -> tooluse.ToolPlan:
             json.dumps(tool.function.parameters or tooluse.EMPTY_PARAMETERS),
         )
         for tool in body.tools or ()
+        if isinstance(tool, Tool)
     ]
     choice = body.tool_choice
     mode = choice if isinstance(choice, str) or choice is None else choice.function.name

@@ -32,6 +32,7 @@ STATUS: tuple[tuple[type[errors.BerthError], int, str], ...] = (
     (errors.InvalidJobInput, 400, "invalid_request_error"),
     (errors.MediaTooLarge, 413, "invalid_request_error"),
     (errors.UnsupportedMedia, 415, "invalid_request_error"),
+    (errors.VectorStoreNotReady, 409, "invalid_request_error"),
     (errors.InvalidRequest, 400, "invalid_request_error"),
     (errors.MemoryBudgetExceeded, 503, "server_overloaded"),
     (errors.QueueFull, 503, "server_overloaded"),

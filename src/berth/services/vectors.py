@@ -17,6 +17,7 @@ from berth.clock import Clock, SystemClock
 from berth.ids import new_id
 from berth.keys.key import ApiKey
 from berth.services.files import FileService
+from berth.services.filesearch import FileSearch
 from berth.services.inference import InferenceService
 from berth.services.jobs import JobService, only_owner
 from berth.services.vectorsearch import Found, VectorSearch
@@ -110,6 +111,7 @@ class VectorService:
         self.default_model = default_model
         self.clock = clock or SystemClock()
         self.searcher = VectorSearch(records, index, files, inference, self.active_store)
+        self.file_search = FileSearch(self.searcher)
 
     # -- stores --------------------------------------------------------------------------
 

@@ -1,9 +1,13 @@
-"""``POST /v1/chat/completions`` and ``POST /v1/completions``, streaming or not."""
+"""``POST /v1/chat/completions`` and ``POST /v1/completions``, streaming or not.
+
+A chat request may carry a ``file_search`` tool: its vector stores are searched for the last
+user message first, the best chunks shown to the model as numbered sources, and the reply
+carries a ``file_citation`` annotation per source (see :mod:`berth.services.filesearch`)."""
 
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -11,8 +15,10 @@ from fastapi import APIRouter, Request
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel
 
+from berth import errors
 from berth.api.conversation import chat_messages, tool_plan
 from berth.api.replies import ChatDeltas, chat_logprobs, chat_reply, completion_logprobs
+from berth.api.schemas.filesearch import FileCitation, FileSearchToolBody
 from berth.api.schemas.openai import (
     ChatChoice,
     ChatChunk,
@@ -31,6 +37,13 @@ from berth.api.sse import openai_stream
 from berth.http.auth import InferCaller
 from berth.http.runtime import ServicesDep
 from berth.ids import new_id
+from berth.services.filesearch import (
+    FileSearchTool,
+    Source,
+    citations,
+    last_user_text,
+    with_sources,
+)
 from berth.tasks.generate import Generation, GenerationRequest, TextDelta
 
 router = APIRouter(tags=["openai"])
@@ -96,10 +109,17 @@ async def chat_completions(
     """A chat completion, with tools, structured output and logprobs; with ``stream`` an SSE
     stream of chunks ending in ``[DONE]``."""
     request.state.model = body.model
+    search, body = file_search_of(body)
     plan = tool_plan(body)
+    messages = await chat_messages(body)
+    sources: list[Source] | None = None
+    if search is not None:
+        finder = services.vectors.file_search
+        sources = await finder.sources(key, search, last_user_text(messages))
+        messages = with_sources(messages, sources)
     job = generation_request(
         body,
-        messages=await chat_messages(body),
+        messages=messages,
         tools=plan.tools,
         grammar=plan.grammar,
         logprobs=(body.top_logprobs or 0) if body.logprobs else None,
@@ -109,6 +129,8 @@ async def chat_completions(
     if not body.stream:
         done = await service.generate(key, body.model, job)
         message, finish = chat_reply(plan, done)
+        if sources is not None:
+            message.annotations = citations_of(message.content or "", sources)
         choice = ChatChoice(
             index=0, message=message, finish_reason=finish, logprobs=chat_logprobs(done.logprobs)
         )
@@ -118,8 +140,28 @@ async def chat_completions(
     chunks = await started(service.stream_text(key, body.model, job))
     include_usage = bool(body.stream_options and body.stream_options.include_usage)
     shape = ChunkShape(reply_id, created, body.model)
-    frames = chat_frames(chunks, ChatDeltas(plan), shape, include_usage)
+    frames = chat_frames(chunks, ChatDeltas(plan), shape, include_usage, sources)
     return StreamingResponse(openai_stream(frames), media_type="text/event-stream")
+
+
+def file_search_of(body: ChatRequest) -> tuple[FileSearchTool | None, ChatRequest]:
+    """The request's ``file_search`` tool (at most one), and the request with its function
+    tools only."""
+    tools = body.tools or []
+    searches = [tool for tool in tools if isinstance(tool, FileSearchToolBody)]
+    if not searches:
+        return None, body
+    if len(searches) > 1:
+        raise errors.InvalidRequest(
+            "tools: give at most one file_search tool; it may name two vector stores."
+        )
+    functions = [tool for tool in tools if not isinstance(tool, FileSearchToolBody)]
+    return searches[0].tool(), body.model_copy(update={"tools": functions or None})
+
+
+def citations_of(content: str, sources: Sequence[Source]) -> list[FileCitation]:
+    """The reply's ``file_citation`` annotations of ``sources``."""
+    return [FileCitation.of(found) for found in citations(content, sources)]
 
 
 @dataclass(frozen=True)
@@ -147,18 +189,25 @@ async def chat_frames(
     deltas: ChatDeltas,
     shape: ChunkShape,
     include_usage: bool,
+    sources: Sequence[Source] | None = None,
 ) -> AsyncIterator[str]:
     """The JSON of each chunk of a streamed chat answer: the role, content or tool-call
-    deltas, the finish, and (if asked) the usage."""
+    deltas, the citations of ``sources`` (when the request searched files), the finish, and
+    (if asked) the usage."""
     yield shape.chunk(Delta(role="assistant", content=""))
+    content: list[str] = []
     async for piece in chunks:
         if isinstance(piece, TextDelta):
             for delta, logprobs in deltas.text(piece):
+                content.append(delta.content or "")
                 yield shape.chunk(delta, logprobs=logprobs)
             continue
         last, finish = deltas.finish(piece)
         for delta in last:
+            content.append(delta.content or "")
             yield shape.chunk(delta)
+        if sources is not None:
+            yield shape.chunk(Delta(annotations=citations_of("".join(content), sources)))
         yield shape.chunk(Delta(), finish)
         if include_usage:
             yield shape.whole([], usage_of(piece)).model_dump_json()

@@ -6,6 +6,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from berth.api.schemas.filesearch import FileCitation, FileSearchToolBody
 from berth.api.schemas.tools import (
     ChoiceLogprobs,
     CompletionLogprobs,
@@ -144,7 +145,11 @@ class Message(BaseModel):
 
 class ChatRequest(GenerationOptions):
     messages: list[Message] = Field(min_length=1)
-    tools: list[Tool] | None = None
+    tools: list[Tool | FileSearchToolBody] | None = Field(
+        default=None,
+        description="Function tools, and at most one file_search tool: its vector stores are "
+        "searched for the last user message and the best chunks shown as numbered sources.",
+    )
     tool_choice: ToolChoice | None = None
     parallel_tool_calls: bool = True
     response_format: ResponseFormat | None = None
@@ -162,6 +167,7 @@ class ChatMessageOut(BaseModel):
     content: str | None
     tool_calls: list[ToolCallOut] | None = None
     refusal: str | None = None
+    annotations: list[FileCitation] | None = None
 
 
 class ChatChoice(BaseModel):
@@ -185,6 +191,7 @@ class Delta(BaseModel):
     role: Literal["assistant"] | None = None
     content: str | None = None
     tool_calls: list[ToolCallDelta] | None = None
+    annotations: list[FileCitation] | None = None
 
 
 class ChatChunkChoice(BaseModel):
