@@ -53,6 +53,8 @@ class SessionConfig:
     voice: str = "alloy"
     turn_detection: TurnDetection | None = field(default_factory=TurnDetection)
     tools: tuple[dict[str, Any], ...] = ()
+    tool_choice: str | dict[str, str] = "auto"
+    """``auto``, ``none``, ``required``, or ``{"type": "function", "name": ...}``."""
     max_output_tokens: int | None = None
     transcription_language: str | None = None
 
@@ -88,7 +90,7 @@ class SessionConfig:
                 },
             },
             "tools": list(self.tools),
-            "tool_choice": "auto",
+            "tool_choice": self.tool_choice,
             "max_output_tokens": self.max_output_tokens or "inf",
         }
 
@@ -192,6 +194,22 @@ def _tools(value: object, param: str) -> tuple[dict[str, Any], ...]:
     return tuple(value)
 
 
+def _tool_choice(value: object, param: str) -> str | dict[str, str]:
+    if value in ("auto", "none", "required"):
+        return str(value)
+    if (
+        isinstance(value, dict)
+        and value.get("type") == "function"
+        and isinstance(value.get("name"), str)
+    ):
+        return {"type": "function", "name": value["name"]}
+    raise BadEvent(
+        f"{param} must be 'auto', 'none', 'required' or {{'type': 'function', 'name': ...}}; "
+        f"got {value!r}.",
+        param,
+    )
+
+
 def _common(config: SessionConfig, spec: dict[str, Any]) -> dict[str, Any]:
     changes: dict[str, Any] = {}
     if "model" in spec and spec["model"] != config.model:
@@ -206,6 +224,8 @@ def _common(config: SessionConfig, spec: dict[str, Any]) -> dict[str, Any]:
             changes["output_modalities"] = _modalities(spec[name], f"session.{name}")
     if "tools" in spec:
         changes["tools"] = _tools(spec["tools"], "session.tools")
+    if "tool_choice" in spec:
+        changes["tool_choice"] = _tool_choice(spec["tool_choice"], "session.tool_choice")
     for name in ("max_output_tokens", "max_response_output_tokens"):
         if name in spec:
             changes["max_output_tokens"] = _max_tokens(spec[name], f"session.{name}")

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from berth.realtime.events import BadEvent, server_id
-from berth.tasks.generate import ChatMessage
+from berth.tasks.generate import ChatMessage, ToolCall
 
 ROLES = ("system", "user", "assistant")
 INPUT_PARTS = {"input_text", "input_audio", "text"}
@@ -43,12 +43,24 @@ class Item:
     spoken: list[tuple[str, int]] = field(default_factory=list)
     """For an assistant's audio: each sentence and where its audio ends (ms), so a
     truncation keeps the text of what was heard."""
+    type: str = "message"
+    """``message``, ``function_call`` (the assistant calls a tool) or
+    ``function_call_output`` (the client's result of that call)."""
+    call_id: str | None = None
+    name: str | None = None
+    arguments: str = ""
+    output: str = ""
 
     @property
     def text(self) -> str:
         return " ".join(part.text for part in self.content if part.text).strip()
 
     def as_json(self) -> dict[str, Any]:
+        head = {"id": self.id, "object": "realtime.item", "type": self.type, "status": self.status}
+        if self.type == "function_call":
+            return {**head, "call_id": self.call_id, "name": self.name, "arguments": self.arguments}
+        if self.type == "function_call_output":
+            return {**head, "call_id": self.call_id, "output": self.output}
         return {
             "id": self.id,
             "object": "realtime.item",
@@ -84,10 +96,12 @@ def item_from_event(spec: object) -> Item:
     if not isinstance(spec, dict):
         raise BadEvent("item must be an object.", "item")
     kind = spec.get("type", "message")
+    if kind in ("function_call", "function_call_output"):
+        return _function_item(spec, str(kind))
     if kind != "message":
         raise BadEvent(
-            f"item.type {kind!r} is not taken here; send 'message' items "
-            "(function calls need a session with tools).",
+            f"item.type {kind!r} is not an item type; send 'message', 'function_call' or "
+            "'function_call_output'.",
             "item.type",
         )
     role = spec.get("role")
@@ -100,10 +114,34 @@ def item_from_event(spec: object) -> Item:
     parts = [
         _part(raw, f"item.content[{index}]", allowed, role) for index, raw in enumerate(content)
     ]
+    return Item(_item_id(spec), str(role), parts)
+
+
+def _item_id(spec: dict[str, Any]) -> str:
     given = spec.get("id")
     if given is not None and (not isinstance(given, str) or not 0 < len(given) <= 64):
         raise BadEvent("item.id must be a string of up to 64 characters.", "item.id")
-    return Item(given or server_id("item"), str(role), parts)
+    return given or server_id("item")
+
+
+def _function_item(spec: dict[str, Any], kind: str) -> Item:
+    fields = ("call_id", "output") if kind == "function_call_output" else ("call_id", "name")
+    for name in fields:
+        if not isinstance(spec.get(name), str) or not spec[name]:
+            raise BadEvent(f"item.{name} must be a non-empty string for a {kind} item.", name)
+    arguments = spec.get("arguments", "")
+    if not isinstance(arguments, str):
+        raise BadEvent("item.arguments must be the call's arguments as a JSON string.", "arguments")
+    role = "tool" if kind == "function_call_output" else "assistant"
+    return Item(
+        _item_id(spec),
+        role,
+        type=kind,
+        call_id=spec["call_id"],
+        name=spec.get("name"),
+        arguments=arguments,
+        output=spec.get("output", ""),
+    )
 
 
 class Conversation:
@@ -124,9 +162,16 @@ class Conversation:
         )
 
     def add(self, item: Item, after: object = None) -> str | None:
-        """Add ``item`` after the item ``after`` (None: at the end); the previous item's id."""
+        """Add ``item`` after the item ``after`` (None: at the end); the previous item's id.
+        A function call's output must answer a call of this conversation."""
         if any(existing.id == item.id for existing in self.items):
             raise BadEvent(f"An item with id {item.id!r} exists already.", "item.id")
+        if item.type == "function_call_output" and item.call_id not in self._calls():
+            raise BadEvent(
+                f"item.call_id {item.call_id!r} answers no function_call item of this "
+                "conversation; send the output of a call the assistant made.",
+                "item.call_id",
+            )
         if after is None:
             previous = self.last_id()
             self.items.append(item)
@@ -138,8 +183,31 @@ class Conversation:
     def delete(self, item_id: object) -> None:
         self.items.remove(self.find(item_id))
 
+    def _calls(self) -> dict[str, str]:
+        return {
+            item.call_id: item.name or ""
+            for item in self.items
+            if item.type == "function_call" and item.call_id
+        }
+
     def messages(self, instructions: str) -> tuple[ChatMessage, ...]:
-        """The conversation as chat messages, the session's instructions first."""
+        """The conversation as chat messages, the session's instructions first; function
+        calls as the assistant's tool calls and their outputs as tool messages."""
         messages = [ChatMessage("system", instructions)] if instructions.strip() else []
-        messages += [ChatMessage(item.role, item.text) for item in self.items if item.text]
+        calls = self._calls()
+        for item in self.items:
+            if item.type == "function_call":
+                call = ToolCall(item.call_id or "", item.name or "", item.arguments)
+                messages.append(ChatMessage("assistant", "", tool_calls=(call,)))
+            elif item.type == "function_call_output":
+                messages.append(
+                    ChatMessage(
+                        "tool",
+                        item.output,
+                        tool_call_id=item.call_id,
+                        name=calls.get(item.call_id or ""),
+                    )
+                )
+            elif item.text:
+                messages.append(ChatMessage(item.role, item.text))
         return tuple(messages)

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from berth import errors
 from berth.ids import new_id
+
+Send = Callable[[dict[str, Any]], Awaitable[None]]
+"""Where a session's server events go."""
 
 
 class BadEvent(errors.InvalidRequest):

@@ -14,7 +14,7 @@ import base64
 import contextlib
 import re
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from typing import Any, cast
 
@@ -22,13 +22,15 @@ from berth import errors
 from berth.realtime import codecs
 from berth.realtime.config import SessionConfig
 from berth.realtime.conversation import Conversation, Item
-from berth.realtime.events import error_event, event
+from berth.realtime.events import Send, error_event, event, server_id
+from berth.services.callreader import CallArguments, CallReader, CallStart, Content
+from berth.services.tooluse import ToolPlan
 from berth.tasks.calls import ModelCalls
 from berth.tasks.generate import GENERATE, Generation, GenerationRequest, TextDelta
 from berth.tasks.speak import SPEAK, SpeechRequest
 
-Send = Callable[[dict[str, Any]], Awaitable[None]]
-
+NO_TOOLS = ToolPlan((), None, "text")
+"""The plan of a session without tools: the reply is text."""
 AUDIO_CHUNK_MS = 100
 """How much audio one ``response.output_audio.delta`` carries."""
 SENTENCE_END = re.compile(r"(?<=[.!?;:\u3002\uff01\uff1f])\s+|\n+")
@@ -49,6 +51,7 @@ class ActiveResponse:
     id: str
     item: Item
     config: SessionConfig
+    plan: ToolPlan = NO_TOOLS
     task: asyncio.Task[None] | None = None
     text: list[str] = field(default_factory=list)
     """The reply's text as it was generated."""
@@ -61,6 +64,17 @@ class ActiveResponse:
     timings: dict[str, float] = field(default_factory=dict)
     turn_ended: float | None = None
     started: float = field(default_factory=time.monotonic)
+    calls: list[Item] = field(default_factory=list)
+    """The function calls the reply made (output items after the message, if any)."""
+
+    @property
+    def with_message(self) -> bool:
+        """Whether the reply has a message item (not when a call is forced)."""
+        return self.plan.reading != "calls"
+
+    def output(self) -> list[Item]:
+        """The response's output items, in order."""
+        return ([self.item] if self.with_message else []) + self.calls
 
 
 def sentences(text: str) -> tuple[list[str], str]:
@@ -96,7 +110,7 @@ class Responder:
             "object": "realtime.response",
             "status": status,
             "status_details": None,
-            "output": [response.item.as_json()] if done else [],
+            "output": [item.as_json() for item in response.output()] if done else [],
             "output_modalities": list(response.config.output_modalities),
             "max_output_tokens": response.config.max_output_tokens or "inf",
             "audio": {
@@ -140,28 +154,10 @@ class Responder:
 
     async def run(self, response: ActiveResponse) -> None:
         """Stream ``response`` to the end (or its cancellation); ``response.done`` last."""
-        item = response.item
-        previous = self._conversation.add(item)
         status = "completed"
         try:
-            await self._send(
-                event(
-                    "response.output_item.added",
-                    response_id=response.id,
-                    output_index=0,
-                    item=item.as_json(),
-                )
-            )
-            await self._send(
-                event("conversation.item.added", item=item.as_json(), previous_item_id=previous)
-            )
-            await self._send(
-                event(
-                    "response.content_part.added",
-                    **self._ids(response),
-                    part=item.content[0].as_json(),
-                )
-            )
+            if response.with_message:
+                await self._open_message(response)
             await self._generate(response)
         except asyncio.CancelledError:
             status = "cancelled"
@@ -171,12 +167,36 @@ class Responder:
         finally:
             await asyncio.shield(self._finish(response, status))
 
+    async def _open_message(self, response: ActiveResponse) -> None:
+        item = response.item
+        previous = self._conversation.add(item)
+        await self._send(
+            event(
+                "response.output_item.added",
+                response_id=response.id,
+                output_index=0,
+                item=item.as_json(),
+            )
+        )
+        await self._send(
+            event("conversation.item.added", item=item.as_json(), previous_item_id=previous)
+        )
+        await self._send(
+            event(
+                "response.content_part.added",
+                **self._ids(response),
+                part=item.content[0].as_json(),
+            )
+        )
+
     async def _generate(self, response: ActiveResponse) -> None:
         config = response.config
         request = GenerationRequest(
             messages=self._conversation.messages(config.instructions),
             max_tokens=config.max_output_tokens,
             temperature=0.8,
+            tools=response.plan.tools,
+            grammar=response.plan.grammar,
         )
         speaker: asyncio.Queue[str | None] = asyncio.Queue()
         speaking = asyncio.create_task(self._speak(response, speaker)) if config.speaks else None
@@ -208,6 +228,7 @@ class Responder:
             else "response.output_text.delta"
         )
         pending = ""
+        reader = CallReader(response.plan.reading, response.plan.parallel)
         chunks = cast(
             AsyncIterator[TextDelta | Generation],
             self._models.stream(config.model, GENERATE, request),
@@ -220,19 +241,100 @@ class Responder:
                     continue
                 if not chunk.text:
                     continue
-                if not response.text:
+                if "llm_first_token_ms" not in response.timings:
                     response.timings["llm_first_token_ms"] = ms_since(response.started)
-                response.text.append(chunk.text)
-                await self._send(event(kind, **self._ids(response), delta=chunk.text))
-                if speaker is not None:
-                    done, pending = sentences(pending + chunk.text)
-                    for sentence in done:
-                        speaker.put_nowait(sentence)
+                for read in reader.feed(chunk.text):
+                    pending = await self._read(response, read, kind, pending, speaker)
+            for read in reader.finish():
+                pending = await self._read(response, read, kind, pending, speaker)
         finally:
             closing = getattr(chunks, "aclose", None)
             if closing is not None:
                 await closing()  # stops the model's work on this reply
         return pending
+
+    async def _read(
+        self,
+        response: ActiveResponse,
+        read: Content | CallStart | CallArguments,
+        kind: str,
+        pending: str,
+        speaker: asyncio.Queue[str | None] | None,
+    ) -> str:
+        """Send what the reader found: text (each finished sentence to ``speaker``), a call
+        started, or a piece of a call's arguments; the unfinished sentence."""
+        if isinstance(read, CallStart):
+            await self._call_started(response, read)
+            return pending
+        if isinstance(read, CallArguments):
+            call = response.calls[-1]
+            call.arguments += read.text
+            ids = self._call_ids(response, call)
+            delta = event("response.function_call_arguments.delta", **ids, delta=read.text)
+            await self._send(delta)
+            return pending
+        if not read.text:
+            return pending
+        response.text.append(read.text)
+        await self._send(event(kind, **self._ids(response), delta=read.text))
+        if speaker is None:
+            return pending
+        done, pending = sentences(pending + read.text)
+        for sentence in done:
+            speaker.put_nowait(sentence)
+        return pending
+
+    def _call_ids(self, response: ActiveResponse, call: Item) -> dict[str, Any]:
+        return {
+            "response_id": response.id,
+            "item_id": call.id,
+            "output_index": response.output().index(call),
+            "call_id": call.call_id,
+        }
+
+    async def _call_started(self, response: ActiveResponse, read: CallStart) -> None:
+        call = Item(
+            server_id("item"),
+            "assistant",
+            type="function_call",
+            status="in_progress",
+            call_id=read.id,
+            name=read.name,
+        )
+        response.calls.append(call)
+        previous = self._conversation.add(call)
+        await self._send(
+            event(
+                "response.output_item.added",
+                response_id=response.id,
+                output_index=response.output().index(call),
+                item=call.as_json(),
+            )
+        )
+        await self._send(
+            event("conversation.item.added", item=call.as_json(), previous_item_id=previous)
+        )
+
+    async def _close_call(self, response: ActiveResponse, call: Item, status: str) -> None:
+        call.status = "completed" if status == "completed" else "incomplete"
+        ids = self._call_ids(response, call)
+        await self._send(
+            event(
+                "response.function_call_arguments.done",
+                **ids,
+                name=call.name,
+                arguments=call.arguments,
+            )
+        )
+        await self._send(
+            event(
+                "response.output_item.done",
+                response_id=response.id,
+                output_index=ids["output_index"],
+                item=call.as_json(),
+            )
+        )
+        await self._send(event("conversation.item.done", item=call.as_json()))
 
     async def _speak(
         self, response: ActiveResponse, sentences_in: asyncio.Queue[str | None]
@@ -264,6 +366,14 @@ class Responder:
             response.spoken.append(Spoken(sentence.strip(), response.sent_ms))
 
     async def _finish(self, response: ActiveResponse, status: str) -> None:
+        if response.with_message:
+            await self._close_message(response, status)
+        for call in response.calls:
+            await self._close_call(response, call, status)
+        self._released(status)
+        await self._send(event("response.done", response=self.as_json(response, status)))
+
+    async def _close_message(self, response: ActiveResponse, status: str) -> None:
         item, config = response.item, response.config
         part = item.content[0]
         if config.speaks:
@@ -294,8 +404,6 @@ class Responder:
             )
         )
         await self._send(event("conversation.item.done", item=item.as_json()))
-        self._released(status)
-        await self._send(event("response.done", response=self.as_json(response, status)))
 
 
 def ms_since(start: float) -> float:

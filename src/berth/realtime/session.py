@@ -24,8 +24,9 @@ from berth import errors
 from berth.realtime import codecs
 from berth.realtime.config import SessionConfig, updated
 from berth.realtime.conversation import Conversation, Item, Part, item_from_event
-from berth.realtime.events import BadEvent, error_event, event, server_id
-from berth.realtime.responses import ActiveResponse, Responder, Send, ms_since
+from berth.realtime.events import BadEvent, Send, error_event, event, server_id
+from berth.realtime.responses import ActiveResponse, Responder, ms_since
+from berth.realtime.tools import tool_plan
 from berth.realtime.turns import SpeechStarted, SpeechStopped, TurnDetector
 from berth.tasks.calls import ModelCalls
 from berth.tasks.transcribe import TRANSCRIBE, Samples, TranscriptionRequest
@@ -321,6 +322,8 @@ class RealtimeSession:
                 "modalities",
                 "max_output_tokens",
                 "voice",
+                "tools",
+                "tool_choice",
             )
             if key in spec
         }
@@ -361,12 +364,18 @@ class RealtimeSession:
                 None,
                 "conversation_already_has_active_response",
             )
+        plan = tool_plan(config)
         if self._admit is not None:
             await self._admit()
         part = Part("output_audio" if config.speaks else "output_text", "")
         item = Item(server_id("item"), "assistant", [part], status="in_progress")
         response = ActiveResponse(
-            server_id("resp"), item, config, timings=self._timings, turn_ended=self._turn_ended
+            server_id("resp"),
+            item,
+            config,
+            plan,
+            timings=self._timings,
+            turn_ended=self._turn_ended,
         )
         self._timings, self._turn_ended = {}, None
         self.response = response

@@ -12,14 +12,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from berth import errors, metrics
 from berth.keys.key import ApiKey
 from berth.realtime.config import SessionConfig
-from berth.realtime.events import BadEvent
-from berth.realtime.responses import Send
-from berth.realtime.session import RealtimeSession
+from berth.realtime.events import BadEvent, Send
 from berth.services.inference import InferenceService
 from berth.services.keys import KeyService
 from berth.tasks.generate import GENERATE
@@ -27,6 +25,9 @@ from berth.tasks.speak import SPEAK
 from berth.tasks.task import ModelTask
 from berth.tasks.transcribe import TRANSCRIBE
 from berth.tasks.vad import VAD
+
+if TYPE_CHECKING:
+    from berth.realtime.session import RealtimeSession
 
 log = logging.getLogger("berth.realtime")
 
@@ -103,6 +104,9 @@ class Session:
     ) -> None:
         self.service = service
         self.caller = caller
+        # imported here: the session's responses read tool calls with services' CallReader
+        from berth.realtime.session import RealtimeSession
+
         self.core = RealtimeSession(
             config,
             service.inference.calls(caller),
