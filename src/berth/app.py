@@ -150,6 +150,15 @@ def build_services(berth: Berth) -> Services:
         outputs_dir=settings.outputs_dir,
         clock=berth.clock,
     )
+    vectors = VectorService(
+        berth.stores.vector_records,
+        berth.stores.vector_index,
+        files=files,
+        jobs=jobs,
+        inference=inference,
+        tokenizer_path=lambda alias: berth.cache.path_for(berth.catalog.get(alias)),
+        clock=berth.clock,
+    )
     return Services(
         settings=settings,
         inference=inference,
@@ -169,17 +178,10 @@ def build_services(berth: Berth) -> Services:
             transcription_model=settings.realtime_transcription_model,
             speech_model=settings.realtime_speech_model,
             vad_model=settings.realtime_vad_model,
+            vectors=vectors,
         ),
         status=StatusService(
             jobs_store, berth.pool, jobs, heartbeat_seconds=settings.heartbeat_seconds
         ),
-        vectors=VectorService(
-            berth.stores.vector_records,
-            berth.stores.vector_index,
-            files=files,
-            jobs=jobs,
-            inference=inference,
-            tokenizer_path=lambda alias: berth.cache.path_for(berth.catalog.get(alias)),
-            clock=berth.clock,
-        ),
+        vectors=vectors,
     )

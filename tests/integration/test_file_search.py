@@ -9,6 +9,7 @@ import asyncio
 import io
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -89,3 +90,43 @@ async def test_sources_come_from_the_callers_ready_stores_only(berth: Berth) -> 
         FileSearchTool((empty.id, empty.id))
     with pytest.raises(errors.InvalidRequest, match="no user message"):
         last_user_text([ChatMessage("system", "hi")])
+
+
+async def test_a_realtime_session_retrieves_on_each_turn(berth: Berth) -> None:
+    vectors = berth.services.vectors
+    ids = [await upload(berth, "harbour.md", HARBOUR), await upload(berth, "bread.txt", BREAD)]
+    store = await vectors.create_store(None, name="kitchen", file_ids=ids)
+    async with berth.dispatcher():
+        await settle(vectors, store.id)
+    sent: list[dict[str, Any]] = []
+
+    async def send(message: dict[str, Any]) -> None:
+        sent.append(message)
+
+    async with berth.services.realtime.open(None, "echo", send) as session:
+        search: dict[str, Any] = {"vector_store_ids": ["vs_nowhere"]}
+        update: dict[str, Any] = {"output_modalities": ["text"], "berth_file_search": search}
+        await session.handle({"type": "session.update", "session": update})
+        [refused] = [m for m in sent if m["type"] == "error"]
+        assert "vs_nowhere" in refused["error"]["message"]
+        search = {"vector_store_ids": [store.id], "max_num_results": 1}
+        update = {
+            **update,
+            "berth_file_search": search,
+            "audio": {"input": {"turn_detection": None}},
+        }
+        await session.handle({"type": "session.update", "session": update})
+        [updated] = [m for m in sent if m["type"] == "session.updated"]
+        assert updated["session"]["berth_file_search"] == search
+        text = {"type": "input_text", "text": QUESTION}
+        item = {"type": "message", "role": "user", "content": [text]}
+        await session.handle({"type": "conversation.item.create", "item": item})
+        await session.handle({"type": "response.create"})
+        async with asyncio.timeout(120):
+            while not [m for m in sent if m["type"] == "response.done"]:
+                await asyncio.sleep(0.05)
+    [done] = [m for m in sent if m["type"] == "response.done"]
+    assert done["response"]["status"] == "completed"
+    reply = done["response"]["output"][0]["content"][0]["text"]
+    assert reply.startswith(QUESTION) and f"[1] bread.txt: {BREAD}" in reply
+    assert HARBOUR not in reply

@@ -56,6 +56,10 @@ class SessionConfig:
     tool_choice: str | dict[str, str] = "auto"
     """``auto``, ``none``, ``required``, or ``{"type": "function", "name": ...}``."""
     max_output_tokens: int | None = None
+    file_search: dict[str, Any] | None = None
+    """Berth's extension ``berth_file_search``: OpenAI's ``file_search`` tool fields
+    (``vector_store_ids``, ``max_num_results``, ``filters``, ``ranking_options``), searched
+    for the last user message of each response."""
     transcription_language: str | None = None
 
     @property
@@ -91,6 +95,7 @@ class SessionConfig:
             },
             "tools": list(self.tools),
             "tool_choice": self.tool_choice,
+            "berth_file_search": self.file_search,
             "max_output_tokens": self.max_output_tokens or "inf",
         }
 
@@ -194,6 +199,23 @@ def _tools(value: object, param: str) -> tuple[dict[str, Any], ...]:
     return tuple(value)
 
 
+def _file_search(value: object, param: str) -> dict[str, Any] | None:
+    if value is None:
+        return None
+    spec = _object(value, param)
+    ids = spec.get("vector_store_ids")
+    if not isinstance(ids, list) or not ids or not all(isinstance(i, str) for i in ids):
+        raise BadEvent(
+            f"{param}.vector_store_ids must name the vector stores to search (ids).",
+            f"{param}.vector_store_ids",
+        )
+    known = {"vector_store_ids", "max_num_results", "filters", "ranking_options"}
+    if set(spec) - known:
+        unknown = ", ".join(sorted(set(spec) - known))
+        raise BadEvent(f"{param} takes {', '.join(sorted(known))}; not {unknown}.", param)
+    return dict(spec)
+
+
 def _tool_choice(value: object, param: str) -> str | dict[str, str]:
     if value in ("auto", "none", "required"):
         return str(value)
@@ -210,6 +232,18 @@ def _tool_choice(value: object, param: str) -> str | dict[str, str]:
     )
 
 
+def _tooling(spec: dict[str, Any]) -> dict[str, Any]:
+    changes: dict[str, Any] = {}
+    if "tools" in spec:
+        changes["tools"] = _tools(spec["tools"], "session.tools")
+    if "tool_choice" in spec:
+        changes["tool_choice"] = _tool_choice(spec["tool_choice"], "session.tool_choice")
+    if "berth_file_search" in spec:
+        param = "session.berth_file_search"
+        changes["file_search"] = _file_search(spec["berth_file_search"], param)
+    return changes
+
+
 def _common(config: SessionConfig, spec: dict[str, Any]) -> dict[str, Any]:
     changes: dict[str, Any] = {}
     if "model" in spec and spec["model"] != config.model:
@@ -222,10 +256,7 @@ def _common(config: SessionConfig, spec: dict[str, Any]) -> dict[str, Any]:
     for name in ("output_modalities", "modalities"):
         if name in spec:
             changes["output_modalities"] = _modalities(spec[name], f"session.{name}")
-    if "tools" in spec:
-        changes["tools"] = _tools(spec["tools"], "session.tools")
-    if "tool_choice" in spec:
-        changes["tool_choice"] = _tool_choice(spec["tool_choice"], "session.tool_choice")
+    changes |= _tooling(spec)
     for name in ("max_output_tokens", "max_response_output_tokens"):
         if name in spec:
             changes["max_output_tokens"] = _max_tokens(spec[name], f"session.{name}")

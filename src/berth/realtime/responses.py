@@ -14,7 +14,7 @@ import base64
 import contextlib
 import re
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, cast
 
@@ -26,9 +26,17 @@ from berth.realtime.events import Send, error_event, event, server_id
 from berth.services.callreader import CallArguments, CallReader, CallStart, Content
 from berth.services.tooluse import ToolPlan
 from berth.tasks.calls import ModelCalls
-from berth.tasks.generate import GENERATE, Generation, GenerationRequest, TextDelta
+from berth.tasks.generate import (
+    GENERATE,
+    ChatMessage,
+    Generation,
+    GenerationRequest,
+    TextDelta,
+)
 from berth.tasks.speak import SPEAK, SpeechRequest
 
+Retrieve = Callable[[SessionConfig, tuple[ChatMessage, ...]], Awaitable[tuple[ChatMessage, ...]]]
+"""The messages of a response with what the session's ``file_search`` found added."""
 NO_TOOLS = ToolPlan((), None, "text")
 """The plan of a session without tools: the reply is text."""
 AUDIO_CHUNK_MS = 100
@@ -96,7 +104,10 @@ class Responder:
         conversation: Conversation,
         send: Send,
         released: Callable[[str], None],
+        *,
+        retrieve: Retrieve | None = None,
     ) -> None:
+        self._retrieve = retrieve
         self._models = models
         self._conversation = conversation
         self._send = send
@@ -191,8 +202,11 @@ class Responder:
 
     async def _generate(self, response: ActiveResponse) -> None:
         config = response.config
+        messages = self._conversation.messages(config.instructions)
+        if self._retrieve is not None and config.file_search is not None:
+            messages = await self._retrieve(config, messages)
         request = GenerationRequest(
-            messages=self._conversation.messages(config.instructions),
+            messages=messages,
             max_tokens=config.max_output_tokens,
             temperature=0.8,
             tools=response.plan.tools,

@@ -25,7 +25,7 @@ from berth.realtime import codecs
 from berth.realtime.config import SessionConfig, updated
 from berth.realtime.conversation import Conversation, Item, Part, item_from_event
 from berth.realtime.events import BadEvent, Send, error_event, event, server_id
-from berth.realtime.responses import ActiveResponse, Responder, ms_since
+from berth.realtime.responses import ActiveResponse, Responder, Retrieve, ms_since
 from berth.realtime.tools import tool_plan
 from berth.realtime.turns import SpeechStarted, SpeechStopped, TurnDetector
 from berth.tasks.calls import ModelCalls
@@ -53,6 +53,7 @@ class RealtimeSession:
         admit: Admit | None = None,
         check: Callable[[SessionConfig], Awaitable[None]] | None = None,
         on_response: Callable[[str], None] | None = None,
+        retrieve: Retrieve | None = None,
     ) -> None:
         self.id = server_id("sess")
         self.config = config
@@ -65,7 +66,9 @@ class RealtimeSession:
         self.conversation = Conversation()
         self.turns = TurnDetector(self._find_speech, config.input_format.rate)
         self.response: ActiveResponse | None = None
-        self.responder = Responder(models, self.conversation, self.send, self._released)
+        self.responder = Responder(
+            models, self.conversation, self.send, self._released, retrieve=retrieve
+        )
         self.responses = 0
         self._pending_item: str | None = None
         self._timings: dict[str, float] = {}

@@ -18,9 +18,16 @@ from berth import errors, metrics
 from berth.keys.key import ApiKey
 from berth.realtime.config import SessionConfig
 from berth.realtime.events import BadEvent, Send
+from berth.services.filesearch import (
+    DEFAULT_RESULTS,
+    FileSearchTool,
+    last_user_text,
+    with_sources,
+)
 from berth.services.inference import InferenceService
 from berth.services.keys import KeyService
-from berth.tasks.generate import GENERATE
+from berth.services.vectors import VectorService
+from berth.tasks.generate import GENERATE, ChatMessage
 from berth.tasks.speak import SPEAK
 from berth.tasks.task import ModelTask
 from berth.tasks.transcribe import TRANSCRIBE
@@ -43,7 +50,9 @@ class RealtimeService:
         transcription_model: str,
         speech_model: str,
         vad_model: str,
+        vectors: VectorService | None = None,
     ) -> None:
+        self.vectors = vectors
         self.inference = inference
         self.keys = keys
         self.defaults = (transcription_model, speech_model, vad_model)
@@ -114,6 +123,7 @@ class Session:
             admit=self._admit,
             check=self._check,
             on_response=lambda status: metrics.realtime_responses.labels(status).inc(),
+            retrieve=self._retrieve,
         )
         self._warming: asyncio.Task[None] | None = None
 
@@ -121,8 +131,35 @@ class Session:
         if self.caller is not None:
             await self.service.keys.admit(self.caller)
 
+    def _file_search(self, config: SessionConfig) -> tuple[VectorService, FileSearchTool]:
+        spec = config.file_search or {}
+        if self.service.vectors is None:
+            raise BadEvent(
+                "session.berth_file_search: this server has no vector stores.",
+                "session.berth_file_search",
+            )
+        ranking = spec.get("ranking_options") or {}
+        tool = FileSearchTool(
+            tuple(spec["vector_store_ids"]),
+            spec.get("max_num_results", DEFAULT_RESULTS),
+            spec.get("filters"),
+            ranking.get("score_threshold") if isinstance(ranking, dict) else None,
+        )
+        return self.service.vectors, tool
+
+    async def _retrieve(
+        self, config: SessionConfig, messages: tuple[ChatMessage, ...]
+    ) -> tuple[ChatMessage, ...]:
+        vectors, tool = self._file_search(config)
+        sources = await vectors.file_search.sources(self.caller, tool, last_user_text(messages))
+        return with_sources(messages, sources)
+
     async def _check(self, config: SessionConfig) -> None:
         self.service.check(self.caller, config)
+        if config.file_search is not None:
+            vectors, tool = self._file_search(config)
+            for store_id in tool.vector_store_ids:
+                await vectors.get_store(self.caller, store_id)
         if config != self.core.config:
             self._warm(config)
 
