@@ -88,6 +88,20 @@ def ask(
     return choice.message.content, choice.logprobs.content[0].logprob
 
 
+def last_step_once_still(client: openai.OpenAI, job_id: str, quiet: float = 3.0) -> int:
+    """The last step a job's metrics reached, once no new step came for ``quiet`` seconds."""
+    deadline, last, since = time.monotonic() + 120, -1, time.monotonic()
+    while time.monotonic() - since < quiet:
+        assert time.monotonic() < deadline, "the run did not stop"
+        events = client.fine_tuning.jobs.list_events(job_id, limit=5)
+        steps = [e.data["step"] for e in events if e.type == "metrics" and isinstance(e.data, dict)]
+        step = int(max(steps, default=-1))
+        if step != last:
+            last, since = step, time.monotonic()
+        time.sleep(0.2)
+    return last
+
+
 def bearer(client: openai.OpenAI) -> dict[str, str]:
     return {"Authorization": f"Bearer {client.api_key}"}
 
@@ -236,6 +250,14 @@ def test_cancel_pause_and_resume(client: openai.OpenAI) -> None:
     assert resumed_at.message == f"Resumed from the checkpoint at step {kept}."
     cancelled = client.fine_tuning.jobs.cancel(job.id)
     assert cancelled.status == "cancelled"
+    stopped_at = last_step_once_still(client, job.id)
+    assert stopped_at < slow["max_steps"]
+    kept_now = list(client.fine_tuning.jobs.checkpoints.list(job.id))
+    assert kept in [c.step_number for c in kept_now]
+    newest = max(kept_now, key=lambda c: c.step_number)
+    assert newest.step_number <= stopped_at
+    answer, _ = ask(client, newest.fine_tuned_model_checkpoint, [{"role": "user", "content": "q"}])
+    assert answer is not None, "the last checkpoint is kept and serves"
     with pytest.raises(openai.BadRequestError, match="cancelled"):
         client.fine_tuning.jobs.cancel(job.id)
     with pytest.raises(openai.NotFoundError):
