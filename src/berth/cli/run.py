@@ -1,6 +1,7 @@
 """``berth run FILE.yaml``: submit the job a run file describes (an eval suite becomes an eval
-and one run of it), then follow it with a progress bar and print its result; ``--detach``
-leaves it queued. A ``berth serve`` or ``berth worker`` on the same database runs it."""
+and one run of it; a fine-tune a fine-tuning job), then follow it with a progress bar and
+print its result; ``--detach`` leaves it queued. A ``berth serve`` or ``berth worker`` on the
+same database runs it."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from berth.app import Berth
 from berth.cli.context import err, out, run_with_berth
 from berth.cli.jobs import _finish, _follow
 from berth.cli.runfile import RunFile, dataset_rows, load
+from berth.cli.tunefile import describes_fine_tune, load_tune, submit_tune
 from berth.jobs.job import Job
 
 
@@ -57,6 +59,9 @@ def run(
     detach: Annotated[bool, typer.Option("--detach", help="Queue it and return.")] = False,
 ) -> None:
     """Run the job FILE describes, with a progress bar; print its result (its report)."""
+    if describes_fine_tune(file):
+        _tune(ctx, file, detach)
+        return
     spec = load(file)
 
     async def work(berth: Berth) -> Job:
@@ -72,6 +77,25 @@ def run(
         if detach:
             return await berth.services.jobs.get(None, job_id)
         return await _follow(berth, job_id)
+
+    job = run_with_berth(ctx, work)
+    if detach:
+        out.print(job.id, markup=False)
+        return
+    _finish(job)
+
+
+def _tune(ctx: typer.Context, file: Path, detach: bool) -> None:
+    """A fine-tune run file (see :mod:`berth.cli.tunefile`)."""
+    spec = load_tune(file)
+
+    async def work(berth: Berth) -> Job:
+        tune = await submit_tune(berth, spec, file.parent)
+        assert tune.job_id is not None
+        err.print(f"Fine-tuning job {tune.id}, job {tune.job_id}", markup=False)
+        if detach:
+            return await berth.services.jobs.get(None, tune.job_id)
+        return await _follow(berth, tune.job_id)
 
     job = run_with_berth(ctx, work)
     if detach:
