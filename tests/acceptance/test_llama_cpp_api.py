@@ -1,13 +1,13 @@
-"""Chat and completions on the tiny GGUF from a real ``berth serve`` (the llama-cpp runner in a
-user catalog), driven by the official ``openai`` client; tools and structured output on the
-tiny GGUF with the longer context (random weights: every forced call and structured answer
-validates because the decoder allows nothing else)."""
+"""What only the GGUF path does, from a real ``berth serve`` (the llama-cpp runner in a user
+catalog) driven by the official ``openai`` client: llama.cpp's sampling extras, and tools and
+structured output on the tiny GGUF with the longer context (random weights: every forced call
+and structured answer validates because the decoder allows nothing else). Chat and
+completions as every runner gives them are in ``test_llm_api.py``."""
 
 from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import jsonschema
@@ -15,7 +15,6 @@ import openai
 import pytest
 
 from tests.acceptance.live import LiveServer, create_key, live_server
-from tests.tiny.causal_lm import CONTEXT
 from tests.tiny.gguf import session_gguf, session_long_gguf
 
 pytestmark = [pytest.mark.acceptance, pytest.mark.slow]
@@ -55,43 +54,6 @@ def client(server: LiveServer) -> Iterator[openai.OpenAI]:
         yield opened
 
 
-def test_chat_answers_with_the_usage_and_again_the_same(client: openai.OpenAI) -> None:
-    answer = client.chat.completions.create(
-        model=MODEL, messages=MESSAGES, max_tokens=8, temperature=0
-    )
-    [choice] = answer.choices
-    assert choice.finish_reason == "length"
-    assert isinstance(choice.message.content, str) and choice.message.content
-    assert answer.usage is not None and answer.usage.completion_tokens == 8
-    assert answer.usage.total_tokens == answer.usage.prompt_tokens + 8 > 18
-    again = client.chat.completions.create(
-        model=MODEL, messages=MESSAGES, max_tokens=8, temperature=0
-    )
-    assert again.choices[0].message.content == choice.message.content
-
-
-def test_chat_streams_the_same_text_then_the_usage(client: openai.OpenAI) -> None:
-    whole = client.chat.completions.create(
-        model=MODEL, messages=MESSAGES, max_tokens=10, temperature=0
-    )
-    chunks = list(
-        client.chat.completions.create(
-            model=MODEL,
-            messages=MESSAGES,
-            max_tokens=10,
-            temperature=0,
-            stream=True,
-            stream_options={"include_usage": True},
-        )
-    )
-    pieces = [c.choices[0].delta.content or "" for c in chunks if c.choices]
-    assert len([p for p in pieces if p]) > 1
-    assert "".join(pieces) == whole.choices[0].message.content
-    finishes = [c.choices[0].finish_reason for c in chunks if c.choices]
-    assert finishes[-1] == "length" and set(finishes[:-1]) == {None}
-    assert chunks[-1].usage is not None and chunks[-1].usage.completion_tokens == 10
-
-
 def test_sampling_extras_and_a_seed_repeat(client: openai.OpenAI) -> None:
     def sample() -> str | None:
         answer = client.chat.completions.create(
@@ -109,49 +71,6 @@ def test_sampling_extras_and_a_seed_repeat(client: openai.OpenAI) -> None:
     with pytest.raises(openai.BadRequestError, match="top_k"):
         client.chat.completions.create(
             model=MODEL, messages=MESSAGES, max_tokens=2, extra_body={"top_k": -1}
-        )
-
-
-def test_completions_streamed_and_not_and_with_a_stop(client: openai.OpenAI) -> None:
-    free = client.completions.create(
-        model=MODEL, prompt="The quick brown fox", max_tokens=16, temperature=0
-    )
-    text = free.choices[0].text
-    assert free.choices[0].finish_reason == "length" and text
-    streamed = client.completions.create(
-        model=MODEL, prompt="The quick brown fox", max_tokens=16, temperature=0, stream=True
-    )
-    assert "".join(c.choices[0].text for c in streamed if c.choices) == text
-    visible = text.replace("\ufffd", "")
-    stop = visible[2:4]
-    cut = client.completions.create(
-        model=MODEL, prompt="The quick brown fox", max_tokens=16, temperature=0, stop=[stop]
-    )
-    assert cut.choices[0].text == text[: text.find(stop)]
-    assert cut.choices[0].finish_reason == "stop"
-
-
-def test_concurrent_requests_answer_as_one_by_one(client: openai.OpenAI) -> None:
-    prompts = ["Hello world", "The quick brown fox", "Numbers like 12", "Café, naïve"]
-
-    def complete(prompt: str) -> str:
-        done = client.completions.create(model=MODEL, prompt=prompt, max_tokens=12, temperature=0)
-        return done.choices[0].text
-
-    alone = [complete(prompt) for prompt in prompts]
-    with ThreadPoolExecutor(len(prompts)) as threads:
-        together = list(threads.map(complete, prompts))
-    assert together == alone
-
-
-def test_a_prompt_past_the_context_is_a_400_naming_the_limit(client: openai.OpenAI) -> None:
-    with pytest.raises(openai.BadRequestError, match="Shorten the prompt") as caught:
-        client.completions.create(model=MODEL, prompt="Hello world " * CONTEXT, max_tokens=4)
-    assert caught.value.status_code == 400
-    assert f"at most {CONTEXT} tokens" in str(caught.value)
-    with pytest.raises(openai.BadRequestError, match="set max_tokens to"):
-        client.chat.completions.create(
-            model=MODEL, messages=MESSAGES, max_tokens=CONTEXT, stream=True
         )
 
 
