@@ -173,7 +173,9 @@ def test_a_forced_tool_call_holds_for_every_seed(runner: Runner, choice: str) ->
 
 @pytest.mark.xfail(
     reason="seen once after the merge with fine-tuning: an answer ended by 'stop' whose array "
-    "of calls was not closed (read back as finish_reason 'length'); not yet explained",
+    "of calls was not closed (read back as finish_reason 'length'); not yet explained (not "
+    "reproduced in 45 seeds on transformers nor on llama-cpp; xgrammar refuses an end token "
+    "before the array closes)",
     strict=False,
 )
 def test_required_with_parallel_calls_gives_one_or_more(runner: Runner) -> None:
