@@ -1,7 +1,8 @@
 """A probe tool for agent crash tests, loaded by workers through the ``berth.tools`` hook.
 
 ``tally`` is not idempotent: each execution appends ``<pid> <n>`` to ``HOME/tally.log`` when
-it starts, then takes a while, so a kill -9 can land during a call.
+it starts, then takes a while, so a kill -9 can land during a call. ``drop_table`` is
+destructive (a run waits for an approval before it) and logs each drop to ``HOME/dropped.log``.
 """
 
 from __future__ import annotations
@@ -45,8 +46,30 @@ TALLY = Tool(
 )
 
 
+async def drop_table(arguments: JsonObject, ctx: ToolContext) -> Any:
+    assert ctx.settings is not None
+    with (ctx.settings.home / "dropped.log").open("a") as out:
+        out.write(f"{arguments['table']}\n")
+    return {"dropped": arguments["table"]}
+
+
+DROP_TABLE = Tool(
+    "drop_table",
+    "Drop a table (destructive: waits for approval).",
+    {
+        "type": "object",
+        "properties": {"table": {"enum": ["users", "orders"]}},
+        "required": ["table"],
+        "additionalProperties": False,
+    },
+    call=drop_table,
+    destructive=True,
+)
+
+
 def register(registry: Registry) -> None:
     registry.add_tool(TALLY)
+    registry.add_tool(DROP_TABLE)
 
 
 def with_tool_plugin(env: Mapping[str, str], folder: Path) -> dict[str, str]:

@@ -25,13 +25,13 @@ from berth.jobs.job import JobStatus
 from berth.settings import Settings
 from tests.integration.agent_tools import read_tally, with_tool_plugin
 from tests.integration.worker_process import WorkerProcess, worker_env
-from tests.tiny.causal_lm import session_causal_lm
+from tests.tiny.causal_lm import build_causal_lm
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.timeout(300)]
 
 TURNS = 6
 SETTINGS = {
-    "BERTH_LEASE_SECONDS": "1.5",
+    "BERTH_LEASE_SECONDS": "4",
     "BERTH_HEARTBEAT_SECONDS": "0.3",
     "BERTH_REAP_SECONDS": "0.3",
     "BERTH_POLL_SECONDS": "0.2",
@@ -56,7 +56,9 @@ async def wait_for_results(berth: Berth, job_id: str, count: int, worker: Worker
             if sum(1 for s in steps if s.type == "tool_result") >= count:
                 return
             assert worker.process.poll() is None, worker.log()
-            await asyncio.sleep(0.02)
+            job = await berth.services.jobs.get(None, job_id)
+            assert not job.status.terminal, job.error
+            await asyncio.sleep(0.05)
 
 
 @pytest.mark.parametrize("kind", ["sqlite", "postgres"])
@@ -68,10 +70,9 @@ async def test_a_killed_agent_run_resumes_without_repeating_tool_calls(
 ) -> None:
     home = tmp_path / "home"
     home.mkdir()
-    model_dir = session_causal_lm(tmp_path_factory)
+    model_dir = build_causal_lm(tmp_path_factory.getbasetemp() / "tiny-causal-lm-2k", context=2048)
     (home / "catalog.toml").write_text(
         f'[models.tiny]\ntask = "chat"\nrunner = "transformers"\nsource = "local:{model_dir}"\n'
-        '[models.tiny.options]\ntransport = "thread"\n'
     )
     url = store_url_factory(kind)
     env = with_tool_plugin(worker_env(home, url, SETTINGS), tmp_path / "plugin")

@@ -4,6 +4,7 @@ the loop and by golden replay."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
 from collections.abc import Sequence
@@ -87,7 +88,8 @@ async def generate(
 ) -> dict[str, Any]:
     """One turn's output: the text, its content and calls, tokens and time."""
     choice = spec.tool_choice if specs else "none"
-    plan = tooluse.plan(specs, choice, True, tooluse.OutputFormat())
+    # The plan checks schemas with xgrammar, whose first import takes seconds: off the loop.
+    plan = await asyncio.to_thread(tooluse.plan, specs, choice, True, tooluse.OutputFormat())
     left = spec.guardrails.max_tokens - used
     request = GenerationRequest(
         messages=tuple(messages),
