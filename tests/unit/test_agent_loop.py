@@ -194,3 +194,27 @@ async def test_a_resumed_run_replays_its_steps_and_does_not_repeat_calls(tmp_pat
     assert len(interrupted) == 1 and interrupted[0].data["call_id"] == cut.data["call_id"]
     assert again.turns == 1, "a recorded model turn was generated again"
     assert result["output"] == "Done."
+
+
+async def test_the_kill_switch_stops_a_run_waiting_for_approval(tmp_path: Path) -> None:
+    from berth import errors
+
+    store, ledger = MemoryStepStore(), Ledger()
+    script = Script([call("transfer", amount=5), "Done."])
+    loop = make_loop(tmp_path, store, script, ledger, Guardrails(), destructive=True)
+    stopped = asyncio.Event()
+
+    async def pause(seconds: float) -> None:
+        if stopped.is_set():
+            raise errors.JobCancelled("asked to stop")
+        await asyncio.sleep(min(seconds, 0.01))
+
+    loop.sleep = pause
+    task = asyncio.create_task(run(loop))
+    async with asyncio.timeout(10):
+        while "approval_wait" not in types(await store.steps("job-1")):
+            await asyncio.sleep(0.01)
+    stopped.set()
+    with pytest.raises(errors.JobCancelled):
+        await asyncio.wait_for(task, 10)
+    assert ledger.moves == [] and "final" not in types(await store.steps("job-1"))

@@ -30,7 +30,7 @@ class Journal:
         self._trace = trace
         self._announce = announce
         self._found: dict[str, Step] = {}
-        self.last_seq = 0
+        self._seen: set[int] = set()
 
     async def load(self) -> list[Step]:
         """Read what earlier attempts recorded, and write the trace afresh from it."""
@@ -59,8 +59,9 @@ class Journal:
             os.fsync(out.fileno())
 
     async def newer(self) -> list[Step]:
-        """Steps others recorded since the last one seen (an approval from the API)."""
-        steps = await self._store.steps(self.job_id, after=self.last_seq)
+        """Steps others recorded that this run has not seen (an approval from the API). All
+        are read, not those after the last seen: PostgreSQL may commit a lower seq later."""
+        steps = [s for s in await self._store.steps(self.job_id) if s.seq not in self._seen]
         for step in steps:
             self._note(step)
             self._write(step)
@@ -68,4 +69,4 @@ class Journal:
 
     def _note(self, step: Step) -> None:
         self._found[step_key(step.type, step.data)] = step
-        self.last_seq = max(self.last_seq, step.seq)
+        self._seen.add(step.seq)

@@ -29,6 +29,7 @@ class AgentSpec:
     tools: tuple[str, ...]
     guardrails: Guardrails
     tool_choice: Literal["auto", "required"] = "auto"
+    parallel: bool = True
     turn_tokens: int = 256
     temperature: float = 0.0
     seed: int | None = None
@@ -42,6 +43,7 @@ class AgentSpec:
             "tools": list(self.tools),
             "guardrails": self.guardrails.model_dump(),
             "tool_choice": self.tool_choice,
+            "parallel": self.parallel,
             "turn_tokens": self.turn_tokens,
             "temperature": self.temperature,
             "seed": self.seed,
@@ -61,6 +63,7 @@ class AgentSpec:
             tools=tuple(data["tools"]),
             guardrails=Guardrails.model_validate(data["guardrails"]),
             tool_choice=data["tool_choice"],
+            parallel=data.get("parallel", True),
             turn_tokens=data["turn_tokens"],
             temperature=data["temperature"],
             seed=data["seed"],
@@ -89,7 +92,9 @@ async def generate(
     """One turn's output: the text, its content and calls, tokens and time."""
     choice = spec.tool_choice if specs else "none"
     # The plan checks schemas with xgrammar, whose first import takes seconds: off the loop.
-    plan = await asyncio.to_thread(tooluse.plan, specs, choice, True, tooluse.OutputFormat())
+    plan = await asyncio.to_thread(
+        tooluse.plan, specs, choice, spec.parallel, tooluse.OutputFormat()
+    )
     left = spec.guardrails.max_tokens - used
     request = GenerationRequest(
         messages=tuple(messages),

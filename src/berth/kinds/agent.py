@@ -41,6 +41,7 @@ class AgentInput(BaseModel):
     tools: list[str] = Field(default_factory=list, description="Registered tools it may call.")
     guardrails: Guardrails = Field(default_factory=Guardrails)
     tool_choice: Literal["auto", "required"] = "auto"
+    parallel_tool_calls: bool = Field(default=True, description="Several calls in one turn.")
     turn_tokens: int = Field(default=256, ge=1, le=32_768)
     temperature: float = Field(default=0.0, ge=0.0, le=2.0)
     seed: int | None = None
@@ -70,6 +71,7 @@ def _spec(ctx: JobContext, params: AgentInput, host: AgentHost) -> AgentSpec:
         tools=tuple(params.tools),
         guardrails=params.guardrails,
         tool_choice=params.tool_choice,
+        parallel=params.parallel_tool_calls,
         turn_tokens=params.turn_tokens,
         temperature=params.temperature,
         seed=params.seed,
