@@ -14,7 +14,7 @@ import pytest
 
 from berth import errors
 from berth.agents.fetch import HTTP_FETCH
-from berth.agents.mcpsource import McpSource, discover
+from berth.agents.mcpsource import McpSource, discover, tools_of
 from berth.agents.registry import ToolRegistry
 from berth.agents.tool import ToolContext
 from berth.settings import Settings
@@ -113,3 +113,12 @@ async def test_an_mcp_stdio_server_is_a_tool_source(tmp_path: Path) -> None:
         await registry.call("probe__add", {"a": "two", "b": 3}, ToolContext())
     with pytest.raises(errors.ToolFailed, match="no table users"):
         await registry.call("probe__wipe", {"table": "users"}, ToolContext())
+
+
+async def test_a_plugin_can_list_an_mcp_servers_tools_while_a_loop_runs(tmp_path: Path) -> None:
+    script = tmp_path / "probe_server.py"
+    script.write_text(SERVER)
+    tools = tools_of(McpSource("probe", sys.executable, [str(script)]))
+    assert sorted(tool.name for tool in tools) == ["probe__add", "probe__wipe"]
+    with pytest.raises(errors.ToolFailed, match="Cannot list the tools"):
+        tools_of(McpSource("broken", sys.executable, [str(tmp_path / "missing.py")]))

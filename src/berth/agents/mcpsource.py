@@ -8,7 +8,9 @@ annotations set the flags: ``idempotentHint`` makes the tool idempotent, ``destr
 
 from __future__ import annotations
 
+import asyncio
 import re
+import threading
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -47,6 +49,26 @@ async def discover(source: McpSource) -> list[Tool]:
             f"{type(exc).__name__}: {exc}. Check the command runs an MCP stdio server."
         ) from exc
     return [_tool(source, entry) for entry in listed.tools]
+
+
+def tools_of(source: McpSource) -> list[Tool]:
+    """:func:`discover`, from a plugin's (synchronous) ``register``: it runs in a thread of
+    its own, so it works whether or not an event loop is running here."""
+    found: list[list[Tool]] = []
+    failed: list[BaseException] = []
+
+    def work() -> None:
+        try:
+            found.append(asyncio.run(discover(source)))
+        except BaseException as exc:
+            failed.append(exc)
+
+    thread = threading.Thread(target=work, name=f"mcp {source.name}")
+    thread.start()
+    thread.join()
+    if failed:
+        raise failed[0]
+    return found[0]
 
 
 def _tool(source: McpSource, entry: Any) -> Tool:
