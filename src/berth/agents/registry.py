@@ -39,6 +39,7 @@ class ToolRegistry:
     def __init__(self, clock: Clock | None = None, sleep: Sleep = asyncio.sleep) -> None:
         self._tools: dict[str, Tool] = {}
         self._breakers: dict[str, CircuitBreaker] = {}
+        self._validators: dict[str, Any] = {}
         self._clock = clock or SystemClock()
         self._sleep = sleep
 
@@ -56,6 +57,7 @@ class ToolRegistry:
                 f"{exc.message}."
             ) from exc
         self._tools[tool.name] = tool
+        self._validators[tool.name] = jsonschema.Draft202012Validator(tool.input_schema)
         self._breakers[tool.name] = CircuitBreaker(tool.name, tool.breaker, self._clock)
 
     def get(self, name: str) -> Tool:
@@ -80,14 +82,12 @@ class ToolRegistry:
 
     def validate(self, name: str, arguments: object) -> JsonObject:
         """The arguments if they match the tool's schema; raises ToolInputInvalid."""
-        tool = self.get(name)
+        self.get(name)
         if not isinstance(arguments, dict):
             raise errors.ToolInputInvalid(
                 f"The arguments of '{name}' must be a JSON object, not {type(arguments).__name__}."
             )
-        failure = jsonschema.exceptions.best_match(
-            jsonschema.Draft202012Validator(tool.input_schema).iter_errors(arguments)
-        )
+        failure = jsonschema.exceptions.best_match(self._validators[name].iter_errors(arguments))
         if failure is not None:
             where = "/".join(str(p) for p in failure.absolute_path) or "(the arguments)"
             raise errors.ToolInputInvalid(
