@@ -3,11 +3,11 @@
 A real ``berth worker`` runs an ``agent`` job on the tiny causal LM (random weights) with its
 calls forced (``tool_choice: required``, so every turn's output is a valid call by
 construction) to ``tally``, a non-idempotent tool that logs each execution when it starts.
-The worker is killed with SIGKILL once two tool results are recorded; a second worker claims
-the job when its lease expires and resumes it from its steps. At the end: every tool
-execution logged matches a recorded call (a finished one, or the one the kill interrupted,
-which is marked interrupted and not made again), no call id has two results, no model turn
-was generated twice, and the trace artifact holds every step.
+The worker is killed with SIGKILL during a call, once two tool results are recorded; a second
+worker claims the job when its lease expires and resumes it from its steps. At the end: every
+tool execution logged matches a recorded call (a finished one, or the one the kill
+interrupted, which is marked interrupted and not made again), no call id has two results, no
+model turn was generated twice, and the trace artifact holds every step.
 """
 
 from __future__ import annotations
@@ -50,10 +50,12 @@ INPUT = {
 
 
 async def wait_for_results(berth: Berth, job_id: str, count: int, worker: WorkerProcess) -> None:
+    """Until ``count`` results are recorded and a call is in flight."""
     async with asyncio.timeout(180):
         while True:
             steps = await berth.stores.agent_steps.steps(job_id)
-            if sum(1 for s in steps if s.type == "tool_result") >= count:
+            done = sum(1 for s in steps if s.type == "tool_result")
+            if done >= count and steps[-1].type == "tool_call":
                 return
             assert worker.process.poll() is None, worker.log()
             job = await berth.services.jobs.get(None, job_id)
@@ -109,7 +111,8 @@ async def test_a_killed_agent_run_resumes_without_repeating_tool_calls(
     assert started_calls == {s.data["call_id"] for s in results}
     interrupted = [s for s in results if s.data.get("interrupted")]
     executions = read_tally(home)
-    assert len(interrupted) <= 1
+    assert len(interrupted) == 1, "the call in flight at the kill was not marked interrupted"
+    assert interrupted[0].data["call_id"] == before[-1].data["call_id"]
     assert len(results) - len(interrupted) <= len(executions) <= len(results), (
         "a tool call ran twice, or ran unrecorded"
     )
