@@ -120,10 +120,14 @@ class AgentService:
 
     async def sessions(self) -> dict[str, Any]:
         """Agent sessions: active in this process, and running per worker (from the store,
-        so every host's show); also set in ``/metrics``."""
-        running = await self.jobs.list_jobs(
-            None, statuses=frozenset({JobStatus.RUNNING}), kind=KIND, limit=MAX_LIST
-        )
+        so every host's show; None while the store does not answer); also set in
+        ``/metrics``."""
+        try:
+            running = await self.jobs.list_jobs(
+                None, statuses=frozenset({JobStatus.RUNNING}), kind=KIND, limit=MAX_LIST
+            )
+        except errors.BerthError:
+            return {"active_here": len(self.host.active), "per_worker": None}
         per_worker: dict[str, int] = {}
         for job in running:
             worker = job.worker_id or "unknown"
