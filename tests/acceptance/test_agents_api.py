@@ -7,6 +7,7 @@ and the tools' breakers."""
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import subprocess
@@ -144,3 +145,17 @@ def test_readyz_and_metrics_report_agents(server: LiveServer, api: httpx.Client)
     tools = api.get("/v1/agents/tools").json()["data"]
     drop = next(t for t in tools if t["name"] == "drop_table")
     assert drop["destructive"] and drop["breaker"] == "closed"
+
+
+def test_the_cli_lists_tools_and_refuses_a_file_that_is_no_trace(
+    server: LiveServer, tmp_path: Path
+) -> None:
+    listed = berth_cli(server, "agents", "tools", "--json")
+    assert listed.returncode == 0, listed.stderr
+    names = {tool["name"] for tool in json.loads(listed.stdout)}
+    assert {"http_fetch", "embed", "transcribe", "ocr", "image"} <= names
+    bad = tmp_path / "notes.jsonl"
+    bad.write_text('{"type": "model_turn"}\n')
+    refused = berth_cli(server, "agents", "replay", str(bad))
+    assert refused.returncode == 1
+    assert "does not begin with a 'start' step" in refused.stderr
