@@ -21,6 +21,7 @@ from collections.abc import Awaitable
 from typing import Any
 
 from berth import errors, metrics, tracing
+from berth.agents.host import AgentHost
 from berth.clock import Clock
 from berth.evals.store import EvalStore
 from berth.jobs.config import DispatcherConfig
@@ -66,6 +67,7 @@ class Supervisor:
         evals: EvalStore | None = None,
         vectors: VectorWriter | None = None,
         training: TrainingHost | None = None,
+        agents: AgentHost | None = None,
     ) -> None:
         self._provenance = provenance_writer
         self.job = job
@@ -91,6 +93,7 @@ class Supervisor:
             evals=evals,
             vectors=vectors,
             training=training,
+            agents=agents,
         )
         self._inner: asyncio.Task[JsonValue] | None = None
         self._hard_stop: asyncio.TimerHandle | None = None
