@@ -20,7 +20,7 @@ from berth.cli.context import err, out, print_json, run_with_berth, settings_of
 from berth.cli.jobs import _finish, _follow
 from berth.cli.run import submit_eval
 from berth.cli.runfile import RunFile, load
-from berth.evals.compare import Comparison, compare
+from berth.evals.compare import Comparison
 from berth.evals.records import EvalRun, OutputItem
 from berth.jobs.job import Job
 
@@ -211,9 +211,7 @@ def compare_runs(
     """Print how run B differs from run A: pass rate per criterion, samples that changed."""
 
     async def work(berth: Berth) -> tuple[EvalRun, EvalRun, Comparison]:
-        a, items_a = await _run_and_items(berth, run_a)
-        b, items_b = await _run_and_items(berth, run_b)
-        return a, b, compare(a, items_a, b, items_b)
+        return await berth.services.evals.compare_runs(None, run_a, run_b)
 
     a, b, found = run_with_berth(ctx, work)
     _print_comparison(a, b, found)

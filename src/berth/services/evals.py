@@ -18,6 +18,7 @@ import jsonschema  # type: ignore[import-untyped]
 from berth import errors
 from berth.clock import Clock, SystemClock
 from berth.evals import template
+from berth.evals.compare import Comparison, compare
 from berth.evals.golden import Golden
 from berth.evals.graders import Criterion, criteria_of
 from berth.evals.records import (
@@ -377,6 +378,15 @@ class EvalService:
         """Forget the run and its items (cancelling its job first if it has not ended)."""
         run = await self.cancel_run(caller, eval_id, run_id)
         return await self.store.delete_run(run.id)
+
+    async def compare_runs(
+        self, caller: ApiKey | None, run_a: str, run_b: str
+    ) -> tuple[EvalRun, EvalRun, Comparison]:
+        """Run B against run A (by criterion and by sample), each the caller's."""
+        a = await self.find_run(caller, run_a)
+        b = await self.find_run(caller, run_b)
+        found = compare(a, await self.store.all_items(a.id), b, await self.store.all_items(b.id))
+        return a, b, found
 
     # -- output items ----------------------------------------------------------------------
 
