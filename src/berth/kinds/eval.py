@@ -181,10 +181,10 @@ async def _sample_all(
         async with gate:
             ctx.check_cancelled()
             item = await sampler.item(index, row)
-            await ctx.evals.add_item(item)
-            finished += 1
-            if finished % every == 0 or finished == total:
-                await ctx.progress(finished / total, f"{finished} of {total} samples done")
+        await ctx.evals.add_item(item)
+        finished += 1
+        if finished % every == 0 or finished == total:
+            await ctx.progress(finished / total, f"{finished} of {total} samples done")
 
     try:
         async with asyncio.TaskGroup() as group:
