@@ -17,6 +17,7 @@
     │   ├── LeaseLost               a worker no longer holds the job it reports on
     │   ├── JobCancelled            raised inside a job that was asked to stop
     │   ├── JobTimeout              the job ran past its timeout
+    │   ├── GoldenDrift             an eval run's outputs drifted from its pinned goldens
     │   └── WorkerLost              the worker running the job stopped heartbeating
     ├── ModelError                  something about one model
     │   ├── CatalogError            a catalog entry or file is wrong
@@ -140,6 +141,10 @@ class LeaseLost(JobError):
 
 class JobCancelled(JobError):
     """The job was cancelled."""
+
+
+class GoldenDrift(JobError):
+    """The run's outputs drifted from the goldens it pins; its report lists each sample."""
 
 
 class JobTimeout(JobError):

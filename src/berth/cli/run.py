@@ -18,7 +18,7 @@ from berth.cli.tunefile import describes_fine_tune, load_tune, submit_tune
 from berth.jobs.job import Job
 
 
-async def _submit_eval(berth: Berth, spec: RunFile, base: Path) -> tuple[str, str, str]:
+async def submit_eval(berth: Berth, spec: RunFile, base: Path) -> tuple[str, str, str]:
     """The suite as an eval and a run of it; (eval id, run id, job id)."""
     suite = spec.suite
     assert suite is not None
@@ -31,16 +31,19 @@ async def _submit_eval(berth: Berth, spec: RunFile, base: Path) -> tuple[str, st
                             "include_sample_schema": True},
         testing_criteria=suite.graders,
     )  # fmt: skip
+    chosen = None
     if suite.dataset.startswith("file-"):
         source: dict[str, Any] = {"type": "file_id", "id": suite.dataset}
     else:
-        rows = dataset_rows((base / suite.dataset).resolve(), suite)
+        rows, chosen = dataset_rows((base / suite.dataset).resolve(), suite)
         source = {"type": "file_content", "content": rows}
+    golden = suite.run_goldens(chosen)
     run = await evals.create_run(
         None,
         made.id,
         name=suite.name,
         priority=spec.priority,
+        golden=golden,
         data_source={
             "type": "completions",
             "model": spec.model,
@@ -66,7 +69,7 @@ def run(
 
     async def work(berth: Berth) -> Job:
         if spec.kind == "eval":
-            eval_id, run_id, job_id = await _submit_eval(berth, spec, file.parent)
+            eval_id, run_id, job_id = await submit_eval(berth, spec, file.parent)
             err.print(f"Eval {eval_id}, run {run_id}, job {job_id}", markup=False)
         else:
             submitted = await berth.services.jobs.submit(

@@ -37,6 +37,7 @@ from berth.vectors.writer import VectorWriter
 
 PERMANENT = (
     errors.InvalidJobInput, errors.InvalidRequest, errors.UnknownModel, errors.AccessError,
+    errors.GoldenDrift,
 )  # fmt: skip
 """Failures no retry can mend: the input, the model it names, or the caller's rights."""
 log = logging.getLogger("berth.jobs")

@@ -83,7 +83,7 @@ def register(registry: Registry) -> None:
         "tools, constrained decoding (JSON schemas, tool calls) and logprobs.",
         streaming=True,
         joins=True,
-        features=frozenset({"tools", "grammar", "logprobs"}),
+        features=frozenset({"tools", "grammar", "logprobs", "prompt_logprobs"}),
     )
     _lazy(
         registry,
