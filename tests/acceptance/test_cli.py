@@ -22,7 +22,7 @@ pytestmark = pytest.mark.acceptance
     [
         (
             ["jobs", "submit", "nope"],
-            "There is no job kind 'nope'. Known kinds: echo, embed, eval, fail, fine-tune, "
+            "There is no job kind 'nope'. Known kinds: agent, echo, embed, eval, fail, fine-tune, "
             "generate, image, ocr, pull, sleep, speak, transcribe, vad, vector-ingest.",
         ),
         (["jobs", "submit", "echo", "--input", "{bad"], "--input is not valid JSON"),
