@@ -30,8 +30,8 @@ pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.timeout(300
 IMAGES = 24
 KILL_AFTER = 3
 SETTINGS = {
-    "BERTH_LEASE_SECONDS": "1.5",
-    "BERTH_HEARTBEAT_SECONDS": "0.3",
+    "BERTH_LEASE_SECONDS": "4",
+    "BERTH_HEARTBEAT_SECONDS": "0.5",
     "BERTH_REAP_SECONDS": "0.3",
     "BERTH_POLL_SECONDS": "0.2",
     "BERTH_DRAIN_SECONDS": "5",

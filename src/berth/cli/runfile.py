@@ -35,6 +35,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from berth import errors
+from berth.training.diffusion_config import check_run_input
 
 
 class Suite(BaseModel):
@@ -131,7 +132,7 @@ def load(path: Path) -> RunFile:
     if not isinstance(data, dict):
         raise errors.InvalidRequest(f"{path}, line 1: the file must be a mapping with kind: ...")
     try:
-        return RunFile.model_validate(data)
+        spec = RunFile.model_validate(data)
     except pydantic.ValidationError as exc:
         found = exc.errors(include_url=False)
         typo = [e for e in found if e["type"] == "extra_forbidden"]
@@ -142,6 +143,9 @@ def load(path: Path) -> RunFile:
         raise errors.InvalidRequest(
             f"{path}, line {_line(tree, loc)}, field {field}: {message}."
         ) from None
+    if spec.kind == "train":
+        check_run_input(spec.input, lambda loc: f"{path}, line {_line(tree, ('input', *loc))}")
+    return spec
 
 
 def dataset_rows(path: Path, suite: Suite) -> list[dict[str, Any]]:
