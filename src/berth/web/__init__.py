@@ -13,7 +13,17 @@ from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
 from berth.http.session import SessionSigner
-from berth.web import dashboard, evals, jobs, login, models, playground, training, vectors
+from berth.web import (
+    dashboard,
+    diffusion,
+    evals,
+    jobs,
+    login,
+    models,
+    playground,
+    training,
+    vectors,
+)
 
 STATIC = Path(__file__).parent / "static"
 
@@ -22,6 +32,6 @@ def install(app: FastAPI, home: Path) -> None:
     """Serve the UI from ``app``: pages at ``/``, files at ``/ui/static``; sessions are
     signed with the secret kept in ``home``."""
     app.state.sessions = SessionSigner.for_home(home)
-    for module in (dashboard, evals, jobs, login, models, playground, training, vectors):
+    for module in (dashboard, diffusion, evals, jobs, login, models, playground, training, vectors):
         app.include_router(module.router)
     app.mount("/ui/static", StaticFiles(directory=STATIC), name="ui-static")
