@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 from collections.abc import AsyncIterator
-from pathlib import Path
 
 import pytest
 import pytest_asyncio
@@ -21,7 +20,6 @@ from berth.plugins import PluginRegistry
 from berth.pool.pool import ModelPool
 from berth.settings import Settings
 from berth.tasks.denoise import DENOISE, DenoiseRequest
-from berth.training.diffusion_report import JOURNAL, read_journal
 from tests.integration.test_diffusion import ALIAS, tiny_spec
 from tests.jobharness import JobHarness
 from tests.pools import catalog, job_calls, runners
@@ -139,10 +137,3 @@ async def test_bad_input_is_refused_naming_it(harness: Harness) -> None:
     job = await harness.run({**BASE, "folder_path": "/etc"})
     assert job.status is JobStatus.FAILED and job.error is not None
     assert "outside the allowed folders" in job.error.message
-
-
-def test_a_torn_journal_line_is_measured_again(tmp_path: Path) -> None:
-    journal = tmp_path / JOURNAL
-    journal.write_text(json.dumps({"image": "a.png", "flags": []}) + '\n{"image": "b.p')
-    assert list(read_journal(journal)) == ["a.png"]
-    assert read_journal(tmp_path / "none.jsonl") == {}
