@@ -10,6 +10,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+from bench.finetunebench.recovery import EVERY, Recovery, figures, kill_and_resume, table
 from tests.tiny.causal_lm import CORPUS, build_causal_lm
 
 from berth.app import Berth
@@ -61,15 +62,18 @@ def make_home(base: Path, home: Path) -> None:
     )
 
 
-async def through_a_job(base: Path, steps: int, home: Path) -> tuple[float, int]:
-    lines = [
+def lines() -> list[str]:
+    return [
         json.dumps({"messages": [{"role": m.role, "content": m.content} for m in c]})
         for c in conversations()
     ]
+
+
+async def through_a_job(base: Path, steps: int, home: Path) -> tuple[float, int]:
     hyper, lora = options(steps)
     async with Berth(Settings(home=home, poll_seconds=0.05)) as berth, berth.dispatcher():
         services = berth.services
-        data = io.BytesIO(("\n".join(lines) + "\n").encode())
+        data = io.BytesIO(("\n".join(lines()) + "\n").encode())
         stored = await services.files.upload(None, "train.jsonl", "fine-tune", data)
         tune = await services.fine_tuning.create(
             None, model=MODEL, training_file=stored.id, hyperparameters=hyper, lora=lora, seed=SEED
@@ -83,6 +87,14 @@ async def through_a_job(base: Path, steps: int, home: Path) -> tuple[float, int]
         start = next(e for e in events if e.message.startswith("Training started"))
         end = next(e for e in events if "successfully completed" in e.message)
         return end.created_at - start.created_at, done.trained_tokens or 0
+
+
+async def recover(base: Path, home: Path) -> Recovery:
+    """A run long enough to be killed past its second checkpoint, then resumed."""
+    make_home(base, home)
+    hyper = Hyperparameters(n_epochs=10_000, batch_size=4, learning_rate_multiplier=1.0)
+    lora = LoraOptions(rank=8, alpha=16, max_steps=10 * EVERY, checkpoint_every=EVERY)
+    return await kill_and_resume(MODEL, home, lines(), hyper, lora, SEED)
 
 
 def run(argv: list[str]) -> int:
@@ -103,6 +115,7 @@ def run(argv: list[str]) -> int:
             make_home(base, home)
             job_runs.append(asyncio.run(through_a_job(base, steps, home)))
             direct_runs.append(direct(base, steps, root / f"direct-{number}"))
+        recovery = asyncio.run(recover(base, root / "home-kill"))
     direct_seconds, direct_tokens = min(direct_runs)
     job_seconds, job_tokens = min(job_runs)
     assert direct_tokens == job_tokens, (direct_tokens, job_tokens)
@@ -111,6 +124,8 @@ def run(argv: list[str]) -> int:
     print(f"{'direct':<12}{steps:>8}{direct_tokens:>10}{direct_seconds:>10.2f}{direct_rate:>12.1f}")
     print(f"{'berth job':<12}{steps:>8}{job_tokens:>10}{job_seconds:>10.2f}{job_rate:>12.1f}")
     print(f"job / direct: {job_rate / direct_rate:.3f} (target at least 0.95)")
+    print()
+    print("\n".join(table(recovery)))
     result = {
         "steps": steps,
         "tokens": job_tokens,
@@ -118,6 +133,7 @@ def run(argv: list[str]) -> int:
         "direct_tokens_per_second": round(direct_rate, 1),
         "job_tokens_per_second": round(job_rate, 1),
         "ratio": round(job_rate / direct_rate, 3),
+        **figures(recovery),
     }
     print(json.dumps(result))
     return 0

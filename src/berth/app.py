@@ -7,6 +7,7 @@ import contextlib
 from types import TracebackType
 from typing import Self
 
+from berth.agents.host import AgentHost
 from berth.clock import Clock
 from berth.db.stores import open_stores
 from berth.jobs.config import DispatcherConfig
@@ -20,6 +21,7 @@ from berth.plugins import PluginRegistry, discover
 from berth.pool.pool import ModelPool
 from berth.pool.reporter import Reporter
 from berth.services import Services
+from berth.services.agents import AgentService
 from berth.services.audio import AudioService
 from berth.services.evals import EvalService
 from berth.services.files import FileService
@@ -93,6 +95,7 @@ class Berth:
             evals=self.stores.evals,
             vectors=self.services.vectors,
             training=self.services.fine_tuning,
+            agents=self.services.agents.host,
         )
         self.services.status.dispatcher = dispatcher
         return dispatcher
@@ -155,7 +158,14 @@ def build_services(berth: Berth) -> Services:
         inference=inference,
         jobs=jobs,
         files=files,
-        evals=EvalService(berth.stores.evals, jobs, files, inference, clock=berth.clock),
+        evals=EvalService(
+            berth.stores.evals,
+            jobs,
+            files,
+            inference,
+            clock=berth.clock,
+            manifests=berth.cache.manifest,
+        ),
         fine_tuning=fine_tuning,
         keys=keys,
         models=models,
@@ -172,6 +182,9 @@ def build_services(berth: Berth) -> Services:
         ),
         status=StatusService(
             jobs_store, berth.pool, jobs, heartbeat_seconds=settings.heartbeat_seconds
+        ),
+        agents=AgentService(
+            AgentHost(berth.registry.tools, berth.stores.agent_steps, settings), jobs
         ),
         vectors=VectorService(
             berth.stores.vector_records,

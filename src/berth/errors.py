@@ -17,6 +17,7 @@
     │   ├── LeaseLost               a worker no longer holds the job it reports on
     │   ├── JobCancelled            raised inside a job that was asked to stop
     │   ├── JobTimeout              the job ran past its timeout
+    │   ├── GoldenDrift             an eval run's outputs drifted from its pinned goldens
     │   └── WorkerLost              the worker running the job stopped heartbeating
     ├── ModelError                  something about one model
     │   ├── CatalogError            a catalog entry or file is wrong
@@ -47,6 +48,14 @@
     │   ├── UnknownVectorStoreFile  the vector store holds no such file
     │   └── UnknownFileBatch        the vector store has no such file batch
     │   └── UnknownFineTuningJob    no fine-tuning job with that id
+    │   └── UnknownToolCall         the agent run made no call with that id waiting for approval
+    ├── ToolError                   a tool an agent called did not give a result
+    │   ├── UnknownTool             no tool with that name is registered
+    │   ├── ToolInputInvalid        the arguments do not match the tool's input schema
+    │   ├── ToolTimeout             the tool ran past its timeout and was stopped
+    │   ├── ToolFailed              the tool raised (``retryable`` says whether to try again)
+    │   ├── CircuitOpen             the tool's circuit breaker is open
+    │   └── GuardrailRefused        a guardrail refused the call (allowlist, bounds, budget)
     ├── PluginError                 a plugin failed to load or registered something wrong
     └── InvalidRequest              a caller's input cannot be used (shape, range, format)
         ├── MediaTooLarge           an uploaded file is too big or too long
@@ -132,6 +141,10 @@ class LeaseLost(JobError):
 
 class JobCancelled(JobError):
     """The job was cancelled."""
+
+
+class GoldenDrift(JobError):
+    """The run's outputs drifted from the goldens it pins; its report lists each sample."""
 
 
 class JobTimeout(JobError):
@@ -274,6 +287,42 @@ class UnknownFileBatch(NotFound):
 
 class UnknownFineTuningJob(NotFound):
     """No fine-tuning job has that id. List them with GET /v1/fine_tuning/jobs."""
+
+
+class ToolError(BerthError):
+    """A tool did not give a result."""
+
+
+class UnknownTool(ToolError):
+    """No tool has that name. List the registered ones with `berth agents tools`."""
+
+
+class ToolInputInvalid(ToolError):
+    """The arguments do not match the tool's input schema. Fix the argument named."""
+
+
+class ToolTimeout(ToolError):
+    """The tool ran past its timeout and was stopped. Raise its timeout or make it faster."""
+
+
+class ToolFailed(ToolError):
+    """The tool failed."""
+
+    def __init__(self, message: str | None = None, *, retryable: bool = False) -> None:
+        super().__init__(message)
+        self.retryable = retryable
+
+
+class CircuitOpen(ToolError):
+    """The tool failed too often and its circuit breaker is open. Wait, then try again."""
+
+
+class GuardrailRefused(ToolError):
+    """A guardrail refused the call. Change the arguments or the agent's guardrails."""
+
+
+class UnknownToolCall(NotFound):
+    """The agent run has no call with that id. GET /v1/agents/runs/{id} lists its calls."""
 
 
 class PluginError(BerthError):

@@ -70,3 +70,17 @@ realtime_responses = Counter(
     "Realtime responses, by how they ended (completed, cancelled, failed).",
     ["status"],
 )
+agent_sessions = Gauge("berth_agent_sessions_active", "Agent runs active in this process (worker).")
+agent_sessions_by_worker = Gauge(
+    "berth_agent_sessions_running",
+    "Agent runs running, by worker (from the job store).",
+    ["worker"],
+)
+tool_breaker = Gauge(
+    "berth_tool_breaker_state",
+    "Each tool's circuit breaker: 0 closed, 1 half-open, 2 open.",
+    ["tool"],
+)
+tool_calls = Counter(
+    "berth_tool_calls_total", "Tool calls, by tool and outcome.", ["tool", "outcome"]
+)

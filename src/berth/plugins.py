@@ -8,6 +8,8 @@ from importlib.metadata import EntryPoint, entry_points
 from typing import Any
 
 from berth import errors
+from berth.agents.registry import ToolRegistry
+from berth.agents.tool import Tool
 from berth.hookspecs import ENTRY_POINT_GROUPS, RegisterHook
 from berth.jobs.kind import JobKind
 from berth.runners.contract import RunnerType
@@ -23,6 +25,10 @@ class PluginRegistry:
         self.kinds: dict[str, JobKind[Any]] = {}
         self.runners: dict[str, RunnerType] = {}
         self.trainers: dict[str, TrainerType] = {}
+        self.tools = ToolRegistry()
+
+    def add_tool(self, tool: Tool) -> None:
+        self.tools.add(tool)
 
     def add_trainer(self, trainer: TrainerType) -> None:
         if trainer.name in self.trainers:

@@ -91,6 +91,11 @@ class Settings(BaseSettings):
         description="Folders besides HOME whose files job inputs may name, as JSON: "
         '["/srv/data"]. Any other path in a job\'s input is refused.',
     )
+    tool_http_allow: list[str] = Field(
+        default_factory=list,
+        description="URL prefixes the built-in http_fetch tool may fetch, as JSON: "
+        '["https://example.org/api/"]. Empty (the default): it fetches nothing.',
+    )
     metrics_require_key: bool = Field(
         default=False,
         description="Require an API key with the metrics (or admin) scope on /metrics, from "

@@ -22,8 +22,8 @@ pytestmark = pytest.mark.acceptance
     [
         (
             ["jobs", "submit", "nope"],
-            "There is no job kind 'nope'. Known kinds: echo, embed, eval, eval-dataset, fail, "
-            "fine-tune, generate, image, ocr, pull, sleep, speak, train, transcribe, vad, "
+            "There is no job kind 'nope'. Known kinds: agent, echo, embed, eval, eval-dataset, "
+            "fail, fine-tune, generate, image, ocr, pull, sleep, speak, train, transcribe, vad, "
             "vector-ingest.",
         ),
         (["jobs", "submit", "echo", "--input", "{bad"], "--input is not valid JSON"),

@@ -1,7 +1,7 @@
 """Fine-tuning through OpenAI's API on a real ``berth serve``, driven by the official
 ``openai`` client unchanged: upload, create, follow the events and checkpoints, wait for
-success, then chat with the fine-tuned model; bad files and bad bases refused before
-anything is queued; cancel, pause and resume."""
+success, then chat with the fine-tuned model and with each of its checkpoints; bad files and
+bad bases refused before anything is queued; cancel, pause and resume."""
 
 from __future__ import annotations
 
@@ -76,6 +76,36 @@ def wait_for(client: openai.OpenAI, job_id: str, statuses: set[str], seconds: fl
     raise AssertionError(f"job {job_id} is still {status}")
 
 
+def ask(
+    client: openai.OpenAI, model: str, messages: list[openai.types.chat.ChatCompletionMessageParam]
+) -> tuple[str | None, float]:
+    """The model's greedy answer and its first token's logprob."""
+    answer = client.chat.completions.create(
+        model=model, messages=messages, max_tokens=12, temperature=0, logprobs=True
+    )
+    choice = answer.choices[0]
+    assert choice.logprobs is not None and choice.logprobs.content
+    return choice.message.content, choice.logprobs.content[0].logprob
+
+
+def last_step_once_still(client: openai.OpenAI, job_id: str, quiet: float = 3.0) -> int:
+    """The last step a job's metrics reached, once no new step came for ``quiet`` seconds."""
+    deadline, last, since = time.monotonic() + 120, -1, time.monotonic()
+    while time.monotonic() - since < quiet:
+        assert time.monotonic() < deadline, "the run did not stop"
+        events = client.fine_tuning.jobs.list_events(job_id, limit=5)
+        steps = [e.data["step"] for e in events if e.type == "metrics" and isinstance(e.data, dict)]
+        step = int(max(steps, default=-1))
+        if step != last:
+            last, since = step, time.monotonic()
+        time.sleep(0.2)
+    return last
+
+
+def bearer(client: openai.OpenAI) -> dict[str, str]:
+    return {"Authorization": f"Bearer {client.api_key}"}
+
+
 def training_page(server: LiveServer, secret: str, tune_id: str) -> str:
     """The training page, after logging in to the UI with the key."""
     with httpx.Client(base_url=server.url, timeout=30) as browser:
@@ -141,7 +171,27 @@ def test_a_fine_tune_runs_to_a_model_that_answers_at_once(
     assert before.choices[0].message.content != ANSWER
     assert done.fine_tuned_model in [m.id for m in client.models.list()]
 
+    names = [c.fine_tuned_model_checkpoint for c in checkpoints]
+    assert names == [f"{done.fine_tuned_model}-step-{c.step_number}" for c in checkpoints]
+    answers = {
+        c.step_number: ask(client, c.fine_tuned_model_checkpoint, messages) for c in checkpoints
+    }
+    assert answers[40][0] == ANSWER != before.choices[0].message.content
+    assert ask(client, done.fine_tuned_model, messages) == answers[40]
+    sure = [answers[step][1] for step in (10, 20, 30, 40)]
+    assert len(set(sure)) == 4, f"each checkpoint serves its own adapter: {sure}"
+    first_id = checkpoints[-1].id
+    with httpx.Client(base_url=f"{server.url}/v1", headers=bearer(client), timeout=60) as http:
+        served = http.post(f"/fine_tuning/jobs/{job.id}/checkpoints/{first_id}/serve")
+        assert served.status_code == 200, served.text
+        assert served.json()["fine_tuned_model_checkpoint"] == names[-1]
+        missing = http.post(f"/fine_tuning/jobs/{job.id}/checkpoints/ftckpt-nope/serve")
+        assert missing.status_code == 404 and "no checkpoint" in missing.text
+    assert ask(client, names[-1], messages) == answers[10]
+
     page = training_page(server, client.api_key, job.id)
+    for checkpoint in checkpoints:
+        assert f'data-checkpoint="{checkpoint.id}">Serve this one</button>' in page
     curve = re.search(r'<polyline class="train"[^>]* points="([^"]*)"', page)
     assert curve is not None and len(curve.group(1).split()) == STEPS
     assert done.fine_tuned_model in page and "succeeded" in page
@@ -200,6 +250,14 @@ def test_cancel_pause_and_resume(client: openai.OpenAI) -> None:
     assert resumed_at.message == f"Resumed from the checkpoint at step {kept}."
     cancelled = client.fine_tuning.jobs.cancel(job.id)
     assert cancelled.status == "cancelled"
+    stopped_at = last_step_once_still(client, job.id)
+    assert stopped_at < slow["max_steps"]
+    kept_now = list(client.fine_tuning.jobs.checkpoints.list(job.id))
+    assert kept in [c.step_number for c in kept_now]
+    newest = max(kept_now, key=lambda c: c.step_number)
+    assert newest.step_number <= stopped_at
+    answer, _ = ask(client, newest.fine_tuned_model_checkpoint, [{"role": "user", "content": "q"}])
+    assert answer is not None, "the last checkpoint is kept and serves"
     with pytest.raises(openai.BadRequestError, match="cancelled"):
         client.fine_tuning.jobs.cancel(job.id)
     with pytest.raises(openai.NotFoundError):

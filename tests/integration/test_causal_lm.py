@@ -1,12 +1,13 @@
 """The ``transformers`` causal LM runner on a tiny random Llama: called directly, and through a
-pool that runs it in a model process."""
+pool that runs it in a model process. What it shares with the llama-cpp runner is tested on
+both in ``test_generation_runners.py``."""
 
 from __future__ import annotations
 
 import asyncio
 import json
 import shutil
-from collections.abc import AsyncIterator, Iterator, Sequence
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +18,7 @@ from berth import errors
 from berth.models.spec import ModelSpec
 from berth.pool.pool import ModelPool
 from berth.runners.causal_lm import CausalLMRunner
-from berth.runners.contract import END, pairs
+from berth.runners.contract import pairs
 from berth.settings import Settings
 from berth.tasks.generate import ChatMessage, Generation, GenerationRequest, TextDelta
 from tests.pools import catalog, runners
@@ -60,16 +61,6 @@ def runner(model_dir: Path) -> Iterator[CausalLMRunner]:
     loaded.close()
 
 
-def streamed(
-    runner: CausalLMRunner, batch: Sequence[GenerationRequest], cancelled: Any = None
-) -> dict[int, list[Any]]:
-    chunks: dict[int, list[Any]] = {}
-    stream = runner.stream(batch) if cancelled is None else runner.stream(batch, cancelled)
-    for index, chunk in pairs(stream):
-        chunks.setdefault(index, []).append(chunk)
-    return chunks
-
-
 def test_completions_and_chat_give_generations_with_real_counts(
     runner: CausalLMRunner, model_dir: Path
 ) -> None:
@@ -96,21 +87,6 @@ def test_completions_and_chat_give_generations_with_real_counts(
     assert talked.completion_tokens == 5
 
 
-def test_streamed_pieces_come_in_order_and_join_to_the_whole_text(
-    runner: CausalLMRunner,
-) -> None:
-    batch = [greedy(prompt, max_tokens=10 + 3 * i) for i, prompt in enumerate(PROMPTS)]
-    whole = runner.run(batch)
-    chunks = streamed(runner, batch)
-    assert sorted(chunks) == list(range(len(PROMPTS)))
-    for index, items in chunks.items():
-        *pieces, last = items
-        assert all(isinstance(piece, TextDelta) and piece.text for piece in pieces)
-        assert isinstance(last, Generation) and last.text == ""
-        assert "".join(piece.text for piece in pieces) == whole[index].text
-        assert last.completion_tokens == whole[index].completion_tokens == 10 + 3 * index
-
-
 def test_each_decoding_step_streams_as_one_list(runner: CausalLMRunner) -> None:
     """The pool sends each yielded list as one message, so a step's tokens for the whole batch
     travel together: at most one list per forward pass, each request at most once in it."""
@@ -127,40 +103,6 @@ def test_each_decoding_step_streams_as_one_list(runner: CausalLMRunner) -> None:
     assert max(len({index for index, _ in step}) for step in steps) > 1
     ends = [index for index, chunk in pairs(steps) if isinstance(chunk, Generation)]
     assert ends == [0, 1, 2]
-
-
-def test_a_batch_gives_what_each_prompt_gives_alone(runner: CausalLMRunner) -> None:
-    batch = [greedy(prompt, max_tokens=16) for prompt in PROMPTS]
-    together = runner.run(batch)
-    alone = [runner.run([request])[0] for request in batch]
-    assert together == alone
-    assert len({done.text for done in together}) == len(PROMPTS)
-
-
-def test_a_seed_fixes_the_sample_and_other_seeds_differ(runner: CausalLMRunner) -> None:
-    def sample(seed: int, top_p: float = 1.0) -> GenerationRequest:
-        return GenerationRequest(
-            prompt="Hello world", max_tokens=12, temperature=1.0, top_p=top_p, seed=seed
-        )
-
-    first, again, other, nucleus = runner.run([sample(1), sample(1), sample(2), sample(1, 0.5)])
-    assert first == again
-    assert [runner.run([sample(1)])[0]] == [first]
-    assert other.text != first.text
-    assert nucleus == runner.run([sample(1, 0.5)])[0]
-
-
-def test_a_stop_sequence_cuts_the_text_and_ends_the_generation(runner: CausalLMRunner) -> None:
-    [free] = runner.run([greedy("Hello world", max_tokens=20)])
-    stop = free.text[6:9]
-    cut = free.text[: free.text.find(stop)]
-    request = greedy("Hello world", max_tokens=20, stop=("never there", stop))
-    [stopped] = runner.run([request])
-    assert (stopped.text, stopped.finish_reason) == (cut, "stop")
-    assert stopped.completion_tokens < 20
-    *pieces, last = streamed(runner, [request])[0]
-    assert "".join(piece.text for piece in pieces) == cut
-    assert last.finish_reason == "stop"
 
 
 def test_the_end_of_sequence_token_ends_a_generation(model_dir: Path, tmp_path: Path) -> None:
@@ -184,131 +126,6 @@ def test_the_end_of_sequence_token_ends_a_generation(model_dir: Path, tmp_path: 
     assert done.text == tokenizer.decode(
         tokens[: tokens.index(tokens[3])], skip_special_tokens=True
     )
-
-
-def test_a_prompt_past_the_context_fails_alone(runner: CausalLMRunner) -> None:
-    long_prompt = "Hello world " * CONTEXT
-    batch = [
-        greedy("Hello world", max_tokens=6),
-        greedy(long_prompt),
-        GenerationRequest(prompt="Hello world", max_tokens=CONTEXT, temperature=0),
-    ]
-    ok, too_long, too_many = runner.run(batch)
-    assert isinstance(ok, Generation) and ok.completion_tokens == 6
-    assert isinstance(too_long, errors.ContextTooLong)
-    assert f"at most {CONTEXT} tokens" in too_long.message
-    assert "Shorten the prompt" in too_long.message
-    assert isinstance(too_many, errors.ContextTooLong)
-    assert f"max_tokens asks for {CONTEXT} more" in too_many.message
-    assert f"set max_tokens to {CONTEXT - ok.prompt_tokens} or less" in too_many.message
-    chunks = streamed(runner, batch)
-    assert [type(c) for c in chunks[1]] == [errors.ContextTooLong]
-    assert isinstance(chunks[0][-1], Generation)
-
-
-def test_without_max_tokens_a_generation_fills_what_the_context_leaves(
-    runner: CausalLMRunner,
-) -> None:
-    prompt = "Hello world " * 10
-    [done] = runner.run([GenerationRequest(prompt=prompt, temperature=0)])
-    assert isinstance(done, Generation) and done.prompt_tokens > CONTEXT // 2
-    assert done.prompt_tokens + done.completion_tokens <= CONTEXT
-    if done.finish_reason == "length":
-        assert done.prompt_tokens + done.completion_tokens == CONTEXT
-
-
-def test_a_cancelled_request_stops_and_the_rest_of_its_batch_completes(
-    runner: CausalLMRunner,
-) -> None:
-    seen: dict[int, int] = {}
-    left: set[int] = set()
-
-    def cancelled(index: int) -> bool:
-        return index in left
-
-    batch = [greedy("Hello world", max_tokens=30), greedy("The quick brown fox", max_tokens=30)]
-    chunks: dict[int, list[Any]] = {}
-    for index, chunk in pairs(runner.stream(batch, cancelled)):
-        chunks.setdefault(index, []).append(chunk)
-        seen[index] = seen.get(index, 0) + 1
-        if index == 0 and seen[index] == 2:
-            left.add(0)
-    assert len(chunks[0]) == 2 and all(isinstance(c, TextDelta) for c in chunks[0])
-    assert isinstance(chunks[1][-1], Generation)
-    assert chunks[1][-1].completion_tokens == 30
-
-
-def continuous(
-    runner: CausalLMRunner,
-    arrivals: dict[int, list[GenerationRequest]],
-    cancel: dict[int, int] | None = None,
-) -> tuple[dict[int, list[Any]], list[int]]:
-    """Drive ``stream_continuous``: ``arrivals[n]`` are offered at the n-th call of ``take``;
-    ``cancel[key] = n`` cancels ``key`` once n steps went out. The chunks per key (END
-    included) and the rooms the runner asked for."""
-    offered: list[tuple[int, GenerationRequest]] = []
-    keys = iter(range(1000))
-    calls, rooms = 0, []
-    left: set[int] = set()
-
-    def take(room: int) -> list[tuple[int, Any]]:
-        nonlocal calls
-        rooms.append(room)
-        offered.extend((next(keys), request) for request in arrivals.get(calls, []))
-        calls += 1
-        given, offered[:] = offered[:room], offered[room:]
-        return given
-
-    chunks: dict[int, list[Any]] = {}
-    for steps, step in enumerate(runner.stream_continuous(take, left.__contains__), start=1):
-        assert isinstance(step, list)
-        for key, chunk in step:
-            chunks.setdefault(key, []).append(chunk)
-        left.update(key for key, at in (cancel or {}).items() if at <= steps)
-    return chunks, rooms
-
-
-def test_requests_that_join_a_running_batch_give_what_they_give_alone(
-    runner: CausalLMRunner,
-) -> None:
-    """Continuous batching: requests join between steps, each after its own prefill, with a
-    prompt shorter and one longer than the running batch's; the results match each alone."""
-    first = greedy("Hello world", max_tokens=20)
-    longer = greedy("The quick brown fox jumps over the lazy dog again and again", max_tokens=8)
-    shorter = greedy("Hi", max_tokens=12)
-    alone = [runner.run([request])[0] for request in (first, longer, shorter)]
-    chunks, rooms = continuous(runner, {0: [first], 3: [longer], 6: [shorter]})
-    assert rooms[3] == rooms[0] - 1 and rooms[6] == rooms[0] - 2
-    for key, expected in enumerate(alone):
-        *pieces, done, end = chunks[key]
-        assert end is END
-        assert "".join(piece.text for piece in pieces) == expected.text
-        assert done == expected
-
-
-def test_a_full_batch_takes_no_more_and_a_joined_request_can_be_cancelled(
-    model_dir: Path,
-) -> None:
-    small = CausalLMRunner()
-    small.load(lm_spec(model_dir, max_batch_size=2), model_dir, "cpu")
-    try:
-        requests = [greedy(prompt, max_tokens=6) for prompt in PROMPTS[:3]]
-        chunks, rooms = continuous(small, {0: requests}, cancel={1: 2})
-    finally:
-        small.close()
-    assert max(rooms) <= 2
-    assert all(chunks[key][-1] is END for key in range(3))
-    assert isinstance(chunks[0][-2], Generation) and isinstance(chunks[2][-2], Generation)
-    assert not any(isinstance(chunk, Generation) for chunk in chunks[1])
-    assert len([c for c in chunks[1] if isinstance(c, TextDelta)]) <= 2
-
-
-def test_a_request_refused_while_joining_fails_alone(runner: CausalLMRunner) -> None:
-    chunks, _ = continuous(
-        runner, {0: [greedy("Hello", max_tokens=5)], 2: [greedy("Hello world " * CONTEXT)]}
-    )
-    assert isinstance(chunks[1][0], errors.ContextTooLong) and chunks[1][1] is END
-    assert isinstance(chunks[0][-2], Generation) and chunks[0][-2].completion_tokens == 5
 
 
 def test_a_chat_model_needs_a_chat_template(model_dir: Path, tmp_path: Path) -> None:

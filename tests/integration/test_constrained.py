@@ -1,14 +1,15 @@
-"""Constrained decoding in the ``transformers`` runner, on a tiny Llama with random weights:
-a strict JSON schema and a forced tool call give output that parses and validates for every
-one of 100 seeds, in batches that mix constrained and free requests and with requests that
-join a running batch; ``auto`` lets the model write text or tagged calls; logprobs come from
-the masked distribution."""
+"""Constrained decoding on a tiny Llama with random weights, in the ``transformers`` runner
+and in the ``llama-cpp`` runner (the same weights as GGUF): a strict JSON schema and a forced
+tool call give output that parses and validates for every one of 100 seeds, in batches that mix
+constrained and free requests and with requests that join a running batch; ``auto`` lets the
+model write text or tagged calls. Logprobs come from the masked distribution (transformers)."""
 
 from __future__ import annotations
 
 import json
 import math
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import jsonschema
@@ -17,14 +18,17 @@ import pytest
 from berth.api.replies import chat_reply
 from berth.models.spec import ModelSpec
 from berth.runners.causal_lm import CausalLMRunner
+from berth.runners.llama_cpp import LlamaCppRunner
 from berth.services import tooluse
 from berth.services.callreader import CallReader
 from berth.tasks.generate import ChatMessage, Generation, GenerationRequest, JsonGrammar, ToolSpec
 from tests.tiny.causal_lm import build_causal_lm
+from tests.tiny.gguf import LONG_CONTEXT, session_long_gguf
 
 pytestmark = pytest.mark.integration
 SEEDS = range(100)
 BATCH = 10
+Runner = CausalLMRunner | LlamaCppRunner
 FORECAST = {
     "type": "object",
     "properties": {
@@ -73,19 +77,48 @@ ASK = (ChatMessage("user", "What is the weather in Oslo?"),)
 
 
 @pytest.fixture(scope="module")
-def runner(tmp_path_factory: pytest.TempPathFactory) -> Iterator[CausalLMRunner]:
-    path = build_causal_lm(tmp_path_factory.getbasetemp() / "tiny-causal-lm-2k", context=2048)
+def model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    base = tmp_path_factory.getbasetemp()
+    return build_causal_lm(base / "tiny-causal-lm-2k", context=LONG_CONTEXT)
+
+
+@pytest.fixture(scope="module")
+def torch_runner(model_dir: Path) -> Iterator[CausalLMRunner]:
     spec = ModelSpec(
         alias="tiny-lm",
         task="chat",
         runner="transformers",
-        source=f"local:{path}",
+        source=f"local:{model_dir}",
         options={"max_batch_size": BATCH},
     )
     loaded = CausalLMRunner()
+    loaded.load(spec, model_dir, "cpu")
+    yield loaded
+    loaded.close()
+
+
+@pytest.fixture(scope="module")
+def gguf_runner(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LlamaCppRunner]:
+    pytest.importorskip("llama_cpp")
+    path = session_long_gguf(tmp_path_factory)
+    spec = ModelSpec(
+        alias="tiny-gguf",
+        task="chat",
+        runner="llama-cpp",
+        source=f"local:{path}",
+        options={"max_batch_size": BATCH, "runner_options": {"parallel": BATCH}},
+    )
+    loaded = LlamaCppRunner()
     loaded.load(spec, path, "cpu")
     yield loaded
     loaded.close()
+
+
+@pytest.fixture(scope="module", params=["transformers", "llama-cpp"])
+def runner(request: pytest.FixtureRequest) -> Runner:
+    name = "torch_runner" if request.param == "transformers" else "gguf_runner"
+    loaded: Runner = request.getfixturevalue(name)
+    return loaded
 
 
 def sampled(seed: int, max_tokens: int = 400, **fields: Any) -> GenerationRequest:
@@ -94,7 +127,7 @@ def sampled(seed: int, max_tokens: int = 400, **fields: Any) -> GenerationReques
     )
 
 
-def run_mixed(runner: CausalLMRunner, requests: list[GenerationRequest]) -> list[Generation]:
+def run_mixed(runner: Runner, requests: list[GenerationRequest]) -> list[Generation]:
     """Each batch of constrained requests runs with a free one among them."""
     outputs: list[Generation] = []
     for start in range(0, len(requests), BATCH - 1):
@@ -105,7 +138,7 @@ def run_mixed(runner: CausalLMRunner, requests: list[GenerationRequest]) -> list
     return outputs
 
 
-def test_a_strict_schema_holds_for_every_seed(runner: CausalLMRunner) -> None:
+def test_a_strict_schema_holds_for_every_seed(runner: Runner) -> None:
     grammar = JsonGrammar(json.dumps(BRIEF))
     outputs = run_mixed(runner, [sampled(seed, grammar=grammar) for seed in SEEDS])
     assert len(outputs) == len(SEEDS)
@@ -115,7 +148,7 @@ def test_a_strict_schema_holds_for_every_seed(runner: CausalLMRunner) -> None:
     assert len({output.text for output in outputs}) > 90
 
 
-def test_arrays_and_numbers_hold_too(runner: CausalLMRunner) -> None:
+def test_arrays_and_numbers_hold_too(runner: Runner) -> None:
     grammar = JsonGrammar(json.dumps(FORECAST))
     for output in run_mixed(runner, [sampled(seed, grammar=grammar) for seed in range(18)]):
         assert output.finish_reason == "stop", output.text
@@ -123,7 +156,7 @@ def test_arrays_and_numbers_hold_too(runner: CausalLMRunner) -> None:
 
 
 @pytest.mark.parametrize("choice", ["get_weather", "required"])
-def test_a_forced_tool_call_holds_for_every_seed(runner: CausalLMRunner, choice: str) -> None:
+def test_a_forced_tool_call_holds_for_every_seed(runner: Runner, choice: str) -> None:
     plan = tooluse.plan(TOOLS, choice, False, tooluse.OutputFormat())
     requests = [sampled(seed, grammar=plan.grammar) for seed in SEEDS]
     names = set()
@@ -140,10 +173,12 @@ def test_a_forced_tool_call_holds_for_every_seed(runner: CausalLMRunner, choice:
 
 @pytest.mark.xfail(
     reason="seen once after the merge with fine-tuning: an answer ended by 'stop' whose array "
-    "of calls was not closed (read back as finish_reason 'length'); not yet explained",
+    "of calls was not closed (read back as finish_reason 'length'); not yet explained (not "
+    "reproduced in 45 seeds on transformers nor on llama-cpp; xgrammar refuses an end token "
+    "before the array closes)",
     strict=False,
 )
-def test_required_with_parallel_calls_gives_one_or_more(runner: CausalLMRunner) -> None:
+def test_required_with_parallel_calls_gives_one_or_more(runner: Runner) -> None:
     """A random model rarely closes the array, so most answers run to the token limit: every
     call read from them is still valid, the last one aside if it was cut."""
     plan = tooluse.plan(TOOLS, "required", True, tooluse.OutputFormat())
@@ -162,7 +197,7 @@ def test_required_with_parallel_calls_gives_one_or_more(runner: CausalLMRunner) 
             assert chat_reply(plan, output)[1] == "tool_calls"
 
 
-def test_constrained_requests_that_join_a_running_batch_hold(runner: CausalLMRunner) -> None:
+def test_constrained_requests_that_join_a_running_batch_hold(runner: Runner) -> None:
     grammar = JsonGrammar(json.dumps(FORECAST))
     arrivals = {0: [sampled(1, max_tokens=60)], 3: [sampled(2, grammar=grammar)]}
     arrivals[6] = [sampled(3, grammar=grammar), sampled(4)]
@@ -187,7 +222,7 @@ def test_constrained_requests_that_join_a_running_batch_hold(runner: CausalLMRun
     assert 0 < finals[0].completion_tokens <= 60
 
 
-def test_auto_lets_the_model_write_text_or_tagged_calls(runner: CausalLMRunner) -> None:
+def test_auto_lets_the_model_write_text_or_tagged_calls(runner: Runner) -> None:
     plan = tooluse.plan(TOOLS, "auto", True, tooluse.OutputFormat())
     assert plan.reading == "tagged"
     outputs = run_mixed(
@@ -204,18 +239,18 @@ def test_auto_lets_the_model_write_text_or_tagged_calls(runner: CausalLMRunner) 
             assert message.content == output.text
 
 
-def test_a_tagged_call_is_constrained_once_it_opens(runner: CausalLMRunner) -> None:
+def test_a_tagged_call_is_constrained_once_it_opens(torch_runner: CausalLMRunner) -> None:
     """After the call tag, only a valid call may follow: feed the tag, then let the grammar
     choose every next token (greedy over the masked scores)."""
     plan = tooluse.plan(TOOLS, "auto", True, tooluse.OutputFormat())
     assert plan.grammar is not None
-    vocabulary = runner._vocab()
+    vocabulary = torch_runner._vocab()
     matcher = vocabulary.matcher(plan.grammar)
     import torch
 
     from berth.runners.grammars import mask_rows
 
-    tokenizer = runner._tokenizer
+    tokenizer = torch_runner._tokenizer
     written = "Let me look. <tool_call>"
     for token in tokenizer(written, add_special_tokens=False)["input_ids"]:
         matcher.accept(token)
@@ -239,9 +274,9 @@ def test_a_tagged_call_is_constrained_once_it_opens(runner: CausalLMRunner) -> N
         jsonschema.validate(json.loads(call.function.arguments), json.loads(tool.parameters))
 
 
-def test_logprobs_come_from_the_masked_distribution(runner: CausalLMRunner) -> None:
+def test_logprobs_come_from_the_masked_distribution(torch_runner: CausalLMRunner) -> None:
     grammar = JsonGrammar(json.dumps(FORECAST))
-    [output] = runner.run([sampled(5, grammar=grammar, logprobs=3)])
+    [output] = torch_runner.run([sampled(5, grammar=grammar, logprobs=3)])
     assert output.logprobs is not None
     assert "".join(bytes(t.bytes).decode("utf-8", "replace") for t in output.logprobs).startswith(
         '{"city": "'
@@ -255,6 +290,6 @@ def test_logprobs_come_from_the_masked_distribution(runner: CausalLMRunner) -> N
         if token.top:
             assert token.top[0].logprob >= token.logprob - 1e-5
     assert len(output.logprobs) == output.completion_tokens - 1  # the end token is not text
-    [free] = runner.run([sampled(5, logprobs=0, max_tokens=8)])
+    [free] = torch_runner.run([sampled(5, logprobs=0, max_tokens=8)])
     assert free.logprobs is not None and len(free.logprobs) == 8
     assert all(not token.top for token in free.logprobs)

@@ -1,13 +1,14 @@
 """The ``llama-cpp`` runner on the tiny GGUF (the tiny Llama converted with the ``gguf``
-package): called directly, and through a pool that runs it in a model process."""
+package): called directly, and through a pool that runs it in a model process. What it shares
+with the transformers runner is tested on both in ``test_generation_runners.py``, its
+constrained decoding in ``test_constrained.py``."""
 
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import subprocess
 import sys
-from collections.abc import AsyncIterator, Iterator, Sequence
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -19,11 +20,10 @@ from berth import errors
 from berth.models.spec import ModelSpec
 from berth.pool.pool import ModelPool
 from berth.runners.causal_lm import CausalLMRunner
-from berth.runners.contract import END, pairs
 from berth.runners.llama_cpp import LlamaCppRunner, gguf_file
 from berth.settings import Settings
 from berth.tasks.embed import Embedded, EmbedInput
-from berth.tasks.generate import ChatMessage, Generation, GenerationRequest, TextDelta
+from berth.tasks.generate import ChatMessage, Generation, GenerationRequest
 from tests.pools import catalog, runners
 from tests.tiny.causal_lm import CONTEXT, session_causal_lm
 from tests.tiny.gguf import session_gguf
@@ -59,16 +59,6 @@ def runner(gguf: Path) -> Iterator[LlamaCppRunner]:
     loaded.close()
 
 
-def streamed(
-    runner: LlamaCppRunner, batch: Sequence[GenerationRequest], cancelled: Any = None
-) -> dict[int, list[Any]]:
-    chunks: dict[int, list[Any]] = {}
-    stream = runner.stream(batch) if cancelled is None else runner.stream(batch, cancelled)
-    for index, chunk in pairs(stream):
-        chunks.setdefault(index, []).append(chunk)
-    return chunks
-
-
 def test_it_generates_what_the_transformers_runner_generates(
     runner: LlamaCppRunner, tmp_path_factory: pytest.TempPathFactory
 ) -> None:
@@ -93,40 +83,13 @@ def test_it_generates_what_the_transformers_runner_generates(
         torch_runner.close()
 
 
-def test_streamed_pieces_come_in_order_and_join_to_the_whole_text(
-    runner: LlamaCppRunner,
-) -> None:
-    batch = [greedy(prompt, max_tokens=10 + 3 * i) for i, prompt in enumerate(PROMPTS)]
-    whole = runner.run(batch)
-    chunks = streamed(runner, batch)
-    assert sorted(chunks) == list(range(len(PROMPTS)))
-    for index, items in chunks.items():
-        *pieces, last = items
-        assert all(isinstance(piece, TextDelta) and piece.text for piece in pieces)
-        assert isinstance(last, Generation) and last.text == ""
-        assert "".join(piece.text for piece in pieces) == whole[index].text
-        assert last.completion_tokens == whole[index].completion_tokens == 10 + 3 * index
-    steps = list(runner.stream(batch))
-    assert max(len({index for index, _ in step}) for step in steps) > 1
-
-
-def test_a_batch_gives_what_each_prompt_gives_alone(runner: LlamaCppRunner) -> None:
-    batch = [greedy(prompt, max_tokens=16) for prompt in PROMPTS]
-    together = runner.run(batch)
-    alone = [runner.run([request])[0] for request in batch]
-    assert together == alone
-    assert len({done.text for done in together}) == len(PROMPTS)
-
-
-def test_a_seed_fixes_the_sample_and_other_seeds_differ(runner: LlamaCppRunner) -> None:
+def test_llama_cpp_samplers_shape_the_seeded_sample(runner: LlamaCppRunner) -> None:
     def sample(seed: int, **fields: Any) -> GenerationRequest:
         return GenerationRequest(
             prompt="Hello world", max_tokens=12, temperature=1.0, seed=seed, **fields
         )
 
-    first, again, other = runner.run([sample(1), sample(1), sample(2)])
-    assert first == again == runner.run([sample(1)])[0]
-    assert other.text != first.text
+    [first] = runner.run([sample(1)])
     shaped = {"top_k": 20, "top_p": 0.9, "min_p": 0.05, "repeat_penalty": 1.3}
     [narrow] = runner.run([sample(1, **shaped)])
     assert narrow == runner.run([sample(1, **shaped)])[0]
@@ -136,37 +99,6 @@ def test_a_seed_fixes_the_sample_and_other_seeds_differ(runner: LlamaCppRunner) 
 def test_top_k_of_one_is_greedy(runner: LlamaCppRunner) -> None:
     picked = GenerationRequest(prompt="Hello world", max_tokens=10, temperature=1.5, top_k=1)
     assert runner.run([picked])[0] == runner.run([greedy("Hello world", max_tokens=10)])[0]
-
-
-def test_a_stop_sequence_cuts_the_text_and_ends_the_generation(runner: LlamaCppRunner) -> None:
-    [free] = runner.run([greedy("The quick brown fox jumps over", max_tokens=20)])
-    visible = free.text.replace("\ufffd", "")
-    stop = visible[3:5]
-    cut = free.text[: free.text.find(stop)]
-    request = greedy("The quick brown fox jumps over", max_tokens=20, stop=("never there", stop))
-    [stopped] = runner.run([request])
-    assert (stopped.text, stopped.finish_reason) == (cut, "stop")
-    assert stopped.completion_tokens < 20
-    *pieces, last = streamed(runner, [request])[0]
-    assert "".join(piece.text for piece in pieces) == cut
-    assert last.finish_reason == "stop"
-
-
-def test_a_prompt_past_the_context_fails_alone(runner: LlamaCppRunner) -> None:
-    batch = [
-        greedy("Hello world", max_tokens=6),
-        greedy("Hello world " * CONTEXT),
-        GenerationRequest(prompt="Hello world", max_tokens=CONTEXT, temperature=0),
-    ]
-    ok, too_long, too_many = runner.run(batch)
-    assert isinstance(ok, Generation) and ok.completion_tokens == 6
-    assert isinstance(too_long, errors.ContextTooLong)
-    assert f"at most {CONTEXT} tokens" in too_long.message
-    assert isinstance(too_many, errors.ContextTooLong)
-    assert f"set max_tokens to {CONTEXT - ok.prompt_tokens} or less" in too_many.message
-    chunks = streamed(runner, batch)
-    assert [type(c) for c in chunks[1]] == [errors.ContextTooLong]
-    assert isinstance(chunks[0][-1], Generation)
 
 
 def test_with_ignore_eos_a_generation_makes_all_its_tokens(gguf: Path) -> None:
@@ -179,12 +111,6 @@ def test_with_ignore_eos_a_generation_makes_all_its_tokens(gguf: Path) -> None:
     finally:
         stubborn.close()
     assert (done.finish_reason, done.completion_tokens) == ("length", 40)
-
-
-def test_without_max_tokens_a_generation_fills_the_context(runner: LlamaCppRunner) -> None:
-    [done] = runner.run([GenerationRequest(prompt="Hello world " * 10, temperature=0)])
-    assert isinstance(done, Generation) and done.prompt_tokens > CONTEXT // 2
-    assert done.prompt_tokens + done.completion_tokens <= CONTEXT
 
 
 def test_a_prompt_longer_than_a_decode_is_prefilled_in_parts(gguf: Path) -> None:
@@ -202,82 +128,6 @@ def test_a_prompt_longer_than_a_decode_is_prefilled_in_parts(gguf: Path) -> None
         assert parted == whole.run([request])[0]
     finally:
         whole.close()
-
-
-def test_a_cancelled_request_stops_at_the_next_token_and_the_rest_completes(
-    runner: LlamaCppRunner,
-) -> None:
-    left: set[int] = set()
-    batch = [greedy("Hello world", max_tokens=30), greedy("The quick brown fox", max_tokens=30)]
-    chunks: dict[int, list[Any]] = {}
-    for step in runner.stream(batch, left.__contains__):
-        for index, chunk in step:
-            chunks.setdefault(index, []).append(chunk)
-        if len(chunks.get(0, [])) >= 2:
-            left.add(0)
-    assert 2 <= len(chunks[0]) <= 3 and all(isinstance(c, TextDelta) for c in chunks[0])
-    assert isinstance(chunks[1][-1], Generation) and chunks[1][-1].completion_tokens == 30
-
-
-def continuous(
-    runner: LlamaCppRunner,
-    arrivals: dict[int, list[GenerationRequest]],
-    cancel: dict[int, int] | None = None,
-) -> tuple[dict[int, list[Any]], list[int]]:
-    """Drive ``stream_continuous``: ``arrivals[n]`` are offered at the n-th ``take``;
-    ``cancel[key] = n`` cancels ``key`` once n steps went out."""
-    offered: list[tuple[int, GenerationRequest]] = []
-    keys = iter(range(1000))
-    calls, rooms = 0, []
-    left: set[int] = set()
-
-    def take(room: int) -> list[tuple[int, Any]]:
-        nonlocal calls
-        rooms.append(room)
-        offered.extend((next(keys), request) for request in arrivals.get(calls, []))
-        calls += 1
-        given, offered[:] = offered[:room], offered[room:]
-        return given
-
-    chunks: dict[int, list[Any]] = {}
-    for steps, step in enumerate(runner.stream_continuous(take, left.__contains__), start=1):
-        assert isinstance(step, list)
-        for key, chunk in step:
-            chunks.setdefault(key, []).append(chunk)
-        left.update(key for key, at in (cancel or {}).items() if at <= steps)
-    return chunks, rooms
-
-
-def test_requests_that_join_a_running_batch_give_what_they_give_alone(
-    runner: LlamaCppRunner,
-) -> None:
-    first = greedy("Hello world", max_tokens=20)
-    longer = greedy("The quick brown fox jumps over the lazy dog again", max_tokens=8)
-    shorter = greedy("Hi", max_tokens=12)
-    alone = [runner.run([request])[0] for request in (first, longer, shorter)]
-    chunks, rooms = continuous(runner, {0: [first], 3: [longer], 6: [shorter]})
-    assert rooms[3] == rooms[0] - 1 and rooms[6] == rooms[0] - 2
-    for key, expected in enumerate(alone):
-        *pieces, done, end = chunks[key]
-        assert end is END
-        assert "".join(piece.text for piece in pieces) == expected.text
-        assert done == expected
-
-
-def test_a_full_context_takes_no_more_and_a_joined_request_can_be_cancelled(
-    gguf: Path,
-) -> None:
-    small = LlamaCppRunner()
-    small.load(gguf_spec(gguf, runner_options={"parallel": 2}), gguf, "cpu")
-    try:
-        requests = [greedy(prompt, max_tokens=6) for prompt in PROMPTS[:3]]
-        chunks, rooms = continuous(small, {0: requests}, cancel={1: 2})
-    finally:
-        small.close()
-    assert max(rooms) <= 2
-    assert all(chunks[key][-1] is END for key in range(3))
-    assert isinstance(chunks[0][-2], Generation) and isinstance(chunks[2][-2], Generation)
-    assert not any(isinstance(chunk, Generation) for chunk in chunks[1])
 
 
 def test_the_memory_is_the_model_and_its_kv_caches(gguf: Path) -> None:
@@ -421,39 +271,3 @@ async def test_in_the_pool_a_caller_that_leaves_does_not_stop_the_others(
     assert "".join(c.text for c in chunks[:-1]) == expected.text
     with pytest.raises(errors.ContextTooLong, match="Shorten the prompt"):
         await collect(pool, greedy("Hello world " * CONTEXT))
-
-
-class Constrained(LlamaCppRunner):
-    """The runner with a grammar for every request, as structured output will hand one in."""
-
-    def grammar(self, item: GenerationRequest) -> str | None:
-        return 'root ::= ("yes" | "no") " " [0-9] [0-9]'
-
-
-def test_a_grammar_handed_to_llama_cpp_constrains_the_text(gguf: Path) -> None:
-    import re
-
-    constrained = Constrained()
-    constrained.load(gguf_spec(gguf), gguf, "cpu")
-    try:
-        answers = constrained.run(
-            [GenerationRequest(prompt=p, max_tokens=20, temperature=1.0, seed=3) for p in PROMPTS]
-        )
-    finally:
-        constrained.close()
-    for answer in answers:
-        assert isinstance(answer, Generation) and re.fullmatch(r"(yes|no) \d\d", answer.text)
-
-
-@dataclasses.dataclass(frozen=True)
-class WithFormat(GenerationRequest):
-    response_format: str = "json_schema"
-
-
-def test_a_request_that_asks_for_a_format_is_refused_until_it_can_be_constrained(
-    runner: LlamaCppRunner,
-) -> None:
-    refused, answered = runner.run([WithFormat(prompt="Hi", max_tokens=3), greedy("Hi", 3)])
-    assert isinstance(refused, errors.InvalidRequest)
-    assert "cannot constrain its output to response_format" in refused.message
-    assert isinstance(answered, Generation)

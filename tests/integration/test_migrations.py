@@ -15,7 +15,8 @@ from berth.db.schema import metadata
 from berth.db.stores import store_from_url, upgrade_database
 
 pytestmark = pytest.mark.integration
-FINE_TUNING_TABLES = (
+LATER_TABLES = (  # migrations 0006 and 0007, dropped before the tables they refer to
+    "berth_agent_steps",
     "berth_fine_tuning_checkpoints",
     "berth_fine_tuning_events",
     "berth_fine_tuning_jobs",
@@ -68,7 +69,7 @@ async def test_without_upgrade_an_old_schema_is_refused_with_the_fix(sql_url: st
             conn.execute(sa.text(f"DROP TABLE IF EXISTS {table}"))
         for table in ("chunks", "file_batches", "store_files", "stores"):
             conn.execute(sa.text(f"DROP TABLE IF EXISTS berth_vector_{table}"))
-        for table in FINE_TUNING_TABLES:
+        for table in LATER_TABLES:
             conn.execute(sa.text(f"DROP TABLE IF EXISTS {table}"))
         conn.execute(sa.text("DROP TABLE IF EXISTS berth_files"))
         conn.execute(sa.text("DROP TABLE IF EXISTS berth_workers"))
@@ -95,7 +96,7 @@ async def test_a_database_of_the_first_release_upgrades_and_keeps_its_jobs(sql_u
             conn.execute(sa.text(f"DROP TABLE IF EXISTS {table}"))
         for table in ("chunks", "file_batches", "store_files", "stores"):
             conn.execute(sa.text(f"DROP TABLE IF EXISTS berth_vector_{table}"))
-        for table in (*FINE_TUNING_TABLES, "berth_files", "berth_workers", "berth_api_keys"):
+        for table in (*LATER_TABLES, "berth_files", "berth_workers", "berth_api_keys"):
             conn.execute(sa.text(f"DROP TABLE IF EXISTS {table}"))
         for table in ("berth_job_events",):
             conn.execute(sa.text(f"DROP TABLE IF EXISTS {table}"))

@@ -138,3 +138,17 @@ def session_gguf(factory: pytest.TempPathFactory) -> Path:
     """The tiny model as GGUF, built once per test session beside the tiny model's folder."""
     model_dir = session_causal_lm(factory)
     return build_gguf(model_dir, factory.getbasetemp() / "tiny-gguf" / NAME)
+
+
+LONG_CONTEXT = 2048
+"""The context of the tiny model that tool prompts fit in."""
+
+
+def session_long_gguf(factory: pytest.TempPathFactory) -> Path:
+    """The tiny model with a context of :data:`LONG_CONTEXT` tokens as GGUF, built once per
+    test session (the same weights as the transformers tests' ``tiny-causal-lm-2k``)."""
+    from tests.tiny.causal_lm import build_causal_lm
+
+    base = factory.getbasetemp()
+    model_dir = build_causal_lm(base / "tiny-causal-lm-2k", context=LONG_CONTEXT)
+    return build_gguf(model_dir, base / "tiny-gguf-2k" / NAME)

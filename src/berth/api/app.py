@@ -8,6 +8,7 @@ from fastapi import Depends, FastAPI
 
 from berth.api.routers import (
     admin,
+    agents,
     audio,
     chat,
     embeddings,
@@ -36,6 +37,7 @@ def install(app: FastAPI) -> None:
     app.include_router(evals.router, dependencies=[Depends(require("jobs"))])
     app.include_router(vectors.router, dependencies=[Depends(require("jobs"))])
     app.include_router(fine_tuning.router, dependencies=[Depends(require("jobs"))])
+    app.include_router(agents.router, dependencies=[Depends(require("jobs"))])
     infer = [Depends(require("infer"))]
     for module in (models, embeddings, chat, images, audio, speech, vad, ocr):
         app.include_router(module.router, dependencies=infer)

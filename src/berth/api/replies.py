@@ -43,9 +43,10 @@ def chat_logprobs(tokens: Sequence[TokenLogprob] | None) -> ChoiceLogprobs | Non
 
 
 def completion_logprobs(
-    tokens: Sequence[TokenLogprob] | None, offset: int = 0
+    tokens: Sequence[TokenLogprob] | None, offset: int = 0, *, unscored: int = 0
 ) -> CompletionLogprobs | None:
-    """Completions' ``logprobs``: parallel lists, each token's offset into the text."""
+    """Completions' ``logprobs``: parallel lists, each token's offset into the text; the
+    first ``unscored`` tokens (an echoed prompt's first) show null."""
     if tokens is None:
         return None
     offsets = []
@@ -54,10 +55,21 @@ def completion_logprobs(
         offset += len(token.token)
     return CompletionLogprobs(
         tokens=[token.token for token in tokens],
-        token_logprobs=[token.logprob for token in tokens],
-        top_logprobs=[{top.token: top.logprob for top in token.top} for token in tokens],
+        token_logprobs=[None if i < unscored else t.logprob for i, t in enumerate(tokens)],
+        top_logprobs=[
+            None if i < unscored else {top.token: top.logprob for top in t.top}
+            for i, t in enumerate(tokens)
+        ],
         text_offset=offsets,
     )
+
+
+def echoed_logprobs(done: Generation) -> CompletionLogprobs | None:
+    """An echoed completion's ``logprobs``: the prompt's tokens (the first null), then the
+    completion's."""
+    if done.prompt_logprobs is None or done.logprobs is None:
+        return None
+    return completion_logprobs([*done.prompt_logprobs, *done.logprobs], unscored=1)
 
 
 def chat_reply(plan: ToolPlan, done: Generation) -> tuple[ChatMessageOut, str]:

@@ -11,7 +11,7 @@ import typer
 from rich.markup import escape
 
 from berth import __version__, errors
-from berth.cli import db, jobs, keys, models, run, serve
+from berth.cli import agents, db, evals, jobs, keys, models, run, serve
 from berth.cli.context import CliState, err
 from berth.cli.logs import LogFormat, configure
 from berth.settings import Settings
@@ -27,6 +27,8 @@ app.add_typer(jobs.app, name="jobs")
 app.add_typer(db.app, name="db")
 app.add_typer(keys.app, name="keys")
 app.add_typer(models.app, name="models")
+app.add_typer(agents.app, name="agents")
+app.add_typer(evals.app, name="evals")
 app.command("serve")(serve.serve)
 app.command("worker")(serve.worker)
 app.command("run")(run.run)

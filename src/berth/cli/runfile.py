@@ -19,6 +19,9 @@ or an eval suite, which becomes an eval and one run of it::
       epochs: 1                  # each row sampled this many times
       seed: 1
       sampling: {temperature: 0, max_completion_tokens: 16}
+      golden:                    # outputs pinned for this seed; a drift fails the run
+        - {index: 0, output_text: "Paris"}              # the dataset's row 0 (0-based)
+        - {index: 3, criterion: exact, score: 1, tolerance: 0}
 
 A bad file is refused naming the file, the line and the field.
 """
@@ -35,6 +38,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from berth import errors
+from berth.evals.golden import Golden
 from berth.training.diffusion_config import check_run_input
 
 
@@ -51,6 +55,7 @@ class Suite(BaseModel):
     seed: int = 0
     sampling: dict[str, Any] = Field(default_factory=dict)
     item_schema: dict[str, Any] = Field(default_factory=lambda: {"type": "object"})
+    golden: list[Golden] = Field(default_factory=list)
 
     @model_validator(mode="after")
     def _one_cut(self) -> Suite:
@@ -68,6 +73,22 @@ class Suite(BaseModel):
             keep = max(1, round(count * self.sample_fraction))
         picked = sorted(random.Random(self.seed).sample(range(count), keep))
         return picked * self.epochs
+
+    def run_goldens(self, chosen: list[int] | None) -> list[Golden]:
+        """The goldens by place in the run: each pinned dataset row at every place ``chosen``
+        puts it (None: the run reads every row once, in order)."""
+        if chosen is None:
+            return list(self.golden)
+        placed = []
+        for number, golden in enumerate(self.golden):
+            places = [place for place, row in enumerate(chosen) if row == golden.index]
+            if not places:
+                raise errors.InvalidRequest(
+                    f"suite.golden[{number}].index: row {golden.index} is not among the rows "
+                    "this suite samples (see max_samples, sample_fraction and seed)."
+                )
+            placed += [golden.model_copy(update={"index": place}) for place in places]
+        return placed
 
 
 class RunFile(BaseModel):
@@ -148,8 +169,9 @@ def load(path: Path) -> RunFile:
     return spec
 
 
-def dataset_rows(path: Path, suite: Suite) -> list[dict[str, Any]]:
-    """The suite's rows from a local JSONL file: those :meth:`Suite.chosen` picks."""
+def dataset_rows(path: Path, suite: Suite) -> tuple[list[dict[str, Any]], list[int]]:
+    """The suite's rows from a local JSONL file (those :meth:`Suite.chosen` picks), and the
+    dataset index of each."""
     rows = []
     for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
         if not line.strip():
@@ -165,4 +187,5 @@ def dataset_rows(path: Path, suite: Suite) -> list[dict[str, Any]]:
         rows.append(row)
     if not rows:
         raise errors.InvalidRequest(f"{path} holds no rows.")
-    return [rows[i] for i in suite.chosen(len(rows))]
+    chosen = suite.chosen(len(rows))
+    return [rows[i] for i in chosen], chosen

@@ -310,3 +310,21 @@ fine_tuning_checkpoints = sa.Table(
     sa.Column("fine_tuned_model_checkpoint", sa.String(300), nullable=False),
     sa.UniqueConstraint("job_id", "step", name="berth_fine_tuning_checkpoints_step"),
 )
+
+agent_steps = sa.Table(
+    "berth_agent_steps",
+    metadata,
+    sa.Column(
+        "seq",
+        sa.BigInteger().with_variant(sa.Integer, "sqlite"),
+        primary_key=True,
+        autoincrement=True,
+    ),
+    sa.Column(
+        "job_id", sa.String(40), sa.ForeignKey("berth_jobs.id", ondelete="CASCADE"), nullable=False
+    ),
+    sa.Column("type", sa.String(32), nullable=False),
+    sa.Column("at", sa.Double, nullable=False),
+    sa.Column("data", Json),
+    sa.Index("berth_agent_steps_job", "job_id", "seq"),
+)

@@ -15,7 +15,10 @@ from typing import Self
 import sqlalchemy as sa
 
 from berth import errors
+from berth.agents.memory import MemoryStepStore
+from berth.agents.steps import StepStore
 from berth.clock import Clock
+from berth.db.agents import SqlStepStore
 from berth.db.evals import SqlEvalStore
 from berth.db.files import SqlFileStore
 from berth.db.jobs import SqlJobStore
@@ -99,6 +102,7 @@ class Stores:
     vector_records: VectorRecords
     vector_index: VectorIndex
     fine_tuning: FineTuningStore
+    agent_steps: StepStore
 
     async def __aenter__(self) -> Self:
         await self.jobs.__aenter__()
@@ -132,6 +136,7 @@ def stores_for(jobs: JobStore) -> Stores:
             SqlVectorRecords(db),
             SqlVectorIndex(db, tables),
             SqlFineTuningStore(db),
+            SqlStepStore(db),
         )
     if isinstance(jobs, MemoryJobStore):
         return Stores(
@@ -142,6 +147,7 @@ def stores_for(jobs: JobStore) -> Stores:
             MemoryVectorRecords(),
             MemoryVectorIndex(),
             MemoryFineTuningStore(),
+            MemoryStepStore(),
         )
     raise errors.ConfigError(
         f"Berth has no key or file store for the job store at {jobs.url}. "

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Protocol
 
 from berth import errors
+from berth.agents.host import AgentHost
 from berth.evals.store import EvalStore
 from berth.files.file import StoredFile
 from berth.jobs.job import Artifact, Job
@@ -65,6 +66,7 @@ class JobContext:
         evals: EvalStore | None = None,
         vectors: VectorWriter | None = None,
         training: TrainingHost | None = None,
+        agents: AgentHost | None = None,
     ) -> None:
         self.job = job
         self.roots = roots or DataRoots(home)
@@ -76,6 +78,8 @@ class JobContext:
         self._vectors = vectors
         self.training = training
         """The fine-tuning service, for the ``fine-tune`` kind (None where there is none)."""
+        self.agents = agents
+        """The tools and step store, for the ``agent`` kind (None where there are none)."""
         self._output_dir = output_dir
         self._output_ready = False
         self.home = home

@@ -19,6 +19,7 @@ from types import TracebackType
 from typing import Any, Self
 
 from berth import errors
+from berth.agents.host import AgentHost
 from berth.clock import Clock, SystemClock
 from berth.evals.store import EvalStore
 from berth.ids import new_id
@@ -67,6 +68,7 @@ class Dispatcher:
         evals: EvalStore | None = None,
         vectors: VectorWriter | None = None,
         training: TrainingHost | None = None,
+        agents: AgentHost | None = None,
     ) -> None:
         self.store = store
         self.evals = evals
@@ -75,6 +77,7 @@ class Dispatcher:
         self.files = files
         self.vectors = vectors
         self.training = training
+        self.agents = agents
         self.kinds = dict(kinds)
         self.config = config
         self.worker_id = worker_id or worker_name()
@@ -263,6 +266,7 @@ class Dispatcher:
             self.evals,
             self.vectors,
             self.training,
+            self.agents,
         )
         stale = self._running.get(job.id)
         if stale is not None:

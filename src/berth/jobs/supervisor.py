@@ -21,6 +21,7 @@ from collections.abc import Awaitable
 from typing import Any
 
 from berth import errors, metrics, tracing
+from berth.agents.host import AgentHost
 from berth.clock import Clock
 from berth.evals.store import EvalStore
 from berth.jobs.config import DispatcherConfig
@@ -36,6 +37,7 @@ from berth.vectors.writer import VectorWriter
 
 PERMANENT = (
     errors.InvalidJobInput, errors.InvalidRequest, errors.UnknownModel, errors.AccessError,
+    errors.GoldenDrift,
 )  # fmt: skip
 """Failures no retry can mend: the input, the model it names, or the caller's rights."""
 log = logging.getLogger("berth.jobs")
@@ -66,6 +68,7 @@ class Supervisor:
         evals: EvalStore | None = None,
         vectors: VectorWriter | None = None,
         training: TrainingHost | None = None,
+        agents: AgentHost | None = None,
     ) -> None:
         self._provenance = provenance_writer
         self.job = job
@@ -91,6 +94,7 @@ class Supervisor:
             evals=evals,
             vectors=vectors,
             training=training,
+            agents=agents,
         )
         self._inner: asyncio.Task[JsonValue] | None = None
         self._hard_stop: asyncio.TimerHandle | None = None

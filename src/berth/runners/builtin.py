@@ -83,7 +83,7 @@ def register(registry: Registry) -> None:
         "tools, constrained decoding (JSON schemas, tool calls) and logprobs.",
         streaming=True,
         joins=True,
-        features=frozenset({"tools", "grammar", "logprobs"}),
+        features=frozenset({"tools", "grammar", "logprobs", "prompt_logprobs"}),
     )
     _lazy(
         registry,
@@ -92,9 +92,10 @@ def register(registry: Registry) -> None:
         {Task.CHAT, Task.COMPLETE, Task.EMBED},
         "GGUF models with llama.cpp (the 'llama' extra): the GGUF's chat template, llama.cpp's "
         "samplers, token streaming, continuous batching (a KV stream per request), embeddings; "
-        "CPU, or layers offloaded to a GPU.",
+        "CPU, or layers offloaded to a GPU; tools and structured output by xgrammar.",
         streaming=True,
         joins=True,
+        features=frozenset({"tools", "grammar"}),
     )
     _lazy(
         registry,

@@ -183,6 +183,10 @@ class CausalLMRunner:
             return str(tokenizer.decode(list(ids), skip_special_tokens=True))
 
         vocabulary = self._vocab() if item.grammar or item.logprobs is not None else None
+        scored = None
+        if vocabulary is not None and item.logprobs is not None and item.echo:
+            recorder = LogprobRecorder(item.logprobs, vocabulary.token_bytes)
+            scored = recorder.prompt(self._model, prompt, self._device)
         return Slot(
             index=index,
             prompt=prompt,
@@ -197,6 +201,7 @@ class CausalLMRunner:
                 if vocabulary and item.logprobs is not None
                 else None
             ),
+            prompt_logprobs=scored,
         )
 
     def _vocab(self) -> Vocabulary:

@@ -19,7 +19,7 @@ from berth.runners.detokenizer import Decode, Detokenizer
 from berth.runners.grammars import Matcher, mask_rows
 from berth.runners.logprobs import LogprobRecorder
 from berth.runners.sampling import Sampler
-from berth.tasks.generate import FinishReason, Generation, TextDelta, cut_at_stop
+from berth.tasks.generate import FinishReason, Generation, TextDelta, TokenLogprob, cut_at_stop
 
 Chunk = TextDelta | Generation
 
@@ -42,6 +42,8 @@ class Slot:
     """Its grammar's matcher, if its output is constrained."""
     logprobs: LogprobRecorder | None = None
     """Where its tokens' log probabilities go, if they were asked for."""
+    prompt_logprobs: tuple[TokenLogprob, ...] | None = None
+    """Its prompt's tokens scored (``echo``), if they were asked for."""
     made: int = 0
     finish: FinishReason | None = None
     last: int = 0
@@ -78,7 +80,12 @@ class Slot:
         text, _ = cut_at_stop(self.whole(self.text.ids), self.stops)
         logprobs = tuple(self.logprobs.all) if self.logprobs is not None else None
         return Generation(
-            text, self.finish or "length", len(self.prompt), self.made, logprobs=logprobs
+            text,
+            self.finish or "length",
+            len(self.prompt),
+            self.made,
+            logprobs=logprobs,
+            prompt_logprobs=self.prompt_logprobs,
         )
 
 

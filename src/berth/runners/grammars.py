@@ -49,17 +49,42 @@ class Vocabulary:
         import xgrammar
 
         stops = sorted(stop_ids)
-        self.info = xgrammar.TokenizerInfo.from_huggingface(
+        info = xgrammar.TokenizerInfo.from_huggingface(
             tokenizer, vocab_size=vocab_size, stop_token_ids=stops or None
         )
-        self.size = vocab_size
-        self.tokens: list[bytes] = list(self.info.decoded_vocab)
         banned = set(getattr(tokenizer, "all_special_ids", ())) - set(stops)
+        self._start(info, vocab_size, banned)
+
+    @classmethod
+    def from_pieces(
+        cls, pieces: Sequence[bytes], stop_ids: Iterable[int], control_ids: Iterable[int]
+    ) -> Vocabulary:
+        """A vocabulary from each token's bytes in id order (as a GGUF's tokens decode),
+        its end tokens and its control tokens (never allowed, the ends aside)."""
+        import xgrammar
+
+        stops = sorted(stop_ids)
+        info = xgrammar.TokenizerInfo(
+            list(pieces),
+            xgrammar.VocabType.RAW,
+            vocab_size=len(pieces),
+            stop_token_ids=stops or None,
+        )
+        vocabulary = cls.__new__(cls)
+        vocabulary._start(info, len(pieces), set(control_ids) - set(stops))
+        return vocabulary
+
+    def _start(self, info: Any, vocab_size: int, banned: set[int]) -> None:
+        import xgrammar
+
+        self.info = info
+        self.size = vocab_size
+        self.tokens: list[bytes] = list(info.decoded_vocab)
         self.keep = _bits_without(banned, vocab_size)
         """A bitmask row that clears the special tokens other than the end: xgrammar reads
         them as their printed names (``<|pad|>`` is seven characters to it), but decoding
         drops them from the text."""
-        self._compiler = xgrammar.GrammarCompiler(self.info, max_threads=1)
+        self._compiler = xgrammar.GrammarCompiler(info, max_threads=1)
 
     def token_bytes(self, token: int) -> bytes:
         return self.tokens[token] if token < len(self.tokens) else b""

@@ -4,7 +4,9 @@ sequences join and leave between calls.
 
 Each sequence has its own KV stream in the context (llama.cpp's sequence ids, one per place),
 its own sampler chain and seed, its own detokenizer and stop sequences, so it makes the same
-tokens alone or beside others.
+tokens alone or beside others. A constrained sequence has its own grammar matcher too: before
+its token is drawn, the tokens its grammar forbids get -inf in its row of llama.cpp's logits
+(which the sampler chain then reads), so it can only make what the grammar allows.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from typing import Any
 from berth import errors
 from berth.runners.contract import END, Cancelled, Take
 from berth.runners.generating import Chunk, Generating
+from berth.runners.grammars import Matcher, mask_rows
 from berth.runners.llama_native import Context, Model, Sampler
 from berth.tasks.generate import FinishReason
 
@@ -29,6 +32,8 @@ class Sequence:
     prompt: list[int]
     sampler: Sampler
     out: Generating
+    matcher: Matcher | None = None
+    """Its grammar's matcher, if its output is constrained."""
     place: int = -1
     """Its sequence id in the context."""
     fed: int = 0
@@ -115,14 +120,25 @@ class Scheduler:
             return []
         done: set[int] = set()
         for sequence, row in sampled:
-            token = sequence.sampler.sample(self.context, row)
-            ended = self._ends(token)
+            token = self._draw(sequence, row)
+            complete = sequence.matcher is not None and sequence.matcher.accept(token)
+            ended = complete or self._ends(token)
             step.extend((sequence.key, chunk) for chunk in sequence.take(token, ended))
             if sequence.finish is not None:
                 self._release(sequence)
                 step.append((sequence.key, END))
                 done.add(sequence.key)
         return [sequence for sequence in active if sequence.key not in done]
+
+    def _draw(self, sequence: Sequence, row: int) -> int:
+        """The sequence's next token from the logits of batch row ``row``, masked by its
+        grammar first if it has one."""
+        if sequence.matcher is not None:
+            import torch
+
+            logits = torch.from_numpy(self.context.logits(row))
+            mask_rows(logits.unsqueeze(0), [(0, sequence.matcher)])
+        return sequence.sampler.sample(self.context, row)
 
     def _rows(
         self, active: list[Sequence]

@@ -4,7 +4,11 @@ Chat and completions take :class:`GenerationRequest` items: chats go through the
 the GGUF carries (``tokenizer.chat_template``, rendered with Jinja as transformers does);
 requests generate together with continuous batching (:mod:`berth.runners.llama_batching`),
 each in its own KV stream of ``n_ctx`` tokens, with llama.cpp's samplers (temperature, top-p,
-top-k, min-p, repeat penalty, seed). A request past the context fails alone with
+top-k, min-p, repeat penalty, seed). A request's grammar (structured output, tool calls)
+goes through xgrammar over the GGUF's vocabulary, as on the transformers runner: each
+constrained sequence's logits are masked before its token is drawn. Tools reach the prompt
+through the template's tools section, or Berth's tool prompt where it has none. A request
+past the context fails alone with
 :class:`~berth.errors.ContextTooLong`. Embedding models (task ``embed``) give one pooled
 vector per input.
 """
@@ -24,6 +28,12 @@ import numpy as np
 
 from berth import errors
 from berth.models.spec import ModelSpec
+from berth.runners.chatprompt import (
+    fallback_messages,
+    native_messages,
+    reads_tools,
+    template_tools,
+)
 from berth.runners.contract import (
     END,
     Cancelled,
@@ -34,6 +44,7 @@ from berth.runners.contract import (
 )
 from berth.runners.detokenizer import Detokenizer
 from berth.runners.generating import Generating, offer, token_limit, without_text
+from berth.runners.grammars import Vocabulary
 from berth.runners.llama_batching import Scheduler
 from berth.runners.llama_batching import Sequence as Running
 from berth.runners.llama_native import Context, ContextShape, Model, Sampler, Sampling, bindings
@@ -82,6 +93,8 @@ class LlamaCppRunner:
         self._n_ctx = 0
         self._max_tokens = DEFAULT_MAX_TOKENS
         self._template: Any = None
+        self._template_source: str | None = None
+        self._vocabulary: Vocabulary | None = None
         self._normalize = True
         self.file: Path | None = None
 
@@ -102,7 +115,8 @@ class LlamaCppRunner:
             self._load_embedder(spec, options, threads)
             return
         if spec.task is Task.CHAT:
-            self._template = _compiled(model, spec.alias)
+            self._template_source = model.chat_template()
+            self._template = _compiled(self._template_source, spec.alias)
         places = int(options.get("parallel") or min(spec.options.max_batch_size, DEFAULT_PARALLEL))
         batch = int(options.get("n_batch") or DEFAULT_BATCH)
         shape = ContextShape(self._n_ctx, places, batch, threads)
@@ -192,7 +206,8 @@ class LlamaCppRunner:
         progress = Generating(
             key, len(prompt), limit, Detokenizer(decode, item.stop), decode, item.stop
         )
-        return Running(prompt, Sampler(model, sampling), progress)
+        matcher = self._vocab().matcher(item.grammar) if item.grammar is not None else None
+        return Running(prompt, Sampler(model, sampling), progress, matcher)
 
     def _sampling(self, item: GenerationRequest) -> Sampling:
         return Sampling(
@@ -202,24 +217,21 @@ class LlamaCppRunner:
             min_p=item.min_p,
             repeat_penalty=item.repeat_penalty,
             seed=item.seed,
-            grammar=self.grammar(item),
         )
 
-    def grammar(self, item: GenerationRequest) -> str | None:
-        """The GBNF grammar (root rule ``root``) that constrains a request's output, handed
-        to llama.cpp's grammar sampler; None for free text.
-
-        Requests do not carry constraints yet (structured output and tool calls come with the
-        tools work): where one names a response format or tools, it is refused here rather
-        than answered with unconstrained text."""
-        for name in ("response_format", "tools", "grammar"):
-            wanted = getattr(item, name, None)
-            if wanted:
-                raise errors.InvalidRequest(
-                    f"Model '{self._alias}' (llama-cpp runner) cannot constrain its output to "
-                    f"{name} yet. Send the request without {name}."
-                )
-        return None
+    def _vocab(self) -> Vocabulary:
+        """The GGUF's vocabulary for grammars (made on first use): each token's bytes, the
+        end-of-generation tokens, the control tokens."""
+        model = self._model
+        assert model is not None
+        if self._vocabulary is None:
+            tokens = range(model.n_vocab)
+            self._vocabulary = Vocabulary.from_pieces(
+                [model.piece(token) for token in tokens],
+                [token for token in tokens if model.is_end(token)],
+                [token for token in tokens if model.is_control(token)],
+            )
+        return self._vocabulary
 
     def _prompt_ids(self, item: GenerationRequest) -> list[int]:
         model = self._model
@@ -246,7 +258,13 @@ class LlamaCppRunner:
     def _render(self, item: GenerationRequest) -> str:
         model = self._model
         assert model is not None
-        messages = [{"role": m.role, "content": m.content} for m in item.messages]
+        extra: dict[str, Any] = {}
+        if reads_tools(self._template_source):
+            messages = native_messages(item.messages)
+            if item.tools:
+                extra["tools"] = template_tools(item.tools)
+        else:
+            messages = fallback_messages(item)
         try:
             return str(
                 self._template.render(
@@ -254,6 +272,7 @@ class LlamaCppRunner:
                     add_generation_prompt=True,
                     bos_token=model.token_text(model.bos),
                     eos_token=model.token_text(model.eos),
+                    **extra,
                 )
             )
         except Exception as exc:
@@ -332,7 +351,7 @@ class LlamaCppRunner:
             self._context.close()
         if self._model is not None:
             self._model.close()
-        self._context = self._model = self._scheduler = None
+        self._context = self._model = self._scheduler = self._vocabulary = None
 
 
 def gguf_file(spec: ModelSpec, path: Path | None, pattern: Any) -> Path:
@@ -383,9 +402,8 @@ def _offload(spec: ModelSpec, device: str, asked: Any, lib: Any) -> tuple[int, i
     return (-1 if asked is None else int(asked)), int(index or 0)
 
 
-def _compiled(model: Model, alias: str) -> Any:
+def _compiled(source: str | None, alias: str) -> Any:
     """The GGUF's chat template, compiled in a sandbox; ModelLoadFailed if there is none."""
-    source = model.chat_template()
     if not source:
         raise errors.ModelLoadFailed(
             f"Model '{alias}' is a chat model, but its GGUF has no chat template "

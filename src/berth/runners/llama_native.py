@@ -66,8 +66,6 @@ class Sampling:
     min_p: float = 0.0
     repeat_penalty: float = 1.0
     seed: int | None = None
-    grammar: str | None = None
-    """A GBNF grammar (root rule ``root``) the sampled text must follow."""
 
 
 GREEDY_BELOW = 1e-5
@@ -136,6 +134,21 @@ class Model:
 
     def is_end(self, token: int) -> bool:
         return bool(self.lib.llama_vocab_is_eog(self.vocab, token))
+
+    def is_control(self, token: int) -> bool:
+        """Whether ``token`` is a control token (its text never shows in the output)."""
+        attributes = int(self.lib.llama_vocab_get_attr(self.vocab, token))
+        return bool(attributes & int(self.lib.LLAMA_TOKEN_ATTR_CONTROL))
+
+    def piece(self, token: int) -> bytes:
+        """The bytes ``token`` adds to the text (nothing for control tokens)."""
+        size = 32
+        while True:
+            buffer = ctypes.create_string_buffer(size)
+            n = self.lib.llama_token_to_piece(self.vocab, token, buffer, size, 0, False)
+            if n >= 0:
+                return bytes(buffer.raw[:n])
+            size = -n
 
     def tokenize(self, text: str, add_special: bool, parse_special: bool) -> list[int]:
         data = text.encode()
@@ -240,6 +253,14 @@ class Context:
         if code != 0:
             raise errors.ModelError(f"llama.cpp could not decode the batch (llama_decode {code}).")
 
+    def logits(self, row: int) -> Any:
+        """Batch row ``row``'s logits after :meth:`decode`, as a writable float32 array over
+        llama.cpp's own buffer (the samplers read what is written there)."""
+        import numpy as np
+
+        values = self.lib.llama_get_logits_ith(self.ptr, row)
+        return np.ctypeslib.as_array(values, shape=(self.model.n_vocab,))
+
     def forget(self, sequence: int) -> None:
         """Drop one sequence's tokens from the KV cache."""
         if self.memory:
@@ -268,14 +289,11 @@ class Context:
 
 class Sampler:
     """A llama.cpp sampler chain for one sequence: repeat penalty, top-k, top-p, min-p,
-    temperature and a seeded draw, or greedy below temperature 1e-5; optionally a grammar."""
+    temperature and a seeded draw, or greedy below temperature 1e-5."""
 
     def __init__(self, model: Model, sampling: Sampling) -> None:
         lib = self.lib = model.lib
         self.ptr = lib.llama_sampler_chain_init(lib.llama_sampler_chain_default_params())
-        if sampling.grammar is not None:
-            grammar = sampling.grammar.encode()
-            self._add(lib.llama_sampler_init_grammar(model.vocab, grammar, b"root"))
         if sampling.repeat_penalty != 1.0:
             penalties = lib.llama_sampler_init_penalties(
                 model.n_vocab, PENALTY_WINDOW, sampling.repeat_penalty, 0.0, 0.0

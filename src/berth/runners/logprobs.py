@@ -40,6 +40,21 @@ class LogprobRecorder:
         new, self._sent = self.all[self._sent :], len(self.all)
         return tuple(new)
 
+    def prompt(self, model: Any, ids: list[int], device: str) -> tuple[TokenLogprob, ...]:
+        """Each of the prompt ``ids``, scored by ``model`` given the ids before it (one
+        forward pass, no sampling transform); the first, with nothing before it, scores 0."""
+        import torch
+
+        with torch.inference_mode():
+            logits = model(torch.tensor([ids], device=device)).logits[0].float()
+        scores = torch.log_softmax(logits, dim=-1)
+        first = self._top(ids[0], 0.0)
+        scored = [TokenLogprob(first.token, first.bytes, 0.0)]
+        for place in range(1, len(ids)):
+            self.record(scores[place - 1], ids[place])
+            scored.append(self.all.pop())
+        return tuple(scored)
+
     def _top(self, token: int, logprob: float) -> TopLogprob:
         raw = self._bytes(token)
         return TopLogprob(raw.decode("utf-8", errors="replace"), tuple(raw), max(logprob, -9999.0))

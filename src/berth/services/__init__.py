@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from berth.services.agents import AgentService
 from berth.services.audio import AudioService
 from berth.services.evals import EvalService
 from berth.services.files import FileService
@@ -44,3 +45,4 @@ class Services:
     realtime: RealtimeService
     status: StatusService
     vectors: VectorService
+    agents: AgentService

@@ -10,6 +10,7 @@ it holds ``admin``; without a key (loopback) every one.
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 from typing import Any
 
 import jsonschema  # type: ignore[import-untyped]
@@ -17,6 +18,8 @@ import jsonschema  # type: ignore[import-untyped]
 from berth import errors
 from berth.clock import Clock, SystemClock
 from berth.evals import template
+from berth.evals.compare import Comparison, compare
+from berth.evals.golden import Golden
 from berth.evals.graders import Criterion, criteria_of
 from berth.evals.records import (
     EVAL_ID_PREFIX,
@@ -34,6 +37,8 @@ from berth.files.file import Purpose
 from berth.ids import new_id
 from berth.jobs.job import Job, JobStatus
 from berth.keys.key import ApiKey
+from berth.models.manifest import Manifest
+from berth.models.spec import ModelSpec
 from berth.services.files import FileService
 from berth.services.jobs import JobService, ModelGate, only_owner
 from berth.tasks.generate import GENERATE
@@ -101,12 +106,26 @@ class EvalService:
         models: ModelGate,
         *,
         clock: Clock | None = None,
+        manifests: Callable[[ModelSpec], Manifest | None] | None = None,
     ) -> None:
         self.store = store
         self.jobs = jobs
         self.files = files
         self.models = models
         self.clock = clock or SystemClock()
+        self.manifests = manifests
+
+    def model_facts(self, alias: str) -> dict[str, Any]:
+        """What a run's report records of its model: alias, source, the revision and file
+        hashes of its cache manifest (else the catalog's hashes)."""
+        spec = self.models.catalog_entry(alias)
+        manifest = self.manifests(spec) if self.manifests is not None else None
+        files = dict(spec.sha256)
+        revision = None
+        if manifest is not None:
+            files = {name: record.sha256 for name, record in manifest.files.items()}
+            revision = manifest.revision
+        return {"alias": alias, "source": spec.source, "revision": revision, "files": files}
 
     # -- evals -----------------------------------------------------------------------------
 
@@ -198,8 +217,10 @@ class EvalService:
         name: str | None = None,
         metadata: Any = None,
         priority: int = 0,
+        golden: list[Golden] | None = None,
     ) -> EvalRun:
-        """Check the data source and queue the run's job."""
+        """Check the data source and queue the run's job (which holds the run to ``golden``,
+        outputs pinned for its seed)."""
         found = await self.get(caller, eval_id)
         source = data_source_of(data_source)
         await self._check_source(caller, found, source)
@@ -218,10 +239,15 @@ class EvalService:
             metadata=check_metadata(metadata),
             owner=caller.id if caller is not None else None,
         )
+        params: dict[str, Any] = {"run_id": run.id}
+        if model is not None:
+            params["model_facts"] = self.model_facts(model)
+        if golden:
+            params["golden"] = [g.model_dump(exclude_none=True) for g in golden]
         await self.store.add_run(run)
         try:
             submitted = await self.jobs.submit(
-                caller, "eval", {"run_id": run.id}, model=model, priority=priority
+                caller, "eval", params, model=model, priority=priority
             )
         except BaseException:
             await self.store.delete_run(run.id)
@@ -265,6 +291,17 @@ class EvalService:
             raise errors.UnknownEvalRun(f"Eval '{eval_id}' has no run with the id '{run_id}'.")
         return await self._current(run)
 
+    async def find_run(self, caller: ApiKey | None, run_id: str) -> EvalRun:
+        """The run by its id alone (whichever eval it belongs to), brought up to date."""
+        try:
+            run = await self.store.get_run(run_id)
+        except errors.UnknownEvalRun:
+            raise errors.UnknownEvalRun(
+                f"No eval run has the id '{run_id}'. List an eval's runs with "
+                "GET /v1/evals/{eval_id}/runs."
+            ) from None
+        return await self.get_run(caller, run.eval_id, run.id)
+
     async def _current(self, run: EvalRun) -> EvalRun:
         """``run`` as its job stands: status from the job, counts from the items so far."""
         if run.job_id is None or run.status.terminal:
@@ -294,6 +331,17 @@ class EvalService:
         if job.status is JobStatus.SUCCEEDED and run.status is not RunStatus.COMPLETED:
             return RunStatus.COMPLETED
         return RUN_STATUS[job.status]
+
+    async def report(
+        self, caller: ApiKey | None, eval_id: str, run_id: str
+    ) -> dict[str, Any] | None:
+        """The finished run's report (its job's result holds it); None before it finishes."""
+        run = await self.get_run(caller, eval_id, run_id)
+        if run.job_id is None:
+            return None
+        result = (await self.jobs.get(None, run.job_id)).result
+        found = result.get("report") if isinstance(result, dict) else None
+        return found if isinstance(found, dict) else None
 
     async def list_runs(
         self,
@@ -330,6 +378,15 @@ class EvalService:
         """Forget the run and its items (cancelling its job first if it has not ended)."""
         run = await self.cancel_run(caller, eval_id, run_id)
         return await self.store.delete_run(run.id)
+
+    async def compare_runs(
+        self, caller: ApiKey | None, run_a: str, run_b: str
+    ) -> tuple[EvalRun, EvalRun, Comparison]:
+        """Run B against run A (by criterion and by sample), each the caller's."""
+        a = await self.find_run(caller, run_a)
+        b = await self.find_run(caller, run_b)
+        found = compare(a, await self.store.all_items(a.id), b, await self.store.all_items(b.id))
+        return a, b, found
 
     # -- output items ----------------------------------------------------------------------
 

@@ -7,7 +7,8 @@ runner); the training and validation files exist, belong to the caller, have the
 ``fine-tune`` and every line is a chat example (the file, line and field named otherwise);
 all of it before anything is queued. A key sees only its own fine-tuning jobs unless admin.
 The finished adapter becomes a catalog model at once, ``ft-<base>-<suffix>-<id tail>``,
-pinned to the adapter's sha256.
+pinned to the adapter's sha256, and so does each checkpoint as it is written (that name with
+``-step-N``; see :mod:`berth.services.fine_tuned`).
 """
 
 from __future__ import annotations
@@ -26,6 +27,13 @@ from berth.ids import new_id
 from berth.keys.key import ApiKey
 from berth.models.spec import ModelSpec
 from berth.services.files import FileService
+from berth.services.fine_tuned import (
+    BasePaths,
+    FineTunedModels,
+    ModelCatalog,
+    checkpoint_name,
+    fine_tuned_name,
+)
 from berth.services.jobs import JobService, only_owner
 from berth.services.keys import KeyService
 from berth.tasks.task import Task
@@ -61,45 +69,10 @@ MAX_ATTEMPTS = 3
 MAX_LIST = 100
 
 
-class ModelCatalog(Protocol):
-    """The catalog and cache as fine-tuning needs them."""
-
-    def get(self, alias: str) -> ModelSpec: ...
-
-    def add(self, spec: ModelSpec, origin: str) -> None: ...
-
-
-class BasePaths(Protocol):
-    def path_for(self, spec: ModelSpec) -> Path | None: ...
-
-
 class MemoryReserver(Protocol):
     def reserve(
         self, holder: str, device: str, nbytes: int
     ) -> contextlib.AbstractAsyncContextManager[None]: ...
-
-
-def fine_tuned_name(tune: FineTuningJob) -> str:
-    """The catalog alias of a finished job's adapter."""
-    parts = ["ft", tune.model, *([tune.suffix] if tune.suffix else []), tune.id[-8:]]
-    return "-".join(parts)[-64:].lstrip("-._") or tune.id[-8:]
-
-
-def adapter_spec(
-    base: ModelSpec, alias: str, directory: Path, adapter: SavedCheckpoint
-) -> ModelSpec:
-    """A catalog entry that loads ``base`` (from ``directory``) with ``adapter`` applied."""
-    options = dict(base.options.runner_options)
-    options.update({"adapter": str(adapter.path), "adapter_sha256": adapter.adapter_sha256})
-    return base.model_copy(
-        update={
-            "alias": alias,
-            "source": f"local:{directory}",
-            "files": (),
-            "description": f"LoRA adapter on {base.alias} (step {adapter.step})",
-            "options": base.options.model_copy(update={"runner_options": options, "pinned": False}),
-        }
-    )
 
 
 class FineTuningService:
@@ -123,6 +96,7 @@ class FineTuningService:
         self.jobs = jobs
         self.catalog = catalog
         self.cache = cache
+        self.published = FineTunedModels(catalog, cache)
         self.memory = memory
         self.trainer = trainers
         """The installed trainer for a method (raises InvalidRequest if none does it)."""
@@ -283,30 +257,53 @@ class FineTuningService:
                 await self.jobs.cancel(None, tune.job_id)
 
     async def publish_finished(self) -> int:
-        """Put every succeeded job's adapter in the catalog (at start-up); return how many."""
+        """Put every job's checkpoints and every succeeded job's adapter in the catalog (at
+        start-up); return how many models that added."""
         published, after = 0, None
         while page := await self.store.list_jobs(after=after, limit=MAX_LIST):
             for tune in page:
-                if tune.status is Status.SUCCEEDED and tune.fine_tuned_model:
-                    last = await self.store.list_checkpoints(tune.id, limit=1)
-                    if last and self._publish(tune, Path(last[0].path)):
-                        published += 1
+                published += await self._publish_job(tune)
             after = page[-1].id
         return published
 
-    def _publish(self, tune: FineTuningJob, folder: Path) -> bool:
-        from berth.training.checkpoints import CheckpointStore
+    async def _publish_job(self, tune: FineTuningJob) -> int:
+        published, after, newest = 0, None, None
+        while page := await self.store.list_checkpoints(tune.id, after=after, limit=MAX_LIST):
+            newest = newest or page[0]
+            for checkpoint in page:
+                with contextlib.suppress(errors.BerthError):
+                    self.published.publish_checkpoint(tune, checkpoint)
+                    published += 1
+            after = page[-1].id
+        if tune.status is Status.SUCCEEDED and tune.fine_tuned_model and newest is not None:
+            path, sha256 = Path(newest.path), newest.sha256
+            with contextlib.suppress(errors.BerthError):
+                self.published.publish(tune, tune.fine_tuned_model, path, sha256, newest.step)
+                published += 1
+        return published
 
-        saved = CheckpointStore(folder.parent).read(folder)
-        if saved is None or tune.fine_tuned_model is None:
-            return False
-        base = self.catalog.get(tune.model)
-        directory = self.cache.path_for(base)
-        if directory is None:
-            return False
-        spec = adapter_spec(base, tune.fine_tuned_model, directory, saved)
-        self.catalog.add(spec, f"fine-tuning job {tune.id}")
-        return True
+    async def serve_checkpoint(
+        self, caller: ApiKey | None, tune_id: str, checkpoint_id: str
+    ) -> FineTuningCheckpoint:
+        """Make a checkpoint's model servable now (added to the catalog if it is not there
+        yet): ``fine_tuned_model_checkpoint`` then answers in chat and completions."""
+        tune = await self.get(caller, tune_id)
+        checkpoint = await self._find_checkpoint(tune_id, checkpoint_id)
+        KeyService.check_model(caller, tune.model)
+        await asyncio.to_thread(self.published.publish_checkpoint, tune, checkpoint)
+        return checkpoint
+
+    async def _find_checkpoint(self, tune_id: str, checkpoint_id: str) -> FineTuningCheckpoint:
+        after = None
+        while page := await self.store.list_checkpoints(tune_id, after=after, limit=MAX_LIST):
+            found = next((c for c in page if c.id == checkpoint_id), None)
+            if found is not None:
+                return found
+            after = page[-1].id
+        raise errors.NotFound(
+            f"Fine-tuning job '{tune_id}' has no checkpoint with the id '{checkpoint_id}'. "
+            f"List them with GET /v1/fine_tuning/jobs/{tune_id}/checkpoints."
+        )
 
     # -- the host of the fine-tune kind ----------------------------------------------------
 
@@ -353,7 +350,7 @@ class FineTuningService:
 
     async def checkpoint(self, tune_id: str, saved: SavedCheckpoint) -> None:
         tune = await self.store.get(tune_id)
-        name = f"{fine_tuned_name(tune)}:ckpt-step-{saved.step}"
+        name = checkpoint_name(tune, saved.step)
         record = FineTuningCheckpoint(
             id=new_id(CHECKPOINT_PREFIX),
             job_id=tune_id,
@@ -365,6 +362,8 @@ class FineTuningService:
             fine_tuned_model_checkpoint=name,
         )
         await self.store.add_checkpoint(record)
+        with contextlib.suppress(errors.BerthError):
+            await asyncio.to_thread(self.published.publish_checkpoint, tune, record)
 
     async def succeed(self, tune_id: str, adapter: SavedCheckpoint, trained_tokens: int) -> str:
         tune = await self.store.get(tune_id)
@@ -379,7 +378,15 @@ class FineTuningService:
             ),
             only_from=frozenset({Status.RUNNING}),
         )
-        await asyncio.to_thread(self._publish, done, adapter.path)
+        with contextlib.suppress(errors.BerthError):
+            await asyncio.to_thread(
+                self.published.publish,
+                done,
+                name,
+                adapter.path,
+                adapter.adapter_sha256,
+                adapter.step,
+            )
         await self.event(tune_id, f"The job has successfully completed: model {name}.")
         return name
 

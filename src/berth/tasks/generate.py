@@ -20,7 +20,7 @@ from typing import Literal
 from berth.tasks.task import ModelTask, Task
 
 FinishReason = Literal["stop", "length"]
-Feature = Literal["tools", "grammar", "logprobs"]
+Feature = Literal["tools", "grammar", "logprobs", "prompt_logprobs"]
 """What a request may need beyond plain text generation (see :meth:`GenerationRequest.needs`)."""
 
 
@@ -112,6 +112,9 @@ class GenerationRequest:
     logprobs: int | None = None
     """Report each generated token's log probability and this many most likely alternatives
     (0 to :data:`MAX_TOP_LOGPROBS`); None: no log probabilities."""
+    echo: bool = False
+    """With ``logprobs``, also score the prompt: each prompt token's log probability given
+    the tokens before it (a completions request's ``echo``)."""
 
     @property
     def is_chat(self) -> bool:
@@ -126,6 +129,8 @@ class GenerationRequest:
             wanted.add("grammar")
         if self.logprobs is not None:
             wanted.add("logprobs")
+            if self.echo:
+                wanted.add("prompt_logprobs")
         return frozenset(wanted)
 
 
@@ -170,6 +175,9 @@ class Generation:
     extra: dict[str, str] = field(default_factory=dict)
     logprobs: tuple[TokenLogprob, ...] | None = None
     """Every generated token's log probability, if the request asked for them."""
+    prompt_logprobs: tuple[TokenLogprob, ...] | None = None
+    """With ``echo``: every prompt token, each with its log probability given those before
+    it; the first has none to be given (its ``logprob`` is 0 and the API shows null)."""
 
 
 def cut_at_stop(text: str, stops: tuple[str, ...]) -> tuple[str, bool]:

@@ -1,5 +1,6 @@
-"""Eval pages: the evals and their runs, and one run's report (per-criterion results and the
-samples side by side, filtered to failures if asked), refreshed while the run goes on."""
+"""Eval pages: the evals and their runs, one run's report (per-criterion results and the
+samples side by side, filtered to failures if asked), refreshed while the run goes on, and two
+runs compared (per criterion and the samples that differ)."""
 
 from __future__ import annotations
 
@@ -49,6 +50,9 @@ async def run_page(eval_id: str, run_id: str, request: Request) -> Response:
         run = await found.get_run(who.key, eval_id, run_id)
         status = request.query_params.get("status")
         status = status if status in STATUSES else None
+        others = await found.list_runs(
+            who.key, eval_id, status=None, after=None, limit=20, newest_first=True
+        )
         items = await found.list_items(
             who.key, eval_id, run_id, status=status, after=None, limit=SAMPLES,
             newest_first=False,
@@ -66,7 +70,25 @@ async def run_page(eval_id: str, run_id: str, request: Request) -> Response:
             "items": sorted(items, key=lambda item: item.index),
             "status": status,
             "terminal": run.status.terminal,
+            "others": [other for other in others if other.id != run.id],
         }
         return page(request, who, "eval_run.html", context)
+
+    return await shown(request, Scope.JOBS, build)
+
+
+@router.get("/evals/{eval_id}/compare")
+async def compare_page(eval_id: str, request: Request) -> Response:
+    """Run ``b`` against run ``a`` (query parameters)."""
+
+    async def build(who: Visitor) -> Response:
+        found = services(request).evals
+        record = await found.get(who.key, eval_id)
+        a = await found.get_run(who.key, eval_id, request.query_params.get("a", ""))
+        b = await found.get_run(who.key, eval_id, request.query_params.get("b", ""))
+        _, _, comparison = await found.compare_runs(who.key, a.id, b.id)
+        context = {"title": f"Compare runs of {record.name}", "eval": record, "a": a, "b": b,
+                   "comparison": comparison}  # fmt: skip
+        return page(request, who, "eval_compare.html", context)
 
     return await shown(request, Scope.JOBS, build)

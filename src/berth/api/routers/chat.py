@@ -11,8 +11,15 @@ from fastapi import APIRouter, Request
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel
 
+from berth import errors
 from berth.api.conversation import chat_messages, tool_plan
-from berth.api.replies import ChatDeltas, chat_logprobs, chat_reply, completion_logprobs
+from berth.api.replies import (
+    ChatDeltas,
+    chat_logprobs,
+    chat_reply,
+    completion_logprobs,
+    echoed_logprobs,
+)
 from berth.api.schemas.openai import (
     ChatChoice,
     ChatChunk,
@@ -171,16 +178,20 @@ async def completions(
     """A text completion; with ``stream`` an SSE stream of chunks ending in ``[DONE]``."""
     request.state.model = body.model
     prompt = body.prompt if isinstance(body.prompt, str) else body.prompt[0]
-    job = generation_request(body, prompt=prompt, logprobs=body.logprobs)
+    if body.echo and body.stream:
+        raise errors.InvalidRequest(
+            "echo: Berth echoes the prompt in whole replies only; send echo without stream."
+        )
+    job = generation_request(body, prompt=prompt, logprobs=body.logprobs, echo=body.echo)
     reply_id, created = f"cmpl-{new_id()}", int(time.time())
     service = services.inference
     if not body.stream:
         done = await service.generate(key, body.model, job)
         choice = CompletionChoice(
             index=0,
-            text=done.text,
+            text=prompt + done.text if body.echo else done.text,
             finish_reason=done.finish_reason,
-            logprobs=completion_logprobs(done.logprobs),
+            logprobs=echoed_logprobs(done) if body.echo else completion_logprobs(done.logprobs),
         )
         return CompletionResponse(
             id=reply_id, created=created, model=body.model, choices=[choice], usage=usage_of(done)

@@ -125,7 +125,11 @@ async def list_runs(
 async def get_run(
     eval_id: str, run_id: str, request: Request, key: JobsCaller, services: ServicesDep
 ) -> RunObject:
-    return RunObject.of(await services.evals.get_run(key, eval_id, run_id), base(request))
+    """The run; once it has finished, ``berth_report`` holds its report (what ``report.json``
+    in its job's artifacts holds)."""
+    found = RunObject.of(await services.evals.get_run(key, eval_id, run_id), base(request))
+    found.berth_report = await services.evals.report(key, eval_id, run_id)
+    return found
 
 
 @router.post("/{eval_id}/runs/{run_id}", response_model=RunObject)

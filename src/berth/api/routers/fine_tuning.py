@@ -98,3 +98,15 @@ async def list_checkpoints(
         last_id=data[-1].id if data else None,
         has_more=len(found) > limit,
     )
+
+
+@router.post(
+    "/{tune_id}/checkpoints/{checkpoint_id}/serve", response_model=FineTuningCheckpointObject
+)
+async def serve_checkpoint(
+    tune_id: str, checkpoint_id: str, key: JobsCaller, services: ServicesDep
+) -> FineTuningCheckpointObject:
+    """Berth's own: make the checkpoint's model servable now; its
+    ``fine_tuned_model_checkpoint`` then answers in ``/v1/chat/completions``."""
+    found = await services.fine_tuning.serve_checkpoint(key, tune_id, checkpoint_id)
+    return FineTuningCheckpointObject.of(found)

@@ -21,5 +21,10 @@ async def readyz(services: ServicesDep) -> JSONResponse:
     """Ready: the job store answers and this server's dispatcher runs (503 otherwise)."""
     ready, report = await services.status.readiness()
     status = "ready" if ready else "unavailable"
-    body = {"status": status, **report, "realtime_sessions": services.realtime.active}
+    body = {
+        "status": status,
+        **report,
+        "realtime_sessions": services.realtime.active,
+        "agent_sessions": await services.agents.sessions(),
+    }
     return JSONResponse(body, status_code=200 if ready else 503)

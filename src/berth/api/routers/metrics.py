@@ -20,4 +20,6 @@ async def prometheus(services: ServicesDep) -> Response:
     metrics.jobs.clear()
     for (status, kind), count in counts.items():
         metrics.jobs.labels(status.value, kind).set(count)
+    services.agents.tools()
+    await services.agents.sessions()
     return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)

@@ -107,6 +107,9 @@ class RunObject(BaseModel):
     report_url: str
     job_id: str | None
     """Berth's job doing the run (GET /v1/jobs/{job_id} for its events and artifacts)."""
+    berth_report: dict[str, Any] | None = None
+    """Berth's report of a finished run (dataset and model provenance, graders, seeds,
+    versions, latency and tokens per sample), as in its job's ``report.json``."""
 
     @classmethod
     def of(cls, run: EvalRun, base_url: str) -> RunObject:

@@ -155,6 +155,9 @@ class ChatRequest(GenerationOptions):
 class CompletionRequest(GenerationOptions):
     prompt: str | Annotated[list[str], Field(min_length=1, max_length=1)]
     logprobs: int | None = Field(default=None, ge=0, le=5)
+    echo: bool = False
+    """Echo the prompt before the completion; with ``logprobs``, the prompt's tokens scored
+    too (the first one null)."""
 
 
 class ChatMessageOut(BaseModel):

@@ -111,6 +111,7 @@ class CompletionLogprobs(BaseModel):
     """The legacy completions' shape: parallel lists per token."""
 
     tokens: list[str]
-    token_logprobs: list[float]
-    top_logprobs: list[dict[str, float]]
+    token_logprobs: list[float | None]
+    """None only for an echoed prompt's first token (nothing before it to score it by)."""
+    top_logprobs: list[dict[str, float] | None]
     text_offset: list[int]

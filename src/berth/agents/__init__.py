@@ -1,0 +1,1 @@
+"""Agents: the tool registry (timeouts, retries, circuit breakers), guardrails, agent runs."""

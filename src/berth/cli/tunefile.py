@@ -1,0 +1,145 @@
+"""A fine-tune run file: an LLM LoRA fine-tune described in YAML, checked before anything is
+uploaded or queued, then run through the fine-tuning service (the same rules as
+``POST /v1/fine_tuning/jobs``)::
+
+    kind: fine-tune
+    model: tiny-lm                     # the base: a chat model in the catalog
+    training_file: data/train.jsonl    # a path (uploaded, purpose fine-tune) or a file id
+    validation_file: data/valid.jsonl  # optional, the same
+    hyperparameters: {n_epochs: 3, batch_size: 2, learning_rate_multiplier: 1.0}
+    lora: {rank: 8, alpha: 16, dropout: 0.0, target_modules: [q_proj, v_proj],
+           max_steps: 200, checkpoint_every: 20, learning_rate: 1.0e-4}
+    seed: 3
+    suffix: codeword
+
+A bad file is refused naming the file, the line and the field; a bad training line names the
+data file and its line.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+import pydantic
+import yaml
+from pydantic import BaseModel, ConfigDict, Field
+
+from berth import errors
+from berth.app import Berth
+from berth.cli.runfile import _line
+from berth.training.record import FineTuningJob, Hyperparameters, LoraOptions
+
+KIND = "fine-tune"
+DEFAULT_HYPER = Hyperparameters()
+DEFAULT_LORA = LoraOptions()
+
+
+class TuneHyperparameters(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    n_epochs: int = Field(default=DEFAULT_HYPER.n_epochs, ge=1)
+    batch_size: int = Field(default=DEFAULT_HYPER.batch_size, ge=1)
+    learning_rate_multiplier: float = Field(default=DEFAULT_HYPER.learning_rate_multiplier, gt=0)
+
+    def resolved(self) -> Hyperparameters:
+        return Hyperparameters(self.n_epochs, self.batch_size, self.learning_rate_multiplier)
+
+
+class TuneLora(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    rank: int = Field(default=DEFAULT_LORA.rank, ge=1, le=1024)
+    alpha: int = Field(default=DEFAULT_LORA.alpha, ge=1, le=4096)
+    dropout: float = Field(default=DEFAULT_LORA.dropout, ge=0, lt=1)
+    target_modules: list[str] = Field(default_factory=list, max_length=64)
+    max_steps: int | None = Field(default=None, ge=1)
+    checkpoint_every: int = Field(default=DEFAULT_LORA.checkpoint_every, ge=1)
+    learning_rate: float = Field(default=DEFAULT_LORA.base_learning_rate, gt=0, le=1)
+
+    def resolved(self) -> LoraOptions:
+        return LoraOptions(
+            rank=self.rank,
+            alpha=self.alpha,
+            dropout=self.dropout,
+            target_modules=tuple(self.target_modules),
+            max_steps=self.max_steps,
+            checkpoint_every=self.checkpoint_every,
+            base_learning_rate=self.learning_rate,
+        )
+
+
+class TuneFile(BaseModel):
+    """A fine-tune run file (see the module doc)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    kind: Literal["fine-tune"]
+    model: str = Field(min_length=1)
+    training_file: str = Field(min_length=1)
+    validation_file: str | None = None
+    hyperparameters: TuneHyperparameters = Field(default_factory=TuneHyperparameters)
+    lora: TuneLora = Field(default_factory=TuneLora)
+    seed: int | None = Field(default=None, ge=0, le=2**31 - 1)
+    suffix: str | None = None
+
+
+def describes_fine_tune(path: Path) -> bool:
+    """Whether the run file at ``path`` is a fine-tune (``kind: fine-tune``); False for
+    anything unreadable, which the general run file loader then reports."""
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, yaml.YAMLError):
+        return False
+    return isinstance(data, dict) and data.get("kind") == KIND
+
+
+def load_tune(path: Path) -> TuneFile:
+    """The fine-tune run file at ``path``, checked; InvalidRequest naming the file, line and
+    field."""
+    text = path.read_text(encoding="utf-8")
+    try:
+        return TuneFile.model_validate(yaml.safe_load(text))
+    except pydantic.ValidationError as exc:
+        found = exc.errors(include_url=False)
+        typo = [e for e in found if e["type"] == "extra_forbidden"]
+        problem = (typo or found)[0]
+        loc = tuple(problem["loc"])
+        field = ".".join(str(p) for p in loc) or "(top)"
+        message = problem["msg"].removeprefix("Value error, ")
+        line = _line(yaml.compose(text), loc)
+        raise errors.InvalidRequest(f"{path}, line {line}, field {field}: {message}.") from None
+
+
+async def _file_id(berth: Berth, given: str, field: str, base: Path) -> str:
+    """An uploaded file's id: ``given`` itself, or the id of the local file it names, uploaded
+    now with the purpose ``fine-tune`` (its lines checked as it is)."""
+    if given.startswith("file-"):
+        return given
+    path = (base / given).resolve()
+    if not path.is_file():
+        raise errors.InvalidRequest(f"{field}: no file at {path}. Give a path or a file id.")
+    try:
+        with path.open("rb") as stream:
+            stored = await berth.services.files.upload(None, path.name, KIND, stream)
+    except errors.InvalidRequest as exc:
+        raise errors.InvalidRequest(f"{field} ({path}): {exc.message}") from None
+    return stored.id
+
+
+async def submit_tune(berth: Berth, spec: TuneFile, base: Path) -> FineTuningJob:
+    """Upload the files the run file names and create its fine-tuning job (queued)."""
+    training = await _file_id(berth, spec.training_file, "training_file", base)
+    validation = None
+    if spec.validation_file is not None:
+        validation = await _file_id(berth, spec.validation_file, "validation_file", base)
+    return await berth.services.fine_tuning.create(
+        None,
+        model=spec.model,
+        training_file=training,
+        validation_file=validation,
+        hyperparameters=spec.hyperparameters.resolved(),
+        lora=spec.lora.resolved(),
+        seed=spec.seed,
+        suffix=spec.suffix,
+    )

@@ -1,0 +1,113 @@
+"""Fine-tuned models in the catalog: a finished job's adapter and each of its checkpoints,
+served as the base model with that adapter applied.
+
+A job's final model is ``ft-<base>-<suffix>-<id tail>``; the checkpoint at step N is that
+name with ``-step-N``. Each entry loads the base's files with the adapter folder in its
+runner options, pinned to the adapter's sha256 (from the checkpoint's manifest, checked by
+the runner at load), so a changed or missing adapter never serves.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Protocol
+
+from berth import errors
+from berth.models.spec import ALIAS_PATTERN, ModelSpec
+from berth.training.record import FineTuningCheckpoint, FineTuningJob
+
+MAX_ALIAS = 64
+
+
+class ModelCatalog(Protocol):
+    """The catalog as fine-tuning needs it."""
+
+    def get(self, alias: str) -> ModelSpec: ...
+
+    def add(self, spec: ModelSpec, origin: str) -> None: ...
+
+    def __contains__(self, alias: object) -> bool: ...
+
+
+class BasePaths(Protocol):
+    def path_for(self, spec: ModelSpec) -> Path | None: ...
+
+
+def _alias(parts: list[str]) -> str:
+    """Parts joined by dashes, cut from the left to the longest alias (the id tail stays)."""
+    return "-".join(parts)[-MAX_ALIAS:].lstrip("-._")
+
+
+def fine_tuned_name(tune: FineTuningJob) -> str:
+    """The catalog alias of a finished job's adapter."""
+    parts = ["ft", tune.model, *([tune.suffix] if tune.suffix else []), tune.id[-8:]]
+    return _alias(parts) or tune.id[-8:]
+
+
+def checkpoint_name(tune: FineTuningJob, step: int) -> str:
+    """The catalog alias of the job's checkpoint at ``step``."""
+    parts = ["ft", tune.model, *([tune.suffix] if tune.suffix else []), tune.id[-8:]]
+    return _alias([*parts, "step", str(step)])
+
+
+def adapter_spec(
+    base: ModelSpec,
+    alias: str,
+    directory: Path,
+    adapter: Path,
+    sha256: str,
+    description: str,
+) -> ModelSpec:
+    """A catalog entry that loads ``base`` (from ``directory``) with ``adapter`` applied."""
+    options = dict(base.options.runner_options)
+    options.update({"adapter": str(adapter), "adapter_sha256": sha256})
+    return base.model_copy(
+        update={
+            "alias": alias,
+            "source": f"local:{directory}",
+            "files": (),
+            "description": description,
+            "options": base.options.model_copy(update={"runner_options": options, "pinned": False}),
+        }
+    )
+
+
+class FineTunedModels:
+    """Puts adapters into the catalog, each over its base's cached files."""
+
+    def __init__(self, catalog: ModelCatalog, cache: BasePaths) -> None:
+        self.catalog = catalog
+        self.cache = cache
+
+    def publish(
+        self, tune: FineTuningJob, alias: str, adapter: Path, sha256: str, step: int
+    ) -> ModelSpec:
+        """Add (or replace) ``alias``: the job's base with the adapter in ``adapter``."""
+        if not re.match(ALIAS_PATTERN, alias):
+            raise errors.InvalidRequest(
+                f"'{alias}' is not a model alias Berth can serve (an older checkpoint name); "
+                "train the job again to get servable checkpoint names."
+            )
+        base = self.catalog.get(tune.model)
+        directory = self.cache.path_for(base)
+        if directory is None:
+            raise errors.ModelNotCached(
+                f"Model '{tune.model}', the base of {tune.id}, has no files here. Run "
+                f"`berth models pull {tune.model}` first."
+            )
+        description = f"LoRA adapter on {base.alias} from {tune.id} (step {step})"
+        spec = adapter_spec(base, alias, directory, adapter, sha256, description)
+        self.catalog.add(spec, f"fine-tuning job {tune.id}")
+        return spec
+
+    def publish_checkpoint(self, tune: FineTuningJob, checkpoint: FineTuningCheckpoint) -> str:
+        """Add the checkpoint's model to the catalog; return its alias."""
+        self.publish(
+            tune,
+            checkpoint.fine_tuned_model_checkpoint,
+            Path(checkpoint.path),
+            checkpoint.sha256,
+            checkpoint.step,
+        )
+        return checkpoint.fine_tuned_model_checkpoint
