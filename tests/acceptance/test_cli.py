@@ -22,8 +22,9 @@ pytestmark = pytest.mark.acceptance
     [
         (
             ["jobs", "submit", "nope"],
-            "There is no job kind 'nope'. Known kinds: agent, echo, embed, eval, fail, fine-tune, "
-            "generate, image, ocr, pull, sleep, speak, transcribe, vad, vector-ingest.",
+            "There is no job kind 'nope'. Known kinds: agent, echo, embed, eval, eval-dataset, "
+            "fail, fine-tune, generate, image, ocr, pull, sleep, speak, train, transcribe, vad, "
+            "vector-ingest.",
         ),
         (["jobs", "submit", "echo", "--input", "{bad"], "--input is not valid JSON"),
         (["jobs", "submit", "echo", "--input", "@missing.json"], "Cannot read the input file"),

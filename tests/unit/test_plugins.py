@@ -43,8 +43,8 @@ def test_a_failing_plugin_is_named() -> None:
 
 def test_unknown_kind_lists_the_known_ones() -> None:
     known = (
-        "agent, echo, embed, eval, fail, fine-tune, generate, image, ocr, pull, sleep, speak, "
-        "transcribe, vad, vector-ingest"
+        "agent, echo, embed, eval, eval-dataset, fail, fine-tune, generate, image, ocr, pull, "
+        "sleep, speak, train, transcribe, vad, vector-ingest"
     )
     with pytest.raises(errors.UnknownKind, match=rf"'nope'\. Known kinds: {known}"):
         discover().kind("nope")

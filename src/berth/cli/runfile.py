@@ -39,6 +39,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from berth import errors
 from berth.evals.golden import Golden
+from berth.training.diffusion_config import check_run_input
 
 
 class Suite(BaseModel):
@@ -152,7 +153,7 @@ def load(path: Path) -> RunFile:
     if not isinstance(data, dict):
         raise errors.InvalidRequest(f"{path}, line 1: the file must be a mapping with kind: ...")
     try:
-        return RunFile.model_validate(data)
+        spec = RunFile.model_validate(data)
     except pydantic.ValidationError as exc:
         found = exc.errors(include_url=False)
         typo = [e for e in found if e["type"] == "extra_forbidden"]
@@ -163,6 +164,9 @@ def load(path: Path) -> RunFile:
         raise errors.InvalidRequest(
             f"{path}, line {_line(tree, loc)}, field {field}: {message}."
         ) from None
+    if spec.kind == "train":
+        check_run_input(spec.input, lambda loc: f"{path}, line {_line(tree, ('input', *loc))}")
+    return spec
 
 
 def dataset_rows(path: Path, suite: Suite) -> tuple[list[dict[str, Any]], list[int]]:

@@ -6,7 +6,9 @@ Inputs are :class:`~berth.tasks.image.ImageRequest` items. ``stream`` yields a
 :class:`~berth.tasks.image.GeneratedImages` (PNG bytes); ``run`` returns only the latter.
 The pipeline call blocks until its last step, so it runs on a helper thread that passes each
 step through a queue as it happens; a request whose caller left is stopped at its next step.
-Requests of one batch are drawn one after the other, each with its own seeded generator, so
+A :class:`~berth.tasks.denoise.DenoiseRequest` is answered with the denoising losses of its
+image instead (:mod:`berth.runners.diffusion_loss`). Requests of one batch are drawn one
+after the other, each with its own seeded generator, so
 the same request with the same seed gives the same PNG bytes.
 """
 
@@ -27,6 +29,8 @@ from typing import Any
 from berth import errors
 from berth.models.spec import ModelSpec
 from berth.runners.contract import Cancelled, check_options, never_cancelled
+from berth.runners.diffusion_loss import check_request, denoise_losses
+from berth.tasks.denoise import DenoiseRequest
 from berth.tasks.image import SIDE_STEP, GeneratedImages, ImageRequest, Progress, check, parse_size
 
 OPTIONS = {
@@ -181,6 +185,9 @@ class DiffusionRunner:
         for index, item in enumerate(batch):
             if cancelled(index):
                 continue
+            if isinstance(item, DenoiseRequest):
+                yield index, self.losses(item)
+                continue
             try:
                 plan = self.plan(item)
             except errors.InvalidRequest as exc:
@@ -188,6 +195,17 @@ class DiffusionRunner:
                 continue
             for chunk in self._draw(plan, functools.partial(cancelled, index)):
                 yield index, chunk
+
+    def losses(self, request: DenoiseRequest) -> Any:
+        """The denoising losses of one image (see :mod:`berth.runners.diffusion_loss`), or
+        the error that stopped them."""
+        try:
+            check_request(request, self._multiple)
+            return denoise_losses(self._pipe, request)
+        except errors.InvalidRequest as exc:
+            return exc
+        except (RuntimeError, ValueError) as exc:
+            return self._failure(exc)
 
     def plan(self, item: Any) -> Plan:
         """The request with this model's defaults; raises InvalidRequest if it is out of

@@ -16,6 +16,7 @@ from berth.http.session import SessionSigner
 from berth.web import (
     agents,
     dashboard,
+    diffusion,
     evals,
     jobs,
     login,
@@ -32,6 +33,17 @@ def install(app: FastAPI, home: Path) -> None:
     """Serve the UI from ``app``: pages at ``/``, files at ``/ui/static``; sessions are
     signed with the secret kept in ``home``."""
     app.state.sessions = SessionSigner.for_home(home)
-    for module in (agents, dashboard, evals, jobs, login, models, playground, training, vectors):
+    for module in (
+        agents,
+        dashboard,
+        diffusion,
+        evals,
+        jobs,
+        login,
+        models,
+        playground,
+        training,
+        vectors,
+    ):
         app.include_router(module.router)
     app.mount("/ui/static", StaticFiles(directory=STATIC), name="ui-static")
