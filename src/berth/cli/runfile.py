@@ -115,7 +115,7 @@ class RunFile(BaseModel):
         return self.suite.template
 
 
-def _line(node: yaml.Node | None, loc: tuple[int | str, ...]) -> int | None:
+def line_of(node: yaml.Node | None, loc: tuple[int | str, ...]) -> int | None:
     """The line (1-based) of the field at ``loc`` (its key, in a mapping) in the composed
     document; where the path ends early, the line of the last part found."""
     line = node.start_mark.line + 1 if node is not None else None
@@ -162,10 +162,10 @@ def load(path: Path) -> RunFile:
         field = ".".join(str(p) for p in loc) or "(top)"
         message = problem["msg"].removeprefix("Value error, ")
         raise errors.InvalidRequest(
-            f"{path}, line {_line(tree, loc)}, field {field}: {message}."
+            f"{path}, line {line_of(tree, loc)}, field {field}: {message}."
         ) from None
     if spec.kind == "train":
-        check_run_input(spec.input, lambda loc: f"{path}, line {_line(tree, ('input', *loc))}")
+        check_run_input(spec.input, lambda loc: f"{path}, line {line_of(tree, ('input', *loc))}")
     return spec
 
 

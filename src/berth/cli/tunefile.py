@@ -27,7 +27,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from berth import errors
 from berth.app import Berth
-from berth.cli.runfile import _line
+from berth.cli.runfile import line_of
 from berth.training.record import FineTuningJob, Hyperparameters, LoraOptions
 
 KIND = "fine-tune"
@@ -107,7 +107,7 @@ def load_tune(path: Path) -> TuneFile:
         loc = tuple(problem["loc"])
         field = ".".join(str(p) for p in loc) or "(top)"
         message = problem["msg"].removeprefix("Value error, ")
-        line = _line(yaml.compose(text), loc)
+        line = line_of(yaml.compose(text), loc)
         raise errors.InvalidRequest(f"{path}, line {line}, field {field}: {message}.") from None
 
 
