@@ -71,6 +71,9 @@ realtime_responses = Counter(
     ["status"],
 )
 agent_sessions = Gauge("berth_agent_sessions_active", "Agent runs active in this process (worker).")
+agent_session_slots = Gauge(
+    "berth_agent_session_slots", "Agent sessions this process runs at once (the agent pool's size)."
+)
 agent_sessions_by_worker = Gauge(
     "berth_agent_sessions_running",
     "Agent runs running, by worker (from the job store).",

@@ -36,7 +36,12 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
         f'[models.tiny]\ntask = "chat"\nrunner = "transformers"\nsource = "local:{model_dir}"\n'
     )
     plugin = with_tool_plugin({}, tmp_path_factory.mktemp("plugin"))
-    with live_server(home, BERTH_LOAD_WAIT_SECONDS="120", PYTHONPATH=plugin["PYTHONPATH"]) as live:
+    with live_server(
+        home,
+        BERTH_LOAD_WAIT_SECONDS="120",
+        BERTH_KIND_CONCURRENCY='{"agent": 3}',
+        PYTHONPATH=plugin["PYTHONPATH"],
+    ) as live:
         yield live
 
 
@@ -137,11 +142,15 @@ def berth_cli(server: LiveServer, *args: str) -> subprocess.CompletedProcess[str
 
 def test_readyz_and_metrics_report_agents(server: LiveServer, api: httpx.Client) -> None:
     ready = httpx.get(f"{server.url}/readyz").json()
-    assert ready["agent_sessions"]["active_here"] == 0
+    sessions = ready["agent_sessions"]
+    assert sessions["active_here"] == 0
+    assert sessions["slots_here"] == 3
+    assert sessions["idle_here"] == sessions["slots_here"]
     assert isinstance(ready["agent_sessions"]["per_worker"], dict)
     text = httpx.get(f"{server.url}/metrics").text
     assert 'berth_tool_breaker_state{tool="drop_table"} 0.0' in text
     assert "berth_agent_sessions_active" in text
+    assert "berth_agent_session_slots" in text
     tools = api.get("/v1/agents/tools").json()["data"]
     drop = next(t for t in tools if t["name"] == "drop_table")
     assert drop["destructive"] and drop["breaker"] == "closed"

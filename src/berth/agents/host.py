@@ -23,6 +23,14 @@ class AgentHost:
     settings: Settings
     active: set[str] = field(default_factory=set)
 
+    @property
+    def slots(self) -> int:
+        """How many agent sessions this process's dispatcher runs at once (the agent pool's
+        size): ``BERTH_KIND_CONCURRENCY``'s ``agent`` entry, never more than
+        ``BERTH_CONCURRENCY``."""
+        limit = self.settings.kind_concurrency.get("agent", self.settings.concurrency)
+        return min(limit, self.settings.concurrency)
+
     @asynccontextmanager
     async def session(self, job_id: str) -> AsyncIterator[None]:
         """Count one agent session as active while it runs."""

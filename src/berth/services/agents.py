@@ -119,15 +119,21 @@ class AgentService:
         return listed
 
     async def sessions(self) -> dict[str, Any]:
-        """Agent sessions: active in this process, and running per worker (from the store,
-        so every host's show; None while the store does not answer); also set in
-        ``/metrics``."""
+        """Agent sessions: active in this process, its agent pool's size and free slots, and
+        running per worker (from the store, so every host's show; None while the store does
+        not answer); also set in ``/metrics``."""
+        here = {
+            "active_here": len(self.host.active),
+            "slots_here": self.host.slots,
+            "idle_here": max(self.host.slots - len(self.host.active), 0),
+        }
+        metrics.agent_session_slots.set(self.host.slots)
         try:
             running = await self.jobs.list_jobs(
                 None, statuses=frozenset({JobStatus.RUNNING}), kind=KIND, limit=MAX_LIST
             )
         except errors.BerthError:
-            return {"active_here": len(self.host.active), "per_worker": None}
+            return {**here, "per_worker": None}
         per_worker: dict[str, int] = {}
         for job in running:
             worker = job.worker_id or "unknown"
@@ -135,4 +141,4 @@ class AgentService:
         metrics.agent_sessions_by_worker.clear()
         for worker, count in per_worker.items():
             metrics.agent_sessions_by_worker.labels(worker).set(count)
-        return {"active_here": len(self.host.active), "per_worker": per_worker}
+        return {**here, "per_worker": per_worker}
