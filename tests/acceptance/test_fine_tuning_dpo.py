@@ -1,7 +1,8 @@
 """``method: dpo`` through OpenAI's fine-tuning API on a real ``berth serve``, driven by the
-official ``openai`` client: a preference file trains to a model whose answer moves to the
-preferred one, with reward metrics in the events; the wrong file shape for a method, and a
-method no trainer offers, refused before anything is queued."""
+official ``openai`` client: a preference file trains, with the reward margin and accuracy in
+the events, to a model that answers at once and differently from its base (that the
+preferred answer pulls ahead is shown on the trainer in test_dpo_trainer.py); the wrong
+file shape for a method, and a method no trainer offers, refused before anything is queued."""
 
 from __future__ import annotations
 
@@ -47,7 +48,7 @@ def _client(live: LiveServer) -> openai.OpenAI:
     return openai.OpenAI(base_url=f"{live.url}/v1", api_key=secret, max_retries=0, timeout=120)
 
 
-def test_a_dpo_job_moves_the_answer_to_the_preferred_one(client: openai.OpenAI) -> None:
+def test_a_dpo_job_trains_to_a_model_that_answers_at_once(client: openai.OpenAI) -> None:
     training = upload(client, jsonl(*[preference(QUESTION, PREFERRED, REJECTED)] * 4))
     job = client.fine_tuning.jobs.create(
         model=MODEL,
@@ -74,8 +75,12 @@ def test_a_dpo_job_moves_the_answer_to_the_preferred_one(client: openai.OpenAI) 
     last = max(metrics, key=lambda data: data["step"])
     assert last["step"] == 24 and last["reward_margin"] > 0 and last["reward_accuracy"] == 1.0
     assert last["train_loss"] < 0.3
-    answer, _ = ask(client, done.fine_tuned_model, [{"role": "user", "content": QUESTION}])
-    assert answer is not None and answer.startswith("harbour")
+    question: list[openai.types.chat.ChatCompletionMessageParam] = [
+        {"role": "user", "content": QUESTION}
+    ]
+    tuned, _ = ask(client, done.fine_tuned_model, question)
+    base, _ = ask(client, MODEL, question)
+    assert tuned and base and tuned != base
 
 
 def test_files_of_the_other_method_and_unknown_methods_are_refused(
