@@ -1,7 +1,8 @@
 """kill -9 in the middle of a fine-tune: a real ``berth worker`` is SIGKILLed between
 checkpoints, a second worker takes the job over once its lease expires, resumes from the
 newest complete checkpoint at its step (not step 0), takes exactly the steps that were left,
-and ends with the same adapter as an uninterrupted run with the same seed."""
+and ends with the same adapter as an uninterrupted run with the same seed; for the supervised
+trainer on SQLite and PostgreSQL, and for the dpo trainer on SQLite."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ import json
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 import torch
@@ -18,9 +20,11 @@ from safetensors.torch import load_file
 
 from berth.app import Berth
 from berth.settings import Settings
-from berth.training.checkpoints import ADAPTER_WEIGHTS
+from berth.training.checkpoints import ADAPTER_WEIGHTS, CheckpointStore
+from berth.training.dpo import DpoTrainer
 from berth.training.examples import Message
-from berth.training.lora import LoraTrainer, TrainingPlan
+from berth.training.lora import AdapterTrainer, LoraTrainer, TrainingPlan
+from berth.training.preferences import Preference
 from berth.training.record import EventType, FineTuningJob, Hyperparameters, LoraOptions
 from tests.integration.worker_process import WorkerProcess, worker_env
 from tests.tiny.causal_lm import session_causal_lm
@@ -51,12 +55,31 @@ def conversations() -> list[list[Message]]:
     ]
 
 
-def training_bytes() -> bytes:
-    lines = []
-    for conversation in conversations():
-        messages = [{"role": m.role, "content": m.content} for m in conversation]
-        lines.append(json.dumps({"messages": messages}) + "\n")
-    return "".join(lines).encode()
+def preferences() -> list[Preference]:
+    return [
+        Preference((Message("user", f"Say {word}."),), f"{word}, {word}.", f"not {word}.")
+        for word in WORDS
+    ]
+
+
+def training_bytes(method: str) -> bytes:
+    def turn(role: str, content: str) -> dict[str, str]:
+        return {"role": role, "content": content}
+
+    lines: list[dict[str, Any]] = [
+        {"messages": [turn(m.role, m.content) for m in conversation]}
+        for conversation in conversations()
+    ]
+    if method == "dpo":
+        lines = [
+            {
+                "input": {"messages": [turn("user", p.prompt[0].content)]},
+                "preferred_output": [turn("assistant", p.preferred)],
+                "non_preferred_output": [turn("assistant", p.rejected)],
+            }
+            for p in preferences()
+        ]
+    return "".join(json.dumps(line) + "\n" for line in lines).encode()
 
 
 async def wait(check: Callable[[], object], what: str, seconds: float = 120) -> None:
@@ -66,20 +89,38 @@ async def wait(check: Callable[[], object], what: str, seconds: float = 120) -> 
         await asyncio.sleep(0.05)
 
 
-def reference_adapter(base: Path, folder: Path) -> tuple[dict[str, torch.Tensor], int]:
-    trainer = LoraTrainer(TrainingPlan(base, conversations(), (), HYPER, LORA, SEED))
+def reference_adapter(base: Path, folder: Path, method: str) -> tuple[dict[str, torch.Tensor], int]:
+    trainer: AdapterTrainer[Any]
+    if method == "dpo":
+        trainer = DpoTrainer(TrainingPlan(base, (), (), HYPER, LORA, SEED, preferences()))
+    else:
+        trainer = LoraTrainer(TrainingPlan(base, conversations(), (), HYPER, LORA, SEED))
     while not trainer.done:
         trainer.train_step()
     trainer.save(folder)
     return load_file(str(folder / ADAPTER_WEIGHTS)), trainer.trained_tokens
 
 
-@pytest.mark.parametrize("store_kind", ["sqlite", "postgres"])
+async def newest_checkpoint(berth: Berth, tune_id: str, killed_at: int) -> int:
+    """The step the killed run must resume at: its newest complete checkpoint on disk (one
+    the kill left unrecorded included), at or after the newest recorded one."""
+    saved = [c.step for c in await berth.stores.fine_tuning.list_checkpoints(tune_id)]
+    newest = CheckpointStore(berth.services.fine_tuning.folder(tune_id) / "checkpoints").latest()
+    assert saved and newest is not None and killed_at < STEPS
+    assert max(saved) <= newest.step <= killed_at
+    return newest.step
+
+
+@pytest.mark.parametrize(
+    ("store_kind", "method"),
+    [("sqlite", "supervised"), ("postgres", "supervised"), ("sqlite", "dpo")],
+)
 async def test_a_killed_fine_tune_resumes_at_its_checkpoint_to_the_same_adapter(
     tmp_path: Path,
     tmp_path_factory: pytest.TempPathFactory,
     store_url_factory: Callable[[str], str],
     store_kind: str,
+    method: str,
 ) -> None:
     base = session_causal_lm(tmp_path_factory)
     home = tmp_path / "home"
@@ -95,11 +136,11 @@ async def test_a_killed_fine_tune_resumes_at_its_checkpoint_to_the_same_adapter(
         async with Berth(settings) as berth:
             services = berth.services
             stored = await services.files.upload(
-                None, "train.jsonl", "fine-tune", io.BytesIO(training_bytes())
+                None, "train.jsonl", "fine-tune", io.BytesIO(training_bytes(method))
             )
             tune = await services.fine_tuning.create(
                 None, model=MODEL, training_file=stored.id, hyperparameters=HYPER, lora=LORA,
-                seed=SEED,
+                seed=SEED, method=method,
             )  # fmt: skip
             store = berth.stores.fine_tuning
 
@@ -118,9 +159,7 @@ async def test_a_killed_fine_tune_resumes_at_its_checkpoint_to_the_same_adapter(
             await wait(past_a_checkpoint, "the run to pass its second checkpoint")
             first.kill()
             killed_at = max(await steps())
-            saved = [c.step for c in await store.list_checkpoints(tune.id)]
-            assert saved and max(saved) < STEPS and killed_at < STEPS
-            resume_step = max(saved)
+            resume_step = await newest_checkpoint(berth, tune.id, killed_at)
 
             second = WorkerProcess(env, tmp_path / "worker-1.log")
             workers.append(second)
@@ -143,7 +182,7 @@ async def test_a_killed_fine_tune_resumes_at_its_checkpoint_to_the_same_adapter(
 
             final = (await store.list_checkpoints(tune.id, limit=1))[0]
             assert final.step == STEPS
-            expected, tokens = reference_adapter(base, tmp_path / "reference")
+            expected, tokens = reference_adapter(base, tmp_path / "reference", method)
             got = load_file(str(Path(final.path) / ADAPTER_WEIGHTS))
             assert expected.keys() == got.keys()
             for name, tensor in expected.items():

@@ -6,6 +6,7 @@ uploaded or queued, then run through the fine-tuning service (the same rules as
     model: tiny-lm                     # the base: a chat model in the catalog
     training_file: data/train.jsonl    # a path (uploaded, purpose fine-tune) or a file id
     validation_file: data/valid.jsonl  # optional, the same
+    method: supervised                 # or dpo (preference lines; beta in hyperparameters)
     hyperparameters: {n_epochs: 3, batch_size: 2, learning_rate_multiplier: 1.0}
     lora: {rank: 8, alpha: 16, dropout: 0.0, target_modules: [q_proj, v_proj],
            max_steps: 200, checkpoint_every: 20, learning_rate: 1.0e-4}
@@ -41,9 +42,12 @@ class TuneHyperparameters(BaseModel):
     n_epochs: int = Field(default=DEFAULT_HYPER.n_epochs, ge=1)
     batch_size: int = Field(default=DEFAULT_HYPER.batch_size, ge=1)
     learning_rate_multiplier: float = Field(default=DEFAULT_HYPER.learning_rate_multiplier, gt=0)
+    beta: float = Field(default=DEFAULT_HYPER.beta, gt=0, le=100)
 
     def resolved(self) -> Hyperparameters:
-        return Hyperparameters(self.n_epochs, self.batch_size, self.learning_rate_multiplier)
+        return Hyperparameters(
+            self.n_epochs, self.batch_size, self.learning_rate_multiplier, self.beta
+        )
 
 
 class TuneLora(BaseModel):
@@ -78,6 +82,7 @@ class TuneFile(BaseModel):
     model: str = Field(min_length=1)
     training_file: str = Field(min_length=1)
     validation_file: str | None = None
+    method: str = Field(default="supervised", min_length=1, max_length=40)
     hyperparameters: TuneHyperparameters = Field(default_factory=TuneHyperparameters)
     lora: TuneLora = Field(default_factory=TuneLora)
     seed: int | None = Field(default=None, ge=0, le=2**31 - 1)
@@ -140,6 +145,7 @@ async def submit_tune(berth: Berth, spec: TuneFile, base: Path) -> FineTuningJob
         validation_file=validation,
         hyperparameters=spec.hyperparameters.resolved(),
         lora=spec.lora.resolved(),
+        method=spec.method,
         seed=spec.seed,
         suffix=spec.suffix,
     )

@@ -4,14 +4,15 @@ The run resumes from the newest complete checkpoint in the fine-tuning job's fol
 crash, a retry, or a pause then resume), reports each step's metrics as a ``metrics`` event,
 writes a checkpoint every ``checkpoint_every`` steps and at the end, and publishes the final
 adapter as a catalog model. Trainers are plugins: a ``Trainer`` registered under a method name
-(``supervised``) is what the kind runs.
+(``supervised``, ``dpo``) is what the kind runs.
 """
 
 from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Coroutine
+from collections.abc import Callable, Coroutine
+from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -24,6 +25,7 @@ from berth.training.checkpoints import CheckpointStore, SavedCheckpoint
 from berth.training.examples import read_examples
 from berth.training.host import TrainingHost
 from berth.training.lora import StepMetrics, TrainingPlan
+from berth.training.preferences import read_preferences
 from berth.training.record import FineTuningJob
 from berth.training.trainer import Trainer
 
@@ -68,16 +70,20 @@ async def run_fine_tune(ctx: JobContext, params: FineTuneInput) -> dict[str, Any
 
 
 async def _plan(ctx: JobContext, host: TrainingHost, tune: FineTuningJob) -> TrainingPlan:
+    dpo = tune.method == "dpo"
+    read: Callable[[Path, str], list[Any]] = read_preferences if dpo else read_examples
     _, training_path = await ctx.files.local(tune.training_file)
-    training = await asyncio.to_thread(read_examples, training_path, "training_file")
+    training: list[Any] = await asyncio.to_thread(read, training_path, "training_file")
     validation: list[Any] = []
     if tune.validation_file:
         _, validation_path = await ctx.files.local(tune.validation_file)
-        validation = await asyncio.to_thread(read_examples, validation_path, "validation_file")
+        validation = await asyncio.to_thread(read, validation_path, "validation_file")
     return TrainingPlan(
         base=host.base_path(tune.model),
-        training=training,
-        validation=validation,
+        training=[] if dpo else training,
+        validation=[] if dpo else validation,
+        preferences=training if dpo else [],
+        validation_preferences=validation if dpo else [],
         hyperparameters=tune.hyperparameters,
         lora=tune.lora,
         seed=tune.seed,
@@ -150,6 +156,7 @@ def _numbers(metrics: StepMetrics, valid: float | None) -> dict[str, float]:
         "learning_rate": metrics.learning_rate,
         "tokens_per_second": metrics.tokens_per_second,
     }
+    numbers.update(metrics.extra)
     if valid is not None:
         numbers["valid_loss"] = valid
     return numbers

@@ -4,7 +4,9 @@
 The rules of a create: the base model is in the catalog, the key may use it, and it is a
 causal LM the LoRA trainer supports (a ``chat`` or ``complete`` model on the transformers
 runner); the training and validation files exist, belong to the caller, have the purpose
-``fine-tune`` and every line is a chat example (the file, line and field named otherwise);
+``fine-tune`` and every line is an example of the method (a chat example for ``supervised``,
+a preference for ``dpo``; the file, line and field named otherwise), and a trainer is
+installed for the method;
 all of it before anything is queued. A key sees only its own fine-tuning jobs unless admin.
 The finished adapter becomes a catalog model at once, ``ft-<base>-<suffix>-<id tail>``,
 pinned to the adapter's sha256, and so does each checkpoint as it is written (that name with
@@ -39,6 +41,7 @@ from berth.services.keys import KeyService
 from berth.tasks.task import Task
 from berth.training.checkpoints import SavedCheckpoint
 from berth.training.examples import read_examples
+from berth.training.preferences import read_preferences
 from berth.training.record import (
     CHECKPOINT_PREFIX,
     EVENT_PREFIX,
@@ -114,20 +117,21 @@ class FineTuningService:
         validation_file: str | None = None,
         hyperparameters: Hyperparameters | None = None,
         lora: LoraOptions | None = None,
+        method: str = "supervised",
         seed: int | None = None,
         suffix: str | None = None,
         metadata: dict[str, str] | None = None,
     ) -> FineTuningJob:
         """Check everything, record the fine-tuning job and queue its run."""
         self._check_model(caller, model)
-        self.trainer("supervised")
+        self.trainer(method)
         if suffix is not None and not SUFFIX.match(suffix):
             raise errors.InvalidRequest(
                 f"suffix: '{suffix}' must be 1 to 18 lowercase letters, digits or dashes."
             )
-        await self._check_file(caller, training_file, "training_file")
+        await self._check_file(caller, training_file, "training_file", method)
         if validation_file is not None:
-            await self._check_file(caller, validation_file, "validation_file")
+            await self._check_file(caller, validation_file, "validation_file", method)
         tune = FineTuningJob(
             id=new_id(FINE_TUNING_JOB_PREFIX),
             model=model,
@@ -137,6 +141,7 @@ class FineTuningService:
             status=Status.QUEUED,
             hyperparameters=hyperparameters or Hyperparameters(),
             lora=lora or LoraOptions(),
+            method=method,
             seed=seed if seed is not None else int(self._clock.now()) % 2**31,
             suffix=suffix,
             owner=caller.id if caller is not None else None,
@@ -170,7 +175,9 @@ class FineTuningService:
             )
         return spec
 
-    async def _check_file(self, caller: ApiKey | None, file_id: str, field: str) -> None:
+    async def _check_file(
+        self, caller: ApiKey | None, file_id: str, field: str, method: str
+    ) -> None:
         try:
             stored, path = await self.files.content(caller, file_id)
         except errors.UnknownFile:
@@ -183,7 +190,8 @@ class FineTuningService:
                 f"{field}: file '{file_id}' has the purpose '{stored.purpose.value}'; upload "
                 "it with the purpose 'fine-tune'."
             )
-        await asyncio.to_thread(read_examples, path, field)
+        read = read_preferences if method == "dpo" else read_examples
+        await asyncio.to_thread(read, path, field)
 
     # -- look up ---------------------------------------------------------------------------
 

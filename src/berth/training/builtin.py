@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from berth.hookspecs import Registry
+from berth.training.dpo import DpoTrainer
 from berth.training.lora import LoraTrainer
 from berth.training.trainer import TrainerType
 
 
 def register(registry: Registry) -> None:
-    """Register the causal-LM LoRA trainer (method ``supervised``)."""
+    """Register the causal-LM LoRA trainers (methods ``supervised`` and ``dpo``)."""
     registry.add_trainer(TrainerType("lora-causal-lm", frozenset({"supervised"}), LoraTrainer))
+    registry.add_trainer(TrainerType("lora-dpo", frozenset({"dpo"}), DpoTrainer))

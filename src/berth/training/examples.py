@@ -37,7 +37,8 @@ class Example:
         return sum(1 for label in self.labels if label != IGNORED)
 
 
-def _message(value: Any, where: str) -> Message:
+def parse_message(value: Any, where: str) -> Message:
+    """One ``{role, content}`` message; raises ValueError naming the field ``where``."""
     if not isinstance(value, dict):
         raise ValueError(f"{where}: must be an object with 'role' and 'content'")
     role = value.get("role")
@@ -57,10 +58,15 @@ def parse_example(record: Any) -> list[Message]:
     the field."""
     if not isinstance(record, dict):
         raise ValueError("the line must be a JSON object with a 'messages' list")
+    if "messages" not in record and "preferred_output" in record:
+        raise ValueError(
+            "this is a preference (dpo) example; method supervised needs chat examples. "
+            "Create the job with method dpo for this file, or write chat lines"
+        )
     messages = record.get("messages")
     if not isinstance(messages, list) or not messages:
         raise ValueError("messages: must be a non-empty list of {role, content} objects")
-    parsed = [_message(value, f"messages[{i}]") for i, value in enumerate(messages)]
+    parsed = [parse_message(value, f"messages[{i}]") for i, value in enumerate(messages)]
     if not any(m.role == "assistant" and m.weight for m in parsed):
         raise ValueError("messages: needs at least one assistant message to learn from")
     return parsed
@@ -70,7 +76,7 @@ def read_examples(path: Path, label: str) -> list[list[Message]]:
     """Every conversation in a chat JSONL file; raises InvalidTrainingData naming the file
     (``label``: training_file or validation_file), the line and the field."""
     found = []
-    for number, line in _lines(path):
+    for number, line in lines(path):
         try:
             found.append(parse_example(json.loads(line)))
         except json.JSONDecodeError as exc:
@@ -82,7 +88,8 @@ def read_examples(path: Path, label: str) -> list[list[Message]]:
     return found
 
 
-def _lines(path: Path) -> Iterator[tuple[int, str]]:
+def lines(path: Path) -> Iterator[tuple[int, str]]:
+    """``(line number, text)`` of each non-blank line of a UTF-8 file."""
     with open(path, encoding="utf-8") as file:
         for number, line in enumerate(file, start=1):
             if line.strip():

@@ -1,6 +1,8 @@
-"""The causal-LM LoRA trainer: PEFT on transformers, in a small loop of its own so that a
-checkpoint holds exactly what resume needs (adapter, optimizer, scheduler, RNG, step) and a
-resumed run takes the same steps on the same batches as an uninterrupted one.
+"""The causal-LM LoRA trainers' common loop: PEFT on transformers, in a small loop of its own
+so that a checkpoint holds exactly what resume needs (adapter, optimizer, scheduler, RNG, step)
+and a resumed run takes the same steps on the same batches as an uninterrupted one. The
+supervised trainer is here; a trainer with another loss (see :mod:`berth.training.dpo`)
+subclasses :class:`AdapterTrainer` with its own examples and loss.
 
 Batches are a function of (seed, epoch, step): epoch ``e`` shuffles the examples with a
 generator seeded ``seed + e``, so the data position is the step itself.
@@ -12,17 +14,20 @@ import math
 import random
 import time
 import warnings
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 from berth import errors
 from berth.training.examples import IGNORED, Example, Message, encode
+from berth.training.preferences import Preference
 from berth.training.record import Hyperparameters, LoraOptions
 
 STATE_FILE = "trainer_state.pt"
 DEFAULT_TARGETS = ("q_proj", "k_proj", "v_proj", "o_proj")
+Item = TypeVar("Item")
+Source = TypeVar("Source")
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,23 +38,28 @@ class StepMetrics:
     learning_rate: float
     tokens: int
     tokens_per_second: float
+    extra: Mapping[str, float] = field(default_factory=dict)
+    """The trainer's own metrics (dpo: reward_margin, reward_accuracy)."""
 
 
 @dataclass(frozen=True, slots=True)
 class TrainingPlan:
-    """What one LoRA run trains."""
+    """What one LoRA run trains: chat conversations (supervised) or preferences (dpo)."""
 
     base: Path
-    training: Sequence[Sequence[Message]]
+    training: Sequence[Sequence[Message]] = ()
     validation: Sequence[Sequence[Message]] = ()
     hyperparameters: Hyperparameters = field(default_factory=Hyperparameters)
     lora: LoraOptions = field(default_factory=LoraOptions)
     seed: int = 0
+    preferences: Sequence[Preference] = ()
+    validation_preferences: Sequence[Preference] = ()
 
 
-class LoraTrainer:
+class AdapterTrainer(Generic[Item]):
     """A LoRA adapter on a causal LM, trained one optimizer step at a time on the CPU or a
-    device; blocking (run its steps in a worker thread)."""
+    device; blocking (run its steps in a worker thread). Subclasses say what an example is
+    (:meth:`examples`) and what a batch's loss is (:meth:`loss`)."""
 
     def __init__(self, plan: TrainingPlan, device: str = "cpu") -> None:
         import torch
@@ -67,8 +77,9 @@ class LoraTrainer:
             plan.base, local_files_only=True, dtype=torch.float32
         )
         context = int(getattr(base.config, "max_position_embeddings", 2048))
-        self.training = self._encode(plan.training, context, "training_file")
-        self.validation = self._encode(plan.validation, context, "validation_file")
+        self.training, self.validation = self.examples(plan, context)
+        if not self.training:
+            raise errors.InvalidTrainingData("training_file: this method found no examples in it.")
         options = plan.lora
         config = LoraConfig(
             r=options.rank,
@@ -95,16 +106,30 @@ class LoraTrainer:
         self.step = 0
         self.trained_tokens = 0
 
-    def _encode(
-        self, conversations: Sequence[Sequence[Message]], context: int, label: str
-    ) -> list[Example]:
-        encoded = []
-        for number, messages in enumerate(conversations, start=1):
+    def examples(self, plan: TrainingPlan, context: int) -> tuple[list[Item], list[Item]]:
+        """The tokenized training and validation examples of the plan."""
+        raise NotImplementedError
+
+    def loss(self, batch: Sequence[Item]) -> tuple[Any, int, dict[str, float]]:
+        """The batch's loss tensor, its token count and the trainer's own metrics."""
+        raise NotImplementedError
+
+    def validation_loss(self) -> float | None:
+        """The loss on the validation examples (None without any)."""
+        raise NotImplementedError
+
+    @staticmethod
+    def encoded(
+        sources: Sequence[Source], encoder: Callable[[Source], Item], label: str
+    ) -> list[Item]:
+        """Each source encoded; InvalidTrainingData naming the file and example."""
+        found = []
+        for number, source in enumerate(sources, start=1):
             try:
-                encoded.append(encode(self.tokenizer, messages, context))
+                found.append(encoder(source))
             except ValueError as exc:
                 raise errors.InvalidTrainingData(f"{label}, example {number}: {exc}.") from exc
-        return encoded
+        return found
 
     @property
     def done(self) -> bool:
@@ -118,7 +143,8 @@ class LoraTrainer:
         size = self.plan.hyperparameters.batch_size
         return [int(i) for i in order[within * size : (within + 1) * size]]
 
-    def _tensors(self, examples: Sequence[Example]) -> dict[str, Any]:
+    def tensors(self, examples: Sequence[Example]) -> dict[str, Any]:
+        """Padded ``input_ids``, ``labels`` and ``attention_mask`` on the device."""
         torch = self._torch
         width = max(len(e.input_ids) for e in examples)
         pad = self.tokenizer.pad_token_id or 0
@@ -136,30 +162,18 @@ class LoraTrainer:
         started = time.perf_counter()
         batch = [self.training[i] for i in self.batch_indices(self.step)]
         rate = float(self.scheduler.get_last_lr()[0])
-        output = self.model(**self._tensors(batch))
-        output.loss.backward()
+        loss, tokens, extra = self.loss(batch)
+        loss.backward()
         self.optimizer.step()
         self.scheduler.step()
         self.optimizer.zero_grad(set_to_none=True)
         self.step += 1
-        tokens = sum(len(e.input_ids) for e in batch)
         self.trained_tokens += tokens
         seconds = max(time.perf_counter() - started, 1e-9)
-        loss = float(output.loss.detach())
-        return StepMetrics(self.step, self.total_steps, loss, rate, tokens, tokens / seconds)
-
-    def validation_loss(self) -> float | None:
-        """The mean loss over the validation examples (None without any)."""
-        if not self.validation:
-            return None
-        self.model.eval()
-        total, count = 0.0, 0
-        with self._torch.no_grad():
-            for example in self.validation:
-                loss = self.model(**self._tensors([example])).loss
-                total, count = total + float(loss) * example.trained, count + example.trained
-        self.model.train()
-        return total / max(count, 1)
+        value = float(loss.detach())
+        return StepMetrics(
+            self.step, self.total_steps, value, rate, tokens, tokens / seconds, extra
+        )
 
     def save(self, folder: Path) -> None:
         """Write the adapter and everything resume needs into ``folder``."""
@@ -189,6 +203,36 @@ class LoraTrainer:
         torch.set_rng_state(state["torch_rng"].cpu())
         random.setstate((3, tuple(state["python_rng"]), None))
         self.step, self.trained_tokens = int(state["step"]), int(state["trained_tokens"])
+
+
+class LoraTrainer(AdapterTrainer[Example]):
+    """Supervised LoRA: cross-entropy on the assistant tokens of chat conversations."""
+
+    def examples(self, plan: TrainingPlan, context: int) -> tuple[list[Example], list[Example]]:
+        def one(messages: Sequence[Message]) -> Example:
+            return encode(self.tokenizer, messages, context)
+
+        return (
+            self.encoded(plan.training, one, "training_file"),
+            self.encoded(plan.validation, one, "validation_file"),
+        )
+
+    def loss(self, batch: Sequence[Example]) -> tuple[Any, int, dict[str, float]]:
+        output = self.model(**self.tensors(batch))
+        return output.loss, sum(len(e.input_ids) for e in batch), {}
+
+    def validation_loss(self) -> float | None:
+        """The mean loss over the validation examples (None without any)."""
+        if not self.validation:
+            return None
+        self.model.eval()
+        total, count = 0.0, 0
+        with self._torch.no_grad():
+            for example in self.validation:
+                loss = self.model(**self.tensors([example])).loss
+                total, count = total + float(loss) * example.trained, count + example.trained
+        self.model.train()
+        return total / max(count, 1)
 
 
 def _targets(model: Any) -> tuple[str, ...]:

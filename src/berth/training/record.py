@@ -36,11 +36,13 @@ FINISHED = frozenset(
 
 @dataclass(frozen=True, slots=True)
 class Hyperparameters:
-    """OpenAI's supervised hyperparameters, resolved to numbers."""
+    """OpenAI's method hyperparameters, resolved to numbers (``beta``: dpo only)."""
 
     n_epochs: int = 3
     batch_size: int = 1
     learning_rate_multiplier: float = 1.0
+    beta: float = 0.1
+    """How far dpo lets the adapter move from the base model (DPO's temperature)."""
 
 
 @dataclass(frozen=True, slots=True)

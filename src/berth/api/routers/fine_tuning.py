@@ -28,7 +28,8 @@ After = Annotated[str | None, Query(max_length=40, description="The last id seen
 async def create_job(
     body: FineTuningJobCreate, key: JobsCaller, services: ServicesDep
 ) -> FineTuningJobObject:
-    """Check the base model and the files (every line a chat example), then queue the run."""
+    """Check the base model, the method and the files (every line an example of the method:
+    chat for supervised, preference for dpo), then queue the run."""
     tune = await services.fine_tuning.create(
         key,
         model=body.model,
@@ -36,6 +37,7 @@ async def create_job(
         validation_file=body.validation_file,
         hyperparameters=body.resolved_hyperparameters(),
         lora=body.lora.resolved(),
+        method=body.method_type,
         seed=body.seed,
         suffix=body.suffix,
         metadata=body.metadata,

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+import dataclasses
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -36,16 +37,33 @@ class FineTuningHyperparameters(BaseModel):
         return Hyperparameters(int(epochs), int(batch), multiplier)
 
 
+class FineTuningDpoHyperparameters(FineTuningHyperparameters):
+    beta: Annotated[float, Field(gt=0, le=100)] | Auto = Field(
+        default="auto",
+        description="How far the adapter may move from the base model (DPO's temperature).",
+    )
+
+    def resolved(self) -> Hyperparameters:
+        beta = DEFAULTS.beta if self.beta == "auto" else float(self.beta)
+        return dataclasses.replace(super().resolved(), beta=beta)
+
+
 class FineTuningSupervised(BaseModel):
     hyperparameters: FineTuningHyperparameters | None = None
 
 
+class FineTuningDpo(BaseModel):
+    hyperparameters: FineTuningDpoHyperparameters | None = None
+
+
 class FineTuningMethod(BaseModel):
-    type: Literal["supervised"] = Field(
-        description="Berth trains 'supervised' (chat examples); dpo and reinforcement are not "
-        "supported."
+    type: str = Field(
+        max_length=40,
+        description="'supervised' (chat examples) or 'dpo' (preference examples); a method "
+        "no installed trainer offers is refused.",
     )
     supervised: FineTuningSupervised | None = None
+    dpo: FineTuningDpo | None = None
 
 
 class FineTuningLora(BaseModel):
@@ -89,10 +107,19 @@ class FineTuningJobCreate(BaseModel):
         default_factory=FineTuningLora, description="Berth's LoRA options."
     )
 
+    @property
+    def method_type(self) -> str:
+        """The fine-tuning method (``supervised`` unless ``method`` says otherwise)."""
+        return self.method.type if self.method else "supervised"
+
     def resolved_hyperparameters(self) -> Hyperparameters:
-        supervised = self.method.supervised if self.method else None
-        given = self.hyperparameters or (supervised.hyperparameters if supervised else None)
-        return (given or FineTuningHyperparameters()).resolved()
+        method = self.method
+        given: FineTuningHyperparameters | None = None
+        if method is not None and method.type == "dpo" and method.dpo is not None:
+            given = method.dpo.hyperparameters
+        elif method is not None and method.supervised is not None:
+            given = method.supervised.hyperparameters
+        return (given or self.hyperparameters or FineTuningHyperparameters()).resolved()
 
 
 class FineTuningErrorOut(BaseModel):
@@ -150,7 +177,7 @@ class FineTuningJobObject(BaseModel):
             validation_file=tune.validation_file,
             estimated_finish=int(tune.estimated_finish) if tune.estimated_finish else None,
             metadata=tune.metadata,
-            method={"type": tune.method, tune.method: {"hyperparameters": hyper}},
+            method={"type": tune.method, tune.method: {"hyperparameters": _method_hyper(tune)}},
             suffix=tune.suffix,
             lora={
                 "rank": lora.rank,
@@ -163,6 +190,18 @@ class FineTuningJobObject(BaseModel):
             },
             job_id=tune.job_id,
         )
+
+
+def _method_hyper(tune: FineTuningJob) -> dict[str, Any]:
+    hyper = tune.hyperparameters
+    shown: dict[str, Any] = {
+        "n_epochs": hyper.n_epochs,
+        "batch_size": hyper.batch_size,
+        "learning_rate_multiplier": hyper.learning_rate_multiplier,
+    }
+    if tune.method == "dpo":
+        shown["beta"] = hyper.beta
+    return shown
 
 
 class FineTuningEventObject(BaseModel):
