@@ -77,7 +77,9 @@ def llama_cpp_server(gguf: Path, log_dir: Path) -> Iterator[Server]:
     port = free_port()
     argv = [sys.executable, "-m", "llama_cpp.server", "--model", str(gguf)]
     argv += ["--model_alias", ALIAS, "--n_ctx", "512", "--n_threads", str(THREADS)]
-    argv += ["--host", "127.0.0.1", "--port", str(port)]
+    # By default the server cuts a running stream off when the next request comes; queued,
+    # every stream runs to its end, as a user's concurrent requests would want.
+    argv += ["--interrupt_requests", "false", "--host", "127.0.0.1", "--port", str(port)]
     launch = Launch("llama-cpp-python-server", argv, port, "/v1/models", 120)
     with running(launch, log_dir) as server:
         server.wait_ready()
@@ -119,6 +121,8 @@ class Streams:
                 if json.loads(line[6:])["choices"][0]["text"]:
                     first = first or time.perf_counter()
                     pieces += 1
+        if not pieces:
+            raise RuntimeError(f"llama-cpp-python's server streamed no text for {body['prompt']!r}")
         return first - started, time.perf_counter() - started, pieces
 
     def round(self, streams: int) -> dict[str, float]:
