@@ -47,6 +47,19 @@ async def stubborn(ctx: JobContext, data: Any) -> Any:
     await asyncio.sleep(60)
 
 
+async def grouped(ctx: JobContext, data: Any) -> Any:
+    """Works in a task group whose tasks see the cancel, as the eval kind does."""
+
+    async def part() -> None:
+        while True:
+            ctx.check_cancelled()
+            await asyncio.sleep(0.02)
+
+    async with asyncio.TaskGroup() as group:
+        for _ in range(3):
+            group.create_task(part())
+
+
 @pytest.fixture
 def gauge() -> Gauge:
     return Gauge()
@@ -58,6 +71,7 @@ def kinds(gauge: Gauge) -> dict[str, JobKind[Any]]:
     register(registry)
     registry.add_kind(JobKind("gauge", gauge.run, "counts concurrency"))
     registry.add_kind(JobKind("stubborn", stubborn, "ignores stop signals", concurrency=5))
+    registry.add_kind(JobKind("grouped", grouped, "sees the cancel in a task group"))
     return registry.kinds
 
 
@@ -222,6 +236,21 @@ async def test_cancel_queued_and_running(
         assert job.finished_at - job.started_at < 5
         types = [e.type for e in await live_store.events(job.id)]
         assert types[-2:] == [EventType.CANCEL_REQUESTED, EventType.CANCELLED]
+
+
+async def test_a_cancel_seen_inside_a_task_group_is_a_cancel(
+    live_store: JobStore,
+    kinds: dict[str, JobKind[Any]],
+    make_config: Callable[..., DispatcherConfig],
+) -> None:
+    submitted = await live_store.submit(NewJob("grouped", {}, max_attempts=3))
+    async with Dispatcher(live_store, kinds, make_config()):
+        await wait_status(live_store, submitted.job.id, JobStatus.RUNNING)
+        await live_store.cancel(submitted.job.id)
+        job = await wait_for(live_store, submitted.job.id, timeout=10)
+    assert job.status is JobStatus.CANCELLED
+    assert job.attempts == 1
+    assert job.error is None
 
 
 async def test_drain_finishes_short_jobs_and_requeues_long_ones(

@@ -49,6 +49,14 @@ def backoff(attempt: int, base: float, cap: float) -> float:
     return delay * random.uniform(0.9, 1.1)
 
 
+def _only_cancels(exc: BaseException) -> bool:
+    """Whether ``exc`` is the job's cancel seen by its kind: ``JobCancelled``, or a task
+    group's group of nothing else (a kind running its work in a TaskGroup)."""
+    if isinstance(exc, BaseExceptionGroup):
+        return all(_only_cancels(inner) for inner in exc.exceptions)
+    return isinstance(exc, errors.JobCancelled)
+
+
 class Supervisor:
     """One job's run, from claim to the store call that ends the attempt."""
 
@@ -187,8 +195,8 @@ class Supervisor:
             )
         try:
             return await self._inner
-        except errors.JobCancelled:
-            if self.context.stop_reason is None:
+        except (errors.JobCancelled, BaseExceptionGroup) as exc:
+            if self.context.stop_reason is None or not _only_cancels(exc):
                 raise
             raise asyncio.CancelledError from None
         finally:

@@ -186,12 +186,9 @@ async def _sample_all(
         if finished % every == 0 or finished == total:
             await ctx.progress(finished / total, f"{finished} of {total} samples done")
 
-    try:
-        async with asyncio.TaskGroup() as group:
-            for index, row in todo:
-                group.create_task(one(index, row))
-    except* errors.JobCancelled as stopped:
-        raise stopped.exceptions[0] from None
+    async with asyncio.TaskGroup() as group:
+        for index, row in todo:
+            group.create_task(one(index, row))
 
 
 def register(registry: Registry) -> None:
