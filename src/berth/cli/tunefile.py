@@ -29,11 +29,11 @@ from pydantic import BaseModel, ConfigDict, Field
 from berth import errors
 from berth.app import Berth
 from berth.cli.runfile import line_of
-from berth.training.record import FineTuningJob, Hyperparameters, LoraOptions
+from berth.training.options import FineTuningLora
+from berth.training.record import FineTuningJob, Hyperparameters
 
 KIND = "fine-tune"
 DEFAULT_HYPER = Hyperparameters()
-DEFAULT_LORA = LoraOptions()
 
 
 class TuneHyperparameters(BaseModel):
@@ -50,29 +50,6 @@ class TuneHyperparameters(BaseModel):
         )
 
 
-class TuneLora(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    rank: int = Field(default=DEFAULT_LORA.rank, ge=1, le=1024)
-    alpha: int = Field(default=DEFAULT_LORA.alpha, ge=1, le=4096)
-    dropout: float = Field(default=DEFAULT_LORA.dropout, ge=0, lt=1)
-    target_modules: list[str] = Field(default_factory=list, max_length=64)
-    max_steps: int | None = Field(default=None, ge=1)
-    checkpoint_every: int = Field(default=DEFAULT_LORA.checkpoint_every, ge=1)
-    learning_rate: float = Field(default=DEFAULT_LORA.base_learning_rate, gt=0, le=1)
-
-    def resolved(self) -> LoraOptions:
-        return LoraOptions(
-            rank=self.rank,
-            alpha=self.alpha,
-            dropout=self.dropout,
-            target_modules=tuple(self.target_modules),
-            max_steps=self.max_steps,
-            checkpoint_every=self.checkpoint_every,
-            base_learning_rate=self.learning_rate,
-        )
-
-
 class TuneFile(BaseModel):
     """A fine-tune run file (see the module doc)."""
 
@@ -84,7 +61,7 @@ class TuneFile(BaseModel):
     validation_file: str | None = None
     method: str = Field(default="supervised", min_length=1, max_length=40)
     hyperparameters: TuneHyperparameters = Field(default_factory=TuneHyperparameters)
-    lora: TuneLora = Field(default_factory=TuneLora)
+    lora: FineTuningLora = Field(default_factory=FineTuningLora)
     seed: int | None = Field(default=None, ge=0, le=2**31 - 1)
     suffix: str | None = None
 

@@ -7,17 +7,16 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from berth.training.options import FineTuningLora
 from berth.training.record import (
     FineTuningCheckpoint,
     FineTuningEvent,
     FineTuningJob,
     Hyperparameters,
-    LoraOptions,
 )
 
 Auto = Literal["auto"]
 DEFAULTS = Hyperparameters()
-LORA_DEFAULTS = LoraOptions()
 
 
 class FineTuningHyperparameters(BaseModel):
@@ -64,31 +63,6 @@ class FineTuningMethod(BaseModel):
     )
     supervised: FineTuningSupervised | None = None
     dpo: FineTuningDpo | None = None
-
-
-class FineTuningLora(BaseModel):
-    """Berth's own LoRA options."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    rank: int = Field(default=LORA_DEFAULTS.rank, ge=1, le=1024)
-    alpha: int = Field(default=LORA_DEFAULTS.alpha, ge=1, le=4096)
-    dropout: float = Field(default=LORA_DEFAULTS.dropout, ge=0, lt=1)
-    target_modules: list[str] = Field(default_factory=list, max_length=64)
-    max_steps: int | None = Field(default=None, ge=1, le=10_000_000)
-    checkpoint_every: int = Field(default=LORA_DEFAULTS.checkpoint_every, ge=1)
-    learning_rate: float = Field(default=LORA_DEFAULTS.base_learning_rate, gt=0, le=1)
-
-    def resolved(self) -> LoraOptions:
-        return LoraOptions(
-            rank=self.rank,
-            alpha=self.alpha,
-            dropout=self.dropout,
-            target_modules=tuple(self.target_modules),
-            max_steps=self.max_steps,
-            checkpoint_every=self.checkpoint_every,
-            base_learning_rate=self.learning_rate,
-        )
 
 
 class FineTuningJobCreate(BaseModel):
