@@ -4,12 +4,18 @@ tokenized with the model's chat template so that only assistant tokens carry a l
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from berth import errors
+
+T = TypeVar("T")
+CHAT_RULE = (
+    'Each line must be {"messages": [{"role": "user", "content": "..."}, '
+    '{"role": "assistant", "content": "..."}]}.'
+)
 
 ROLES = ("system", "user", "assistant")
 IGNORED = -100
@@ -75,14 +81,21 @@ def parse_example(record: Any) -> list[Message]:
 def read_examples(path: Path, label: str) -> list[list[Message]]:
     """Every conversation in a chat JSONL file; raises InvalidTrainingData naming the file
     (``label``: training_file or validation_file), the line and the field."""
+    return read_lines(path, label, parse_example, CHAT_RULE)
+
+
+def read_lines(path: Path, label: str, parse: Callable[[Any], T], rule: str) -> list[T]:
+    """Each non-blank line of a JSONL file parsed by ``parse`` (which raises ValueError
+    naming the field); a bad line raises InvalidTrainingData naming the file (``label``) and
+    the line, then ``rule``, the sentence saying what a line must be."""
     found = []
     for number, line in lines(path):
         try:
-            found.append(parse_example(json.loads(line)))
+            found.append(parse(json.loads(line)))
         except json.JSONDecodeError as exc:
-            raise _bad(label, number, f"is not valid JSON ({exc.msg})") from None
+            raise _bad(label, number, f"is not valid JSON ({exc.msg})", rule) from None
         except ValueError as exc:
-            raise _bad(label, number, str(exc)) from None
+            raise _bad(label, number, str(exc), rule) from None
     if not found:
         raise errors.InvalidTrainingData(f"{label}: the file holds no examples.")
     return found
@@ -96,12 +109,8 @@ def lines(path: Path) -> Iterator[tuple[int, str]]:
                 yield number, line
 
 
-def _bad(label: str, number: int, problem: str) -> errors.InvalidTrainingData:
-    return errors.InvalidTrainingData(
-        f"{label}, line {number}: {problem}. Each line must be "
-        '{"messages": [{"role": "user", "content": "..."}, '
-        '{"role": "assistant", "content": "..."}]}.'
-    )
+def _bad(label: str, number: int, problem: str, rule: str) -> errors.InvalidTrainingData:
+    return errors.InvalidTrainingData(f"{label}, line {number}: {problem}. {rule}")
 
 
 def _render(tokenizer: Any, messages: Sequence[Message], prompt: bool) -> list[int]:

@@ -4,14 +4,12 @@ field; and the tokenized pair the DPO trainer scores."""
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from berth import errors
-from berth.training.examples import Example, Message, encode, lines, parse_message
+from berth.training.examples import Example, Message, encode, parse_message, read_lines
 
 SHAPE = (
     '{"input": {"messages": [{"role": "user", "content": "..."}]}, '
@@ -72,23 +70,7 @@ def parse_preference(record: Any) -> Preference:
 def read_preferences(path: Path, label: str) -> list[Preference]:
     """Every preference in a JSONL file; raises InvalidTrainingData naming the file
     (``label``), the line and the field."""
-    found = []
-    for number, line in lines(path):
-        try:
-            found.append(parse_preference(json.loads(line)))
-        except json.JSONDecodeError as exc:
-            raise _bad(label, number, f"is not valid JSON ({exc.msg})") from None
-        except ValueError as exc:
-            raise _bad(label, number, str(exc)) from None
-    if not found:
-        raise errors.InvalidTrainingData(f"{label}: the file holds no examples.")
-    return found
-
-
-def _bad(label: str, number: int, problem: str) -> errors.InvalidTrainingData:
-    return errors.InvalidTrainingData(
-        f"{label}, line {number}: {problem}. Each line of a dpo file must be {SHAPE}."
-    )
+    return read_lines(path, label, parse_preference, f"Each line of a dpo file must be {SHAPE}.")
 
 
 def encode_pair(tokenizer: Any, preference: Preference, max_length: int) -> Pair:
