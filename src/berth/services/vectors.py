@@ -20,7 +20,7 @@ from berth.services.files import FileService
 from berth.services.filesearch import FileSearch
 from berth.services.inference import InferenceService
 from berth.services.jobs import JobService, only_owner
-from berth.services.vectorsearch import Found, VectorSearch
+from berth.services.vectorsearch import VectorSearch
 from berth.tasks.embed import EMBED
 from berth.vectors.chunking import Chunking, HuggingFaceTokenizer, Tokenizer, chunking_of
 from berth.vectors.filters import check_attributes
@@ -111,6 +111,8 @@ class VectorService:
         self.default_model = default_model
         self.clock = clock or SystemClock()
         self.searcher = VectorSearch(records, index, files, inference, self.active_store)
+        self.search = self.searcher.search
+        """The chunks nearest the queries, of completed files (see VectorSearch.search)."""
         self.file_search = FileSearch(self.searcher)
 
     # -- stores --------------------------------------------------------------------------
@@ -392,27 +394,6 @@ class VectorService:
             )
         changes = StoreChanges(last_active_at=now, expires_at=_expiry(store.expires_after, now))
         return await self.records.update_store(store.id, changes)
-
-    async def search(
-        self,
-        caller: ApiKey | None,
-        store_id: str,
-        queries: Sequence[str],
-        *,
-        filters: Any = None,
-        max_num_results: int = 10,
-        score_threshold: float | None = None,
-    ) -> list[Found]:
-        """The chunks nearest the queries (each query's best, merged), of completed files
-        whose attributes pass ``filters``."""
-        return await self.searcher.search(
-            caller,
-            store_id,
-            queries,
-            filters=filters,
-            max_num_results=max_num_results,
-            score_threshold=score_threshold,
-        )
 
     # -- for the ingest job (no caller: its submit was checked) ----------------------------
 

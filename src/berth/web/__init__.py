@@ -27,23 +27,13 @@ from berth.web import (
 )
 
 STATIC = Path(__file__).parent / "static"
+PAGES = (agents, dashboard, diffusion, evals, jobs, login, models, playground, training, vectors)
 
 
 def install(app: FastAPI, home: Path) -> None:
     """Serve the UI from ``app``: pages at ``/``, files at ``/ui/static``; sessions are
     signed with the secret kept in ``home``."""
     app.state.sessions = SessionSigner.for_home(home)
-    for module in (
-        agents,
-        dashboard,
-        diffusion,
-        evals,
-        jobs,
-        login,
-        models,
-        playground,
-        training,
-        vectors,
-    ):
+    for module in PAGES:
         app.include_router(module.router)
     app.mount("/ui/static", StaticFiles(directory=STATIC), name="ui-static")
