@@ -61,3 +61,34 @@ def test_every_requirement_is_locked_with_a_hash_at_a_version_it_allows(platform
     for path in folder.glob("*.txt"):
         entries = re.split(r"\n(?=[A-Za-z0-9])", path.read_text().split("\n", 4)[-1])
         assert all("--hash=sha256:" in entry for entry in entries if entry.strip()), path
+
+
+def module_level_imports(path: Path) -> set[str]:
+    """The top-level names a module imports when it is imported (not inside functions or
+    ``if TYPE_CHECKING:``, where optional engines are imported when used)."""
+    import ast
+
+    names: set[str] = set()
+    for node in ast.parse(path.read_text()).body:
+        if isinstance(node, ast.Import):
+            names.update(alias.name.split(".")[0] for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            names.add(node.module.split(".")[0])
+    return names
+
+
+def test_berth_imports_only_what_serve_installs() -> None:
+    """``scripts/serve`` installs base.txt alone: a module importing a package only an extra
+    (dev, llama, ...) brings would fail there, as a tool's ``import httpx`` once did."""
+    import sys
+    from importlib.metadata import packages_distributions
+
+    base = set(pins(ROOT / "lock" / "cpu" / "base.txt"))
+    owners = packages_distributions()
+    outside = []
+    for path in sorted((ROOT / "src" / "berth").rglob("*.py")):
+        for name in module_level_imports(path) - set(sys.stdlib_module_names) - {"berth"}:
+            dists = {re.sub(r"[-_.]+", "-", d).lower() for d in owners.get(name, [name])}
+            if not dists & base:
+                outside.append(f"{path.relative_to(ROOT)}: {name}")
+    assert not outside, f"imported at module level but not in lock/cpu/base.txt: {outside}"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-import httpx
+import httpx2
 
 from berth import errors
 from berth.agents.tool import JsonObject, RetryPolicy, Tool, ToolContext
@@ -16,11 +16,11 @@ def allowed(url: str, prefixes: list[str]) -> bool:
     """Whether ``url`` starts with one of ``prefixes`` (compared after parsing, so
     ``https://good.example.evil.org`` never passes for ``https://good.example``)."""
     try:
-        target = httpx.URL(url)
-    except httpx.InvalidURL:
+        target = httpx2.URL(url)
+    except httpx2.InvalidURL:
         return False
     for prefix in prefixes:
-        allow = httpx.URL(prefix)
+        allow = httpx2.URL(prefix)
         same = (target.scheme, target.host, target.port) == (allow.scheme, allow.host, allow.port)
         if same and target.path.startswith(allow.path or "/"):
             return True
@@ -36,7 +36,7 @@ async def fetch(arguments: JsonObject, ctx: ToolContext) -> Any:
             f"http_fetch may not fetch {url}: it is not under an allowed prefix "
             f"({', '.join(prefixes) or 'none'}). Add one to BERTH_TOOL_HTTP_ALLOW."
         )
-    async with httpx.AsyncClient(follow_redirects=False, timeout=None) as client:
+    async with httpx2.AsyncClient(follow_redirects=False, timeout=None) as client:
         response = await client.get(url)
     if response.status_code >= 500 or response.status_code == 429:
         raise errors.ToolFailed(
