@@ -6,13 +6,14 @@ file shape for a method, and a method no trainer offers, refused before anything
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 
 import openai
 import pytest
 
 from tests.acceptance.live import LiveServer, create_key, live_server
-from tests.acceptance.test_fine_tuning_api import ask, chat, jsonl, upload, wait_for
+from tests.acceptance.test_fine_tuning_api import ask, chat, jsonl, training_page, upload, wait_for
 from tests.tiny.causal_lm import session_causal_lm
 
 pytestmark = [pytest.mark.acceptance, pytest.mark.slow]
@@ -32,23 +33,29 @@ def preference(question: str, preferred: str, rejected: str) -> dict[str, object
 
 
 @pytest.fixture(scope="module")
-def client(tmp_path_factory: pytest.TempPathFactory) -> Iterator[openai.OpenAI]:
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
     model_dir = session_causal_lm(tmp_path_factory)
     home = tmp_path_factory.mktemp("serve-dpo") / "home"
     home.mkdir(parents=True)
     (home / "catalog.toml").write_text(
         f'[models.{MODEL}]\ntask = "chat"\nrunner = "transformers"\nsource = "local:{model_dir}"\n'
     )
-    with live_server(home, BERTH_LOAD_WAIT_SECONDS="120") as live, _client(live) as opened:
+    with live_server(home, BERTH_LOAD_WAIT_SECONDS="120") as live:
+        yield live
+
+
+@pytest.fixture(scope="module")
+def client(server: LiveServer) -> Iterator[openai.OpenAI]:
+    secret = create_key(server, "tuner", "jobs,infer")
+    with openai.OpenAI(
+        base_url=f"{server.url}/v1", api_key=secret, max_retries=0, timeout=120
+    ) as opened:
         yield opened
 
 
-def _client(live: LiveServer) -> openai.OpenAI:
-    secret = create_key(live, "tuner", "jobs,infer")
-    return openai.OpenAI(base_url=f"{live.url}/v1", api_key=secret, max_retries=0, timeout=120)
-
-
-def test_a_dpo_job_trains_to_a_model_that_answers_at_once(client: openai.OpenAI) -> None:
+def test_a_dpo_job_trains_to_a_model_that_answers_at_once(
+    client: openai.OpenAI, server: LiveServer
+) -> None:
     training = upload(client, jsonl(*[preference(QUESTION, PREFERRED, REJECTED)] * 4))
     job = client.fine_tuning.jobs.create(
         model=MODEL,
@@ -75,6 +82,11 @@ def test_a_dpo_job_trains_to_a_model_that_answers_at_once(client: openai.OpenAI)
     last = max(metrics, key=lambda data: data["step"])
     assert last["step"] == 24 and last["reward_margin"] > 0 and last["reward_accuracy"] == 1.0
     assert last["train_loss"] < 0.3
+    page = training_page(server, client.api_key, job.id)
+    for name in ("reward_margin", "reward_accuracy"):
+        drawn = re.search(rf'data-metric="{name}">.*?points="([^"]*)"', page, re.S)
+        assert drawn is not None, f"the training page charts {name}"
+        assert len(drawn.group(1).split()) == len(metrics)
     question: list[openai.types.chat.ChatCompletionMessageParam] = [
         {"role": "user", "content": QUESTION}
     ]

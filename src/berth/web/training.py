@@ -1,5 +1,6 @@
 """The training page of a fine-tuning job: its state, the loss curve (train and validation),
-the learning rate, an ETA, and its checkpoints; it reloads itself while the job runs."""
+the trainer's own metrics (DPO's reward margin and accuracy), the learning rate, an ETA, and
+its checkpoints; it reloads itself while the job runs."""
 
 from __future__ import annotations
 
@@ -19,6 +20,11 @@ from berth.web.render import page, shown
 router = APIRouter(include_in_schema=False)
 WIDTH, HEIGHT, MARGIN = 640, 240, 32
 MAX_EVENTS = 100
+COMMON = frozenset(
+    {"step", "total_steps", "train_loss", "valid_loss", "learning_rate", "tokens_per_second"}
+)
+"""The figures every trainer reports; any other number in a ``metrics`` event is the
+trainer's own and gets a chart of its own."""
 
 
 def _points(steps: Sequence[tuple[float, float]], top: float, last_step: float) -> str:
@@ -31,12 +37,43 @@ def _points(steps: Sequence[tuple[float, float]], top: float, last_step: float) 
     )
 
 
-def chart(events: Sequence[FineTuningEvent]) -> dict[str, Any]:
-    """The loss curves and latest figures from a job's ``metrics`` events."""
-    metrics = sorted(
+def _series(metrics: Sequence[dict[str, Any]], name: str, last_step: float) -> dict[str, Any]:
+    """One trainer metric's curve, scaled between its own lowest and highest value."""
+    values = [(float(m["step"]), float(m[name])) for m in metrics if name in m]
+    numbers = [v for _, v in values]
+    low = min([*numbers, 0.0])
+    high = max([*numbers, low + 1e-9])
+    shifted = [(step, value - low) for step, value in values]
+    return {
+        "name": name,
+        "points": _points(shifted, high - low, last_step),
+        "low": low,
+        "high": high,
+        "latest": values[-1][1],
+    }
+
+
+def _own(metrics: Sequence[dict[str, Any]], last_step: float) -> list[dict[str, Any]]:
+    """A curve for each number the trainer reports beyond the common ones."""
+    names = sorted({k for m in metrics for k, v in m.items() if k not in COMMON and _is_number(v)})
+    return [_series(metrics, name, last_step) for name in names]
+
+
+def _is_number(value: object) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def _metrics(events: Sequence[FineTuningEvent]) -> list[dict[str, Any]]:
+    return sorted(
         (e.data for e in events if e.type is EventType.METRICS and e.data),
         key=lambda data: float(data["step"]),
     )
+
+
+def chart(events: Sequence[FineTuningEvent]) -> dict[str, Any]:
+    """The loss curves, the trainer's own metrics and the latest figures from a job's
+    ``metrics`` events."""
+    metrics = _metrics(events)
     train = [(float(m["step"]), float(m["train_loss"])) for m in metrics]
     valid = [(float(m["step"]), float(m["valid_loss"])) for m in metrics if "valid_loss" in m]
     top = max([loss for _, loss in train + valid], default=1.0)
@@ -49,6 +86,7 @@ def chart(events: Sequence[FineTuningEvent]) -> dict[str, Any]:
         "valid": _points(valid, top, last_step),
         "top": top,
         "latest": last,
+        "own": _own(metrics, last_step),
     }
 
 
