@@ -31,7 +31,8 @@ from berth.training.trainer import Trainer
 
 REPORT_SECONDS = 1.0
 """Each step's metrics event is written; they go to the store together at most this often
-(and at each checkpoint), in one transaction, so reporting costs the run almost nothing."""
+(and at each checkpoint), in one transaction, while the next steps train, so reporting costs
+the run almost nothing."""
 TRAINING_MEMORY_FACTOR = 4
 """A LoRA run holds about this many times the base model's weights (weights, activations,
 gradients and optimizer state of the adapter)."""
@@ -108,6 +109,51 @@ async def _train(ctx: JobContext, host: TrainingHost, tune: FineTuningJob) -> di
     return {"fine_tuned_model": model, "steps": trainer.step, "checkpoint": str(final.path)}
 
 
+class _Reports:
+    """The run's metrics events and progress, written while the next steps train: one write
+    in flight at a time, at most every :data:`REPORT_SECONDS`, and everything written before
+    a checkpoint is recorded and when the run stops."""
+
+    def __init__(self, ctx: JobContext, host: TrainingHost, tune_id: str) -> None:
+        self._ctx, self._host, self._tune_id = ctx, host, tune_id
+        self._pending: list[Coroutine[Any, Any, None]] = []
+        self._writing: asyncio.Task[None] | None = None
+        self._flushed = time.monotonic()
+
+    def add(self, metrics: StepMetrics, valid: float | None) -> dict[str, float]:
+        numbers = _numbers(metrics, valid)
+        event = self._host.event(self._tune_id, _describe(metrics, valid), metrics=numbers)
+        self._pending.append(event)
+        return numbers
+
+    async def send(self, metrics: StepMetrics) -> None:
+        """Start writing what is buffered, when the last write is a second old."""
+        if time.monotonic() - self._flushed <= REPORT_SECONDS:
+            return
+        await self._wait()
+        batch, self._pending = self._pending, []
+        fraction, message = metrics.step / metrics.total_steps, f"step {metrics.step}"
+        self._writing = asyncio.create_task(self._write(batch, fraction, message))
+        self._flushed = time.monotonic()
+
+    async def drain(self) -> None:
+        """Write everything buffered, and wait for it."""
+        await self._wait()
+        batch, self._pending = self._pending, []
+        await asyncio.gather(*batch)
+
+    async def _wait(self) -> None:
+        writing, self._writing = self._writing, None
+        if writing is not None:
+            await writing
+
+    async def _write(
+        self, batch: list[Coroutine[Any, Any, None]], fraction: float, message: str
+    ) -> None:
+        await asyncio.gather(*batch)
+        await self._ctx.progress(fraction, message)
+
+
 async def _steps(
     ctx: JobContext,
     host: TrainingHost,
@@ -117,35 +163,27 @@ async def _steps(
     latest: SavedCheckpoint | None,
 ) -> SavedCheckpoint:
     every = max(1, tune.lora.checkpoint_every)
-    pending: list[Coroutine[Any, Any, None]] = []
-    flushed = time.monotonic()
+    reports = _Reports(ctx, host, tune.id)
     try:
         while not trainer.done:
             ctx.check_cancelled()
             metrics = await asyncio.to_thread(trainer.train_step)
             due = metrics.step % every == 0 or trainer.done
             valid = await asyncio.to_thread(trainer.validation_loss) if due else None
-            numbers = _numbers(metrics, valid)
-            pending.append(host.event(tune.id, _describe(metrics, valid), metrics=numbers))
-            if due or time.monotonic() - flushed > REPORT_SECONDS:
-                await _flush(pending)
-                flushed = time.monotonic()
-                await ctx.progress(metrics.step / metrics.total_steps, f"step {metrics.step}")
-            if due:
-                latest = await asyncio.to_thread(store.save, trainer.step, trainer.save, numbers)
-                await host.checkpoint(tune.id, latest)
+            numbers = reports.add(metrics, valid)
+            if not due:
+                await reports.send(metrics)
+                continue
+            await reports.drain()
+            await ctx.progress(metrics.step / metrics.total_steps, f"step {metrics.step}")
+            latest = await asyncio.to_thread(store.save, trainer.step, trainer.save, numbers)
+            await host.checkpoint(tune.id, latest)
     finally:
-        await _flush(pending)
+        await reports.drain()
     if latest is None or latest.step != trainer.step:
         latest = await asyncio.to_thread(store.save, trainer.step, trainer.save, {})
         await host.checkpoint(tune.id, latest)
     return latest
-
-
-async def _flush(pending: list[Coroutine[Any, Any, None]]) -> None:
-    """Write the buffered events (concurrent writes share one transaction)."""
-    await asyncio.gather(*pending)
-    pending.clear()
 
 
 def _numbers(metrics: StepMetrics, valid: float | None) -> dict[str, float]:
