@@ -164,7 +164,8 @@ def test_berth_run_names_the_served_model_and_it_draws_like_the_samples(
     server: LiveServer,
 ) -> None:
     secret = create_key(server, "runner", "admin,jobs,infer")
-    trained = berth_run(server, "follow.yaml", TRAIN.replace("pages", "follow"), detach=False)
+    text = TRAIN.replace("pages", "follow").replace("lr: 1.0e-3", "lr: 2.0e-2")
+    trained = berth_run(server, "follow.yaml", text, detach=False)
     assert trained.returncode == 0, trained.stderr
     result = json.loads(trained.stdout)
     served = result["served_model"]
