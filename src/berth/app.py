@@ -70,6 +70,7 @@ class Berth:
             await stack.enter_async_context(self.stores)
             await stack.enter_async_context(self.pool)
             await self.services.fine_tuning.publish_finished()
+            await self.services.fine_tuning.image_models.publish_finished()
             self._stack = stack.pop_all()
         return self
 

@@ -5,6 +5,9 @@ report; a bad train file is refused with its file, line and field before anythin
 
 from __future__ import annotations
 
+import base64
+import io
+import json
 import os
 import re
 import subprocess
@@ -13,9 +16,13 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import httpx
+import numpy as np
+import openai
 import pytest
+from PIL import Image
 
 from tests.acceptance.live import LiveServer, create_key, live_server
 from tests.tiny.captioned import build_captioned
@@ -55,10 +62,12 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
         yield live
 
 
-def berth_run(server: LiveServer, name: str, text: str) -> subprocess.CompletedProcess[str]:
+def berth_run(
+    server: LiveServer, name: str, text: str, *, detach: bool = True
+) -> subprocess.CompletedProcess[str]:
     (server.home / name).write_text(text)
     return subprocess.run(
-        [sys.executable, "-m", "berth", "run", name, "--detach"],
+        [sys.executable, "-m", "berth", "run", name, *(["--detach"] if detach else [])],
         env={**os.environ, "BERTH_HOME": str(server.home)},
         cwd=server.home,
         check=False,
@@ -116,6 +125,9 @@ def test_train_and_dataset_pages(server: LiveServer) -> None:
         ]  # fmt: skip
         assert browser.get(images[0][0]).content[:4] == b"\x89PNG"
         assert "6 of 6" in training.text
+        served = job["result"]["served_model"]  # type: ignore[index]
+        assert f"Served as <code>{served}</code>" in training.text
+        assert f"<code>{served}-step-3</code>" in training.text
         report = browser.get(f"/datasets/{eval_id}")
         assert report.status_code == 200, report.text
         assert "pages_000006.json" in report.text
@@ -129,3 +141,45 @@ def test_a_bad_train_file_is_refused_before_queueing(server: LiveServer) -> None
     assert refused.returncode != 0
     message = " ".join(refused.stderr.split())
     assert f"{Path('bad.yaml')}, line 8, field input.train.lr" in message, refused.stderr
+
+
+def drawn(client: openai.OpenAI, model: str) -> bytes:
+    answer = client.images.generate(
+        model=model,
+        prompt="a cat",
+        size="64x64",
+        response_format="b64_json",
+        extra_body={"seed": 0, "steps": 2, "guidance_scale": 1.0},
+    )
+    assert answer.data is not None
+    return base64.b64decode(answer.data[0].b64_json or "")
+
+
+def pixels(png: bytes) -> Any:
+    with Image.open(io.BytesIO(png)) as image:
+        return np.asarray(image.convert("RGB"), dtype=np.int16)
+
+
+def test_berth_run_names_the_served_model_and_it_draws_like_the_samples(
+    server: LiveServer,
+) -> None:
+    secret = create_key(server, "runner", "admin,jobs,infer")
+    text = TRAIN.replace("pages", "follow").replace("lr: 1.0e-3", "lr: 2.0e-2")
+    trained = berth_run(server, "follow.yaml", text, detach=False)
+    assert trained.returncode == 0, trained.stderr
+    result = json.loads(trained.stdout)
+    served = result["served_model"]
+    assert re.fullmatch(r"ft-tiny-sd-follow-[0-9a-z]{8}", served), served
+    assert f"Served as model {served}" in " ".join(trained.stderr.split())
+
+    client = openai.OpenAI(base_url=f"{server.url}/v1", api_key=secret, max_retries=0, timeout=300)
+    assert served in {model.id for model in client.models.list()}
+    tuned, base = drawn(client, served), drawn(client, "tiny-sd")
+    headers = {"Authorization": f"Bearer {secret}"}
+    jobs = httpx.get(f"{server.url}/v1/jobs", params={"kind": "train"}, headers=headers).json()
+    [job_id] = [j["id"] for j in jobs["data"] if (j["result"] or {}).get("served_model") == served]
+    sample = httpx.get(
+        f"{server.url}/v1/jobs/{job_id}/artifacts/sample_000006_0.png", headers=headers, timeout=30
+    ).content
+    assert np.abs(pixels(tuned) - pixels(base)).mean() > 1.0
+    assert np.abs(pixels(tuned) - pixels(sample)).max() <= 2

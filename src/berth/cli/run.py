@@ -1,7 +1,7 @@
 """``berth run FILE.yaml``: submit the job a run file describes (an eval suite becomes an eval
 and one run of it; a fine-tune a fine-tuning job), then follow it with a progress bar and
-print its result; ``--detach`` leaves it queued. A ``berth serve`` or ``berth worker`` on the
-same database runs it."""
+print its result (for a ``train`` job also the model its adapter is served as); ``--detach``
+leaves it queued. A ``berth serve`` or ``berth worker`` on the same database runs it."""
 
 from __future__ import annotations
 
@@ -86,6 +86,17 @@ def run(
         out.print(job.id, markup=False)
         return
     _finish(job)
+    _name_served(job)
+
+
+def _name_served(job: Job) -> None:
+    """Say which catalog model a finished ``train`` job's adapter is served as."""
+    served = job.result.get("served_model") if isinstance(job.result, dict) else None
+    if job.kind == "train" and isinstance(served, str):
+        err.print(
+            f"Served as model {served}: POST /v1/images/generations with model '{served}'.",
+            markup=False,
+        )
 
 
 def _tune(ctx: typer.Context, file: Path, detach: bool) -> None:

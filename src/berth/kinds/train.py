@@ -7,12 +7,15 @@ optimizer, step) is written atomically under ``checkpoints/`` in the job's folde
 attempt goes on from the newest whole one. Every ``sample_every`` steps one image per sample
 prompt is drawn with the adapter as ``sample_{step:06d}_{k}.png``. Each step's loss is a
 progress event and a line of ``loss.jsonl``. The end result is ``adapter_model.safetensors``
-with its sha256.
+with its sha256, served at once as the text-to-image model ``served_model``
+(``ft-<base>-<job name>-<id tail>``, see :mod:`berth.services.trained_images`); each
+checkpoint is served too, as that name with ``-step-N``, as it is written.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 from pathlib import Path
 from typing import Any
@@ -22,7 +25,12 @@ from berth.hookspecs import Registry
 from berth.jobs.context import JobContext
 from berth.jobs.kind import JobKind
 from berth.tasks.image import IMAGE
-from berth.training.checkpoints import ADAPTER_WEIGHTS, CheckpointStore, file_sha256
+from berth.training.checkpoints import (
+    ADAPTER_WEIGHTS,
+    CheckpointStore,
+    SavedCheckpoint,
+    file_sha256,
+)
 from berth.training.diffusion_config import TrainConfig
 from berth.training.diffusion_lora import DiffusionLoraTrainer
 
@@ -52,6 +60,17 @@ async def save_samples(ctx: JobContext, trainer: DiffusionLoraTrainer) -> list[s
     return names
 
 
+async def serve_checkpoint(ctx: JobContext, config: TrainConfig, saved: SavedCheckpoint) -> None:
+    """Put the checkpoint's adapter in the catalog (``...-step-N``), if this run can."""
+    if ctx.training is None:
+        return
+    with contextlib.suppress(errors.BerthError):
+        await asyncio.to_thread(
+            ctx.training.serve_image_adapter, ctx.job, config.job_name, saved.path,
+            saved.adapter_sha256, saved.step, checkpoint=True,
+        )  # fmt: skip
+
+
 async def steps(ctx: JobContext, trainer: DiffusionLoraTrainer, store: CheckpointStore) -> None:
     """Train to the end, checkpointing, sampling and reporting as configured."""
     config = trainer.config
@@ -66,7 +85,8 @@ async def steps(ctx: JobContext, trainer: DiffusionLoraTrainer, store: Checkpoin
         )
         if trainer.step % config.save_every == 0 or trainer.done:
             metrics = {"train_loss": loss}
-            await asyncio.to_thread(store.save, trainer.step, trainer.save, metrics)
+            saved = await asyncio.to_thread(store.save, trainer.step, trainer.save, metrics)
+            await serve_checkpoint(ctx, config, saved)
         if (
             config.sample_every
             and config.sample.prompts
@@ -99,13 +119,18 @@ async def train(ctx: JobContext, config: TrainConfig) -> dict[str, Any]:
         adapter = ctx.output_dir / ADAPTER_WEIGHTS
         await asyncio.to_thread(adapter.write_bytes, final.read_bytes())
     await ctx.add_artifact(ADAPTER_WEIGHTS, "application/octet-stream")
+    sha256 = await asyncio.to_thread(file_sha256, adapter)
+    served = await asyncio.to_thread(
+        host.serve_image_adapter, ctx.job, config.job_name, ctx.output_dir, sha256, trainer.step
+    )
     return {
         "job_name": config.job_name,
         "model": alias,
         "steps": trainer.step,
         "resumed_at": resumed_at,
         "adapter": ADAPTER_WEIGHTS,
-        "adapter_sha256": await asyncio.to_thread(file_sha256, adapter),
+        "adapter_sha256": sha256,
+        "served_model": served,
     }
 
 

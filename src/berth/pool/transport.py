@@ -40,7 +40,7 @@ class Transport(Protocol):
         ...
 
     async def open(self) -> LoadReport:
-        """Start the runner and load the model; raises ModelLoadFailed."""
+        """Start the runner and load the model; raises ModelLoadFailed (or ModelCorrupt)."""
         ...
 
     def send(self, batch: Batch) -> None:
@@ -115,9 +115,10 @@ def consume(future: asyncio.Future[Any]) -> None:
         future.exception()
 
 
-def load_failed(order: LoadOrder, error: BaseException) -> errors.ModelLoadFailed:
-    """The error a caller sees when ``order``'s runner could not load its model."""
-    if isinstance(error, errors.ModelLoadFailed):
+def load_failed(order: LoadOrder, error: BaseException) -> errors.ModelError:
+    """The error a caller sees when ``order``'s runner could not load its model (a file that
+    does not match its sha256 stays ModelCorrupt)."""
+    if isinstance(error, errors.ModelLoadFailed | errors.ModelCorrupt):
         return error
     spec = order.spec
     return errors.ModelLoadFailed(

@@ -331,17 +331,9 @@ def _with_adapter(spec: ModelSpec, model: Any, folder: Path, options: dict[str, 
     """``model`` with the LoRA adapter in ``folder`` merged in, its weights' sha256 checked."""
     from peft import PeftModel
 
-    from berth.training.checkpoints import ADAPTER_WEIGHTS, file_sha256
+    from berth.training.checkpoints import checked_adapter
 
-    weights = folder / ADAPTER_WEIGHTS
-    if not weights.is_file():
-        raise errors.ModelLoadFailed(f"Model '{spec.alias}': no adapter weights at {weights}.")
-    expected = options.get("adapter_sha256")
-    if expected and file_sha256(weights) != expected:
-        raise errors.ModelCorrupt(
-            f"Model '{spec.alias}': the adapter at {weights} does not match its sha256. "
-            "Train it again or restore the file."
-        )
+    checked_adapter(spec.alias, folder, options.get("adapter_sha256"))
     with warnings.catch_warnings():
         # PEFT 0.21 reads a property transformers 5.2x deprecated; nothing for us to change.
         warnings.filterwarnings("ignore", "`is_gradient_checkpointing`", FutureWarning)

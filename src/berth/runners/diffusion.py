@@ -7,7 +7,10 @@ Inputs are :class:`~berth.tasks.image.ImageRequest` items. ``stream`` yields a
 The pipeline call blocks until its last step, so it runs on a helper thread that passes each
 step through a queue as it happens; a request whose caller left is stopped at its next step.
 A :class:`~berth.tasks.denoise.DenoiseRequest` is answered with the denoising losses of its
-image instead (:mod:`berth.runners.diffusion_loss`). Requests of one batch are drawn one
+image instead (:mod:`berth.runners.diffusion_loss`). With the ``adapter`` option (a model a
+``train`` job made) the LoRA is put on the UNet at load, after its sha256 is checked, through
+the same PEFT layers the trainer draws its sample images with
+(:mod:`berth.training.diffusion_adapter`). Requests of one batch are drawn one
 after the other, each with its own seeded generator, so
 the same request with the same seed gives the same PNG bytes.
 """
@@ -41,6 +44,9 @@ OPTIONS = {
     "1024x1024 for SDXL).",
     "variant": "The weights variant to load, such as 'fp16' (default: fp16 when only fp16 "
     "weights are in the model's folder).",
+    "adapter": "A folder whose adapter_model.safetensors is a LoRA from a `train` job, put on "
+    "the UNet at load (a trained model).",
+    "adapter_sha256": "The sha256 the adapter's weights must have (checked at load).",
 }
 DEFAULT_STEPS = 30
 SEED_RANGE = 2**32
@@ -161,7 +167,25 @@ class DiffusionRunner:
                 "pipeline such as Stable Diffusion or SDXL."
             )
         pipe.set_progress_bar_config(disable=True)
+        if self._options.get("adapter"):
+            self._with_adapter(spec, pipe, Path(str(self._options["adapter"])))
         return pipe.to(device)
+
+    def _with_adapter(self, spec: ModelSpec, pipe: Any, folder: Path) -> None:
+        """Put the LoRA in ``folder`` on the pipeline's UNet, its sha256 checked first."""
+        from berth.training.checkpoints import checked_adapter
+        from berth.training.diffusion_adapter import load_adapter
+
+        weights = checked_adapter(spec.alias, folder, self._options.get("adapter_sha256"))
+        if getattr(pipe, "unet", None) is None:
+            raise errors.ModelLoadFailed(
+                f"Model '{spec.alias}': its pipeline {type(pipe).__name__} has no UNet to put "
+                "the adapter on; Berth trains and serves LoRAs on UNet pipelines."
+            )
+        try:
+            load_adapter(pipe.unet, weights)
+        except errors.ModelLoadFailed as exc:
+            raise errors.ModelLoadFailed(f"Model '{spec.alias}': {exc.message}") from exc
 
     @staticmethod
     def _geometry(pipe: Any) -> tuple[int, int]:

@@ -1,5 +1,6 @@
 """Fine-tuned models in the catalog: a finished job's adapter and each of its checkpoints,
-served as the base model with that adapter applied.
+served as the base model with that adapter applied (an LLM fine-tune's here, a diffusion
+``train`` job's through :mod:`berth.services.trained_images`).
 
 A job's final model is ``ft-<base>-<suffix>-<id tail>``; the checkpoint at step N is that
 name with ``-step-N``. Each entry loads the base's files with the adapter folder in its
@@ -10,6 +11,7 @@ the runner at load), so a changed or missing adapter never serves.
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
@@ -34,7 +36,7 @@ class BasePaths(Protocol):
     def path_for(self, spec: ModelSpec) -> Path | None: ...
 
 
-def _alias(parts: list[str]) -> str:
+def served_alias(parts: list[str]) -> str:
     """Parts joined by dashes, cut from the left to the longest alias (the id tail stays)."""
     return "-".join(parts)[-MAX_ALIAS:].lstrip("-._")
 
@@ -42,13 +44,13 @@ def _alias(parts: list[str]) -> str:
 def fine_tuned_name(tune: FineTuningJob) -> str:
     """The catalog alias of a finished job's adapter."""
     parts = ["ft", tune.model, *([tune.suffix] if tune.suffix else []), tune.id[-8:]]
-    return _alias(parts) or tune.id[-8:]
+    return served_alias(parts) or tune.id[-8:]
 
 
 def checkpoint_name(tune: FineTuningJob, step: int) -> str:
     """The catalog alias of the job's checkpoint at ``step``."""
     parts = ["ft", tune.model, *([tune.suffix] if tune.suffix else []), tune.id[-8:]]
-    return _alias([*parts, "step", str(step)])
+    return served_alias([*parts, "step", str(step)])
 
 
 def adapter_spec(
@@ -73,6 +75,21 @@ def adapter_spec(
     )
 
 
+@dataclass(frozen=True, slots=True)
+class Adapter:
+    """A trained adapter to serve: over which base, as which alias, from where."""
+
+    base: str
+    """The base model's alias."""
+    alias: str
+    folder: Path
+    """The folder holding ``adapter_model.safetensors``."""
+    sha256: str
+    trained_by: str
+    """The id of the job that trained it."""
+    step: int
+
+
 class FineTunedModels:
     """Puts adapters into the catalog, each over its base's cached files."""
 
@@ -84,21 +101,31 @@ class FineTunedModels:
         self, tune: FineTuningJob, alias: str, adapter: Path, sha256: str, step: int
     ) -> ModelSpec:
         """Add (or replace) ``alias``: the job's base with the adapter in ``adapter``."""
+        return self.add(
+            Adapter(tune.model, alias, adapter, sha256, tune.id, step),
+            f"fine-tuning job {tune.id}",
+        )
+
+    def add(self, adapter: Adapter, origin: str) -> ModelSpec:
+        """Add (or replace) the adapter's model: its base with it applied."""
+        alias = adapter.alias
         if not re.match(ALIAS_PATTERN, alias):
             raise errors.InvalidRequest(
                 f"'{alias}' is not a model alias Berth can serve (an older checkpoint name); "
                 "train the job again to get servable checkpoint names."
             )
-        base = self.catalog.get(tune.model)
+        base = self.catalog.get(adapter.base)
         directory = self.cache.path_for(base)
         if directory is None:
             raise errors.ModelNotCached(
-                f"Model '{tune.model}', the base of {tune.id}, has no files here. Run "
-                f"`berth models pull {tune.model}` first."
+                f"Model '{adapter.base}', the base of {adapter.trained_by}, has no files here. "
+                f"Run `berth models pull {adapter.base}` first."
             )
-        description = f"LoRA adapter on {base.alias} from {tune.id} (step {step})"
-        spec = adapter_spec(base, alias, directory, adapter, sha256, description)
-        self.catalog.add(spec, f"fine-tuning job {tune.id}")
+        description = (
+            f"LoRA adapter on {base.alias} from {adapter.trained_by} (step {adapter.step})"
+        )
+        spec = adapter_spec(base, alias, directory, adapter.folder, adapter.sha256, description)
+        self.catalog.add(spec, origin)
         return spec
 
     def publish_checkpoint(self, tune: FineTuningJob, checkpoint: FineTuningCheckpoint) -> str:

@@ -10,7 +10,8 @@ installed for the method;
 all of it before anything is queued. A key sees only its own fine-tuning jobs unless admin.
 The finished adapter becomes a catalog model at once, ``ft-<base>-<suffix>-<id tail>``,
 pinned to the adapter's sha256, and so does each checkpoint as it is written (that name with
-``-step-N``; see :mod:`berth.services.fine_tuned`).
+``-step-N``; see :mod:`berth.services.fine_tuned`). As the host of the diffusion ``train``
+kind it also serves that kind's adapters (:mod:`berth.services.trained_images`).
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from berth import errors
 from berth.clock import Clock, SystemClock
 from berth.files.file import Purpose
 from berth.ids import new_id
+from berth.jobs.job import Job
 from berth.keys.key import ApiKey
 from berth.models.spec import ModelSpec
 from berth.services.files import FileService
@@ -38,6 +40,7 @@ from berth.services.fine_tuned import (
 )
 from berth.services.jobs import JobService, only_owner
 from berth.services.keys import KeyService
+from berth.services.trained_images import TrainedImageModels
 from berth.tasks.task import Task
 from berth.training.checkpoints import SavedCheckpoint
 from berth.training.examples import read_examples
@@ -100,6 +103,8 @@ class FineTuningService:
         self.catalog = catalog
         self.cache = cache
         self.published = FineTunedModels(catalog, cache)
+        self.image_models = TrainedImageModels(self.published, jobs)
+        """The diffusion LoRAs ``train`` jobs made, as catalog models."""
         self.memory = memory
         self.trainer = trainers
         """The installed trainer for a method (raises InvalidRequest if none does it)."""
@@ -397,6 +402,18 @@ class FineTuningService:
             )
         await self.event(tune_id, f"The job has successfully completed: model {name}.")
         return name
+
+    def serve_image_adapter(
+        self,
+        job: Job,
+        job_name: str,
+        folder: Path,
+        sha256: str,
+        step: int,
+        *,
+        checkpoint: bool = False,
+    ) -> str:
+        return self.image_models.serve(job, job_name, folder, sha256, step, checkpoint=checkpoint)
 
     async def stopped(self, tune_id: str) -> None:
         with contextlib.suppress(errors.FineTuningStateError):

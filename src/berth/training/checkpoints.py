@@ -17,6 +17,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from berth import errors
+
 MANIFEST = "manifest.json"
 ADAPTER_WEIGHTS = "adapter_model.safetensors"
 STEP_PREFIX = "step-"
@@ -30,6 +32,20 @@ def file_sha256(path: Path) -> str:
         while chunk := file.read(CHUNK):
             digest.update(chunk)
     return digest.hexdigest()
+
+
+def checked_adapter(alias: str, folder: Path, sha256: str | None) -> Path:
+    """The adapter weights in ``folder`` of model ``alias``, after checking they are there
+    (ModelLoadFailed) and, with ``sha256``, that they have it (ModelCorrupt)."""
+    weights = folder / ADAPTER_WEIGHTS
+    if not weights.is_file():
+        raise errors.ModelLoadFailed(f"Model '{alias}': no adapter weights at {weights}.")
+    if sha256 and file_sha256(weights) != sha256:
+        raise errors.ModelCorrupt(
+            f"Model '{alias}': the adapter at {weights} does not match its sha256. "
+            "Train it again or restore the file."
+        )
+    return weights
 
 
 @dataclass(frozen=True, slots=True)

@@ -18,6 +18,7 @@ from typing import Any
 from berth.runners.diffusion import to_png
 from berth.runners.diffusion_loss import encode_image, encode_text, image_tensor, prediction_loss
 from berth.training.checkpoints import ADAPTER_WEIGHTS
+from berth.training.diffusion_adapter import adapter_state, add_lora, restore_weights, save_adapter
 from berth.training.diffusion_config import TrainConfig
 from berth.training.diffusion_data import CaptionedImage, read_folder
 
@@ -58,22 +59,13 @@ class DiffusionLoraTrainer:
 
     def __init__(self, config: TrainConfig, base: Path, folders: list[Path]) -> None:
         import torch
-        from peft import LoraConfig
 
         torch.manual_seed(config.train.seed)
         self.config = config
         self.pipe = load_pipeline(base)
         for part in (self.pipe.unet, self.pipe.vae, self.pipe.text_encoder):
             part.requires_grad_(False)
-        network = config.network
-        self.pipe.unet.add_adapter(
-            LoraConfig(
-                r=network.rank,
-                lora_alpha=network.alpha,
-                init_lora_weights="gaussian",
-                target_modules=network.target_modules,
-            )
-        )
+        add_lora(self.pipe.unet, config.network)
         self.parameters = [p for p in self.pipe.unet.parameters() if p.requires_grad]
         self.optimizer = torch.optim.AdamW(self.parameters, lr=config.train.lr)
         self.examples = self._encode(dataset_images(config, folders))
@@ -131,27 +123,22 @@ class DiffusionLoraTrainer:
 
     def adapter_state(self) -> dict[str, Any]:
         """The LoRA weights, by name."""
-        from peft import get_peft_model_state_dict
-
-        state: dict[str, Any] = get_peft_model_state_dict(self.pipe.unet)
-        return {name: tensor.detach().contiguous() for name, tensor in state.items()}
+        return adapter_state(self.pipe.unet)
 
     def save(self, folder: Path) -> None:
-        """Write the adapter, the optimizer and the step into ``folder``."""
+        """Write the adapter (see :mod:`berth.training.diffusion_adapter`), the optimizer and
+        the step into ``folder``."""
         import torch
-        from safetensors.torch import save_file
 
-        save_file(self.adapter_state(), str(folder / ADAPTER_WEIGHTS))
+        save_adapter(self.pipe.unet, self.config.network, folder / ADAPTER_WEIGHTS)
         torch.save(self.optimizer.state_dict(), folder / OPTIMIZER)
         (folder / STATE).write_text(json.dumps({"step": self.step}))
 
     def restore(self, folder: Path) -> None:
         """Go on from what :meth:`save` wrote."""
         import torch
-        from peft import set_peft_model_state_dict
-        from safetensors.torch import load_file
 
-        set_peft_model_state_dict(self.pipe.unet, load_file(str(folder / ADAPTER_WEIGHTS)))
+        restore_weights(self.pipe.unet, folder / ADAPTER_WEIGHTS)
         self.optimizer.load_state_dict(torch.load(folder / OPTIMIZER, weights_only=True))
         self.step = int(json.loads((folder / STATE).read_text())["step"])
 

@@ -1,6 +1,6 @@
 """What a running fine-tune job may ask of Berth (the fine-tuning service answers it): its
 record, its folder, the base model's files, and where to report steps, checkpoints and the
-end."""
+end; and, for a diffusion ``train`` job, where to serve its adapters."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from contextlib import AbstractAsyncContextManager
 from pathlib import Path
 from typing import Protocol
 
+from berth.jobs.job import Job
 from berth.training.checkpoints import SavedCheckpoint
 from berth.training.record import EventLevel, FineTuningJob
 from berth.training.trainer import TrainerType
@@ -54,6 +55,22 @@ class TrainingHost(Protocol):
     async def succeed(self, tune_id: str, adapter: SavedCheckpoint, trained_tokens: int) -> str:
         """Publish the adapter as a catalog model, mark the job succeeded, return the model's
         name."""
+        ...
+
+    def serve_image_adapter(
+        self,
+        job: Job,
+        job_name: str,
+        folder: Path,
+        sha256: str,
+        step: int,
+        *,
+        checkpoint: bool = False,
+    ) -> str:
+        """Add a ``train`` job's diffusion LoRA (``adapter_model.safetensors`` in ``folder``,
+        pinned to ``sha256``) to the catalog as a text-to-image model over the job's base:
+        its final adapter, or with ``checkpoint`` the one saved at ``step``. Return the
+        model's alias (blocking: call it from a worker thread)."""
         ...
 
     async def stopped(self, tune_id: str) -> None:

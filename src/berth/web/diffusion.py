@@ -1,5 +1,6 @@
-"""Pages of image-model jobs: a ``train`` run (loss curve, checkpoints, and the sample images
-drawn at each step) and an ``eval-dataset`` report (losses, ablation and flagged captions).
+"""Pages of image-model jobs: a ``train`` run (loss curve, checkpoints with the model each is
+served as and the sample images drawn at each step, and the finished adapter's model with how
+to call it) and an ``eval-dataset`` report (losses, ablation and flagged captions).
 Both reload themselves while the job runs."""
 
 from __future__ import annotations
@@ -14,9 +15,11 @@ from fastapi.responses import Response
 
 from berth import errors
 from berth.http.runtime import services
-from berth.jobs.job import Job
+from berth.jobs.job import Job, JobStatus
 from berth.keys.key import Scope
+from berth.services.trained_images import checkpoint_alias, trained_name
 from berth.training.checkpoints import CheckpointStore
+from berth.training.diffusion_config import TrainConfig
 from berth.training.diffusion_report import JOURNAL, summary
 from berth.web.access import Visitor
 from berth.web.render import page, shown
@@ -25,6 +28,9 @@ router = APIRouter(include_in_schema=False)
 SAMPLE = re.compile(r"^sample_(\d{6})_(\d+)\.png$")
 REPORT = re.compile(r"^.+_\d{6}\.json$")
 WIDTH, HEIGHT, MARGIN = 640, 240, 32
+SERVING = frozenset({JobStatus.RUNNING, JobStatus.SUCCEEDED})
+"""A ``train`` job whose checkpoints are served: running, or succeeded (and so restored at
+start-up)."""
 
 
 def points(steps: list[tuple[float, float]], top: float, last_step: float) -> str:
@@ -76,6 +82,13 @@ def samples_by_step(job: Job) -> dict[int, list[str]]:
     return {step: [url for _, url in sorted(found)] for step, found in sorted(by_step.items())}
 
 
+def model_name(job: Job) -> str | None:
+    """The alias the job's final adapter is (or will be) served as."""
+    given = job.input.get("job_name") if isinstance(job.input, dict) else None
+    job_name = given if isinstance(given, str) else TrainConfig.model_fields["job_name"].default
+    return trained_name(job.model, job_name, job.id) if job.model else None
+
+
 @router.get("/training/{job_id}")
 async def train_page(job_id: str, request: Request) -> Response:
     async def build(who: Visitor) -> Response:
@@ -88,9 +101,11 @@ async def train_page(job_id: str, request: Request) -> Response:
         saved = [found for p in store.saved() if (found := store.read(p)) is not None]
         samples = samples_by_step(job)
         steps = sorted({c.step for c in saved} | set(samples))
+        name = model_name(job) if job.status in SERVING else None
         rows = [
             {"step": step, "checkpoint": next((c for c in saved if c.step == step), None),
-             "samples": samples.get(step, [])}
+             "samples": samples.get(step, []),
+             "model": checkpoint_alias(name, step) if name else None}
             for step in steps
         ]  # fmt: skip
         context = {
@@ -99,6 +114,7 @@ async def train_page(job_id: str, request: Request) -> Response:
             "total": total,
             "chart": loss_chart(folder, total),
             "rows": rows,
+            "served": job.result.get("served_model") if isinstance(job.result, dict) else None,
             "live": not job.status.terminal,
         }
         return page(request, who, "diffusion_train.html", context)
