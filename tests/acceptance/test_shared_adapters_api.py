@@ -1,9 +1,11 @@
 """Two fine-tuned models over one base on a real ``berth serve``, called with the official
 ``openai`` client: each answers with its own adapter (as it does merged alone), both from the
-one model process that hosts the base, which ``/readyz`` and the admin view name."""
+one model process that hosts the base, which ``/readyz``, the admin view, the dashboard and the
+models page name."""
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -79,7 +81,7 @@ def test_two_fine_tuned_models_answer_from_one_shared_base(
     tmp_path_factory: pytest.TempPathFactory,
 ) -> None:
     base = session_causal_lm(tmp_path_factory)
-    secret = create_key(server, "adapters", "infer,admin")
+    secret = create_key(server, "adapters", "infer,jobs,admin")
     with openai.OpenAI(
         base_url=f"{server.url}/v1", api_key=secret, max_retries=0, timeout=120
     ) as client:
@@ -111,3 +113,19 @@ def test_two_fine_tuned_models_answer_from_one_shared_base(
         while set(TUNED) - set(http.get("/readyz").json()["models"]):
             assert time.monotonic() < deadline, "the worker never reported the adapters"
             time.sleep(0.5)
+    dashboard, models = pages(server, secret, "/", "/models")
+    assert f"adapters: {', '.join(sorted(TUNED))}" in dashboard
+    for alias in TUNED:
+        row = re.search(rf'<tr id="model-{alias}">.*?</tr>', models, re.DOTALL)
+        assert row is not None and "state-loaded" in row.group(0)
+
+
+def pages(server: LiveServer, secret: str, *paths: str) -> list[str]:
+    """The UI's pages at ``paths``, after logging in with the key."""
+    with httpx.Client(base_url=server.url, timeout=30) as browser:
+        form = browser.get("/login").text
+        token = re.search(r'name="csrf_token" value="([^"]+)"', form)
+        assert token is not None
+        data = {"csrf_token": token.group(1), "key": secret, "next": "/"}
+        assert browser.post("/login", data=data, follow_redirects=True).status_code == 200
+        return [browser.get(path).text for path in paths]
