@@ -263,3 +263,11 @@ async def test_an_adapter_entry_copied_to_another_folder_is_one_adapter_per_fold
         assert len(pool.describe()) == 1
     b_alone = alone(adapters.specs["ft-b"], adapters.base_dir, [greedy(PROMPTS[0])])[0].text
     assert before != after == b_alone
+
+
+@in_module_loop
+async def test_a_hosted_request_that_cannot_run_names_its_fine_tuned_model(
+    pool: ModelPool,
+) -> None:
+    with pytest.raises(errors.ContextTooLong, match="model 'ft-b' reads at most"):
+        await pool.run("ft-b", [greedy("Hello world " * 200)])
