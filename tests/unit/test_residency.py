@@ -221,6 +221,7 @@ async def test_describe_says_what_report_models_needs() -> None:
         "loaded_at": clock.now() - 2.5,
         "transport": "thread",
         "pid": None,
+        "adapters": [],
     }
 
 

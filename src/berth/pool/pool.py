@@ -3,7 +3,8 @@
 A request names a model by alias. The pool finds it resident (or loads it, one load shared
 by every caller that wants it), hands the items to that model's batcher, and returns each
 caller its own outputs. See :mod:`berth.pool.residency` for loading, the memory budget and
-unloading, and :mod:`berth.pool.batcher` for how requests become batches.
+unloading, :mod:`berth.pool.hosting` for the one resident that answers every fine-tuned model
+over a base, and :mod:`berth.pool.batcher` for how requests become batches.
 """
 
 from __future__ import annotations
@@ -113,11 +114,14 @@ class ModelPool:
             return []
         if trace.get_current_span().is_recording():
             return await self._run_traced(alias, items, background)
-        resident = await self._residency.acquire(alias)
+        to = self._residency.route(alias)
+        resident = await self._residency.acquire(to)
         try:
-            return await resident.batcher.run(items, background=background)
+            outputs = await resident.batcher.run(to.tag(items), background=background)
         finally:
             self._residency.release(resident)
+        resident.served(to.adapter)
+        return outputs
 
     async def _run_traced(
         self, alias: str, items: Sequence[object], background: bool
@@ -127,16 +131,18 @@ class ModelPool:
         tracer = tracing.tracer()
         attributes: dict[str, str | int] = {"berth.model": alias, "berth.items": len(items)}
         with tracer.start_as_current_span("model call", attributes=attributes):
+            to = self._residency.route(alias)
             if self.is_ready(alias):
-                resident = await self._residency.acquire(alias)
+                resident = await self._residency.acquire(to)
             else:
                 with tracer.start_as_current_span("model load", attributes={"berth.model": alias}):
-                    resident = await self._residency.acquire(alias)
+                    resident = await self._residency.acquire(to)
             try:
-                request = resident.batcher.submit(items, background=background)
+                request = resident.batcher.submit(to.tag(items), background=background)
                 outputs = await request.future
             finally:
                 self._residency.release(resident)
+            resident.served(to.adapter)
             sent = request.dispatched_ns or request.queued_ns
             tracer.start_span("batching wait", start_time=request.queued_ns).end(end_time=sent)
             tracer.start_span("inference", start_time=sent).end()
@@ -147,16 +153,19 @@ class ModelPool:
     ) -> AsyncIterator[object]:
         """The chunks a streaming model makes for ``item``, as it makes them."""
         self._check_open("stream")
-        resident = await self._residency.acquire(alias)
+        to = self._residency.route(alias)
+        resident = await self._residency.acquire(to)
         try:
             if not resident.runner.streaming:
                 raise errors.InvalidRequest(
                     f"Model '{alias}' cannot stream: its runner '{resident.runner.name}' "
                     "gives whole outputs. Call it without streaming."
                 )
-            request = resident.batcher.stream(item, background=background)
+            [tagged] = to.tag([item])
+            request = resident.batcher.stream(tagged, background=background)
             try:
                 async for chunk in request.chunks():
+                    resident.served(to.adapter)
                     yield chunk
             finally:
                 request.cancel()
@@ -168,7 +177,7 @@ class ModelPool:
     async def load(self, alias: str) -> None:
         """Load ``alias`` now (if it is not loaded), making room for it within the budget."""
         self._check_open("load a model")
-        resident = await self._residency.acquire(alias)
+        resident = await self._residency.acquire(self._residency.route(alias))
         self._residency.release(resident, counted=False)
 
     def reserve(
@@ -179,12 +188,14 @@ class ModelPool:
         return self._residency.reserve(holder, device, nbytes)
 
     async def unload(self, alias: str) -> bool:
-        """Unload ``alias`` once its running calls finish; False if it was not loaded."""
+        """Unload ``alias`` once its running calls finish; False if it was not loaded. For a
+        fine-tuned model that is the resident hosting its base's adapters, all of them."""
         self._check_open("unload a model")
         return await self._residency.unload(alias)
 
     def pin(self, alias: str, pinned: bool = True) -> None:
-        """Pin (never evict, never expire) or unpin ``alias``, loaded or not."""
+        """Pin (never evict, never expire) or unpin ``alias``, loaded or not (for a fine-tuned
+        model: the resident hosting its base's adapters)."""
         self._residency.pin(alias, pinned)
         self._changed.set()
 
@@ -198,13 +209,13 @@ class ModelPool:
 
     def is_ready(self, alias: str) -> bool:
         """True if ``alias`` is loaded and answering (no load would be needed)."""
-        return any(
-            r.spec.alias == alias and r.phase is Phase.READY for r in self._residency.residents()
-        )
+        resident = self._residency.find(alias)
+        return resident is not None and resident.phase is Phase.READY
 
     def describe(self) -> list[dict[str, Any]]:
         """The loaded models: alias, device, memory_bytes, idle_seconds, requests, pinned,
-        loaded_at, transport, pid."""
+        loaded_at, transport, pid, and adapters (the fine-tuned models a resident hosting
+        their base has answered for; its alias is ``<base>+adapters-<digest>``)."""
         self._residency.refresh()
         now = self._clock.now()
         return [

@@ -5,6 +5,10 @@ one at a time, so each sees the memory the previous one measured. Before a load 
 makes room for what the model is expected to need (its last measured size, else its
 ``memory_estimate``); after the load it checks what was measured. Room comes from idle,
 unpinned models, least recently used first. Idle models past their ``keep_alive`` unload.
+
+The table is keyed by route (see :mod:`berth.pool.hosting`): an alias's own resident, or, for
+a fine-tuned entry, the one resident hosting its base's adapters, which loads, counts in the
+budget, expires and unloads like any other.
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ from berth.models.spec import ModelSpec
 from berth.pool import device as devices
 from berth.pool.batcher import Batch, Batcher
 from berth.pool.budget import Budget, Holder, format_bytes
+from berth.pool.hosting import Route, route
 from berth.pool.process import ProcessTransport
 from berth.pool.resident import Phase, Resident
 from berth.pool.thread import ThreadTransport
@@ -73,7 +78,24 @@ class Residency:
         return self._pins.get(resident.alias, resident.spec.options.pinned)
 
     def pin(self, alias: str, pinned: bool) -> None:
-        self._pins[alias] = pinned
+        self._pins[self.key(alias)] = pinned
+
+    def route(self, alias: str) -> Route:
+        """Where requests for ``alias`` go; UnknownModel or PluginError if nowhere."""
+        spec = self._specs(alias)
+        return route(spec, self._runner(spec))
+
+    def key(self, alias: str) -> str:
+        """The key of the resident that answers ``alias`` (the alias itself when the catalog
+        or the plugins cannot say)."""
+        try:
+            return self.route(alias).key
+        except (errors.ModelError, errors.PluginError):
+            return alias
+
+    def find(self, alias: str) -> Resident | None:
+        """The resident (in any phase) that answers ``alias``, if there is one."""
+        return self._table.get(self.key(alias))
 
     def held(self, device: str) -> int:
         """The bytes the models on ``device`` hold or have reserved."""
@@ -131,11 +153,11 @@ class Residency:
 
     # -- acquire and release -----------------------------------------------------------------
 
-    async def acquire(self, alias: str) -> Resident:
-        """The ready model ``alias``, held for the caller (:meth:`release` it); loads it if
-        needed, sharing the load with concurrent callers."""
+    async def acquire(self, to: Route) -> Resident:
+        """The ready resident of the route ``to``, held for the caller (:meth:`release` it);
+        loads it if needed, sharing the load with concurrent callers."""
         while True:
-            resident = self._table.get(alias) or self._begin(alias)
+            resident = self._table.get(to.key) or self._begin(to)
             if resident.phase is Phase.READY:
                 resident.hold()
                 return resident
@@ -157,13 +179,13 @@ class Residency:
 
     # -- loading ----------------------------------------------------------------------------
 
-    def _begin(self, alias: str) -> Resident:
-        spec = self._specs(alias)
+    def _begin(self, to: Route) -> Resident:
+        spec = to.spec
         runner = self._runner(spec)
-        needed = self._measured.get(alias, spec.options.memory_estimate or 0)
+        needed = self._measured.get(to.key, spec.options.memory_estimate or 0)
         resident = Resident(spec, devices.resolve(spec.options.device), runner, needed)
-        self._table[alias] = resident
-        task = asyncio.create_task(self._load(resident), name=f"berth-load-{alias}")
+        self._table[to.key] = resident
+        task = asyncio.create_task(self._load(resident), name=f"berth-load-{to.key}")
         self._loads.add(task)
         task.add_done_callback(self._loads.discard)
         return resident
@@ -264,8 +286,9 @@ class Residency:
     # -- unloading --------------------------------------------------------------------------
 
     async def unload(self, alias: str, reason: str = "requested") -> bool:
-        """Unload ``alias`` once its running calls finish; False if it was not loaded."""
-        resident = self._table.get(alias)
+        """Unload ``alias`` (for a fine-tuned model: the resident hosting its base's
+        adapters) once its running calls finish; False if it was not loaded."""
+        resident = self.find(alias)
         if resident is None:
             return False
         if resident.phase is Phase.LOADING:

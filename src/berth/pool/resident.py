@@ -1,4 +1,5 @@
-"""A resident: one model the pool has loaded (or is loading, or unloading), and its counters."""
+"""A resident: one model the pool has loaded (or is loading, or unloading), and its counters
+(for one hosting fine-tuned adapters, also the fine-tuned models it has answered)."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from berth.pool.batcher import Batcher
 from berth.pool.budget import Holder
 from berth.pool.transport import Transport, consume
 from berth.runners.contract import RunnerType
+from berth.tasks.generate import AdapterRef
 
 
 class Phase(enum.StrEnum):
@@ -36,6 +38,8 @@ class Resident:
         self.requests = 0
         self.loaded_at: float | None = None
         self.last_used = 0.0
+        self.adapters: set[str] = set()
+        """The fine-tuned models whose adapters it has answered for (it hosts their base)."""
         self._transport: Transport | None = None
         self._batcher: Batcher | None = None
         loop = asyncio.get_running_loop()
@@ -77,6 +81,11 @@ class Resident:
         self.requests += counted
         if self.users == 0:
             self._idle.set()
+
+    def served(self, adapter: AdapterRef | None) -> None:
+        """A request with ``adapter`` (None: none) was answered here."""
+        if adapter is not None:
+            self.adapters.add(adapter.name)
 
     def stop_waiting(self) -> None:
         """Let an unload that waits for this model's calls go ahead now (the pool closes)."""
@@ -130,4 +139,5 @@ class Resident:
             "loaded_at": self.loaded_at,
             "transport": self.spec.options.transport,
             "pid": None if transport is None else transport.pid,
+            "adapters": sorted(self.adapters),
         }

@@ -80,10 +80,11 @@ def register(registry: Registry) -> None:
         {Task.CHAT, Task.COMPLETE},
         "Chat and completions with a transformers causal language model: its chat template, "
         "sampling, token streaming, continuous batching (requests join between tokens), "
-        "tools, constrained decoding (JSON schemas, tool calls) and logprobs.",
+        "tools, constrained decoding (JSON schemas, tool calls), logprobs, and LoRA adapters "
+        "hosted side by side over one base.",
         streaming=True,
         joins=True,
-        features=frozenset({"tools", "grammar", "logprobs", "prompt_logprobs"}),
+        features=frozenset({"tools", "grammar", "logprobs", "prompt_logprobs", "adapters"}),
     )
     _lazy(
         registry,

@@ -6,19 +6,25 @@ token with a KV cache (see :mod:`berth.runners.decoding`); each request keeps it
 sampling, seed, token limit and stop sequences, streams its text as it is made and finishes
 on its own. A request that does not fit the model's context fails alone, with
 :class:`~berth.errors.ContextTooLong`.
+
+A request that names a LoRA adapter (``GenerationRequest.adapter``, set by the pool for a
+fine-tuned model) runs with it over this base, rows with different adapters in one batch;
+each adapter loads once, on first use (see :mod:`berth.runners.adapters`). An adapter that is
+missing or does not match its sha256 fails only the requests that name it.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import functools
 import gc
-import warnings
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
 from berth import errors
 from berth.models.spec import ModelSpec
+from berth.runners.adapters import HostedAdapters, merged
 from berth.runners.chatprompt import (
     fallback_messages,
     native_messages,
@@ -49,6 +55,8 @@ OPTIONS = {
     "the model's max_position_embeddings).",
     "adapter": "A PEFT LoRA adapter folder applied to the model at load (a fine-tuned model).",
     "adapter_sha256": "The sha256 the adapter's weights must have (checked at load).",
+    "adapter_base": "The catalog alias of the base an adapter was trained on (how the pool "
+    "names the model process that hosts that base's adapters).",
     "ignore_eos": "Go on past the end-of-sequence token until max_tokens or a stop sequence "
     "(default false; for benchmarks).",
 }
@@ -71,6 +79,7 @@ class CausalLMRunner:
         self._capacity = 1
         self._ends: frozenset[int] = frozenset()
         self._vocabulary: Vocabulary | None = None
+        self._adapters: HostedAdapters | None = None
 
     def load(self, spec: ModelSpec, path: Path | None, device: str) -> None:
         self._alias, self._device = spec.alias, device
@@ -91,8 +100,10 @@ class CausalLMRunner:
             path, local_files_only=True, dtype=_dtype(spec.options.dtype, device)
         )
         if options.get("adapter"):
-            model = _with_adapter(spec, model, Path(options["adapter"]), options)
+            folder = Path(options["adapter"])
+            model = merged(spec.alias, model, folder, str(options.get("adapter_sha256") or ""))
         self._model, self._tokenizer = model.to(device).eval(), tokenizer
+        self._adapters = HostedAdapters(self._model, device)
         self._context = int(options.get("context_length") or _context_of(model.config))
         self._max_tokens = int(options.get("max_tokens", DEFAULT_MAX_TOKENS))
         self._capacity = spec.options.max_batch_size
@@ -166,7 +177,7 @@ class CausalLMRunner:
         for index, item in items:
             try:
                 slots.append(self._slot(index, item))
-            except errors.InvalidRequest as exc:
+            except (errors.InvalidRequest, errors.ModelCorrupt, errors.ModelLoadFailed) as exc:
                 refused.extend([(index, exc), (index, END)])
         return slots
 
@@ -176,7 +187,8 @@ class CausalLMRunner:
                 f"The transformers runner takes generation requests, not {type(item).__name__}."
             )
         prompt = self._prompt_ids(item)
-        limit = self._limit(len(prompt), item.max_tokens)
+        limit = self._limit(len(prompt), item.max_tokens, _name(item, self._alias))
+        adapter = self._adapter(item)
         tokenizer = self._tokenizer
 
         def decode(ids: Sequence[int]) -> str:
@@ -186,7 +198,7 @@ class CausalLMRunner:
         scored = None
         if vocabulary is not None and item.logprobs is not None and item.echo:
             recorder = LogprobRecorder(item.logprobs, vocabulary.token_bytes)
-            scored = recorder.prompt(self._model, prompt, self._device)
+            scored = recorder.prompt(self._scorer(adapter), prompt, self._device)
         return Slot(
             index=index,
             prompt=prompt,
@@ -202,7 +214,29 @@ class CausalLMRunner:
                 else None
             ),
             prompt_logprobs=scored,
+            adapter=adapter,
         )
+
+    def _adapter(self, item: GenerationRequest) -> str | None:
+        """The internal name of the request's adapter (loaded on first use); None: none."""
+        if item.adapter is None:
+            return None
+        hosted = self._hosted()
+        was_hosting = hosted.hosting
+        name = hosted.name_for(item.adapter)
+        if not was_hosting:
+            self._model = hosted.model
+            self._loaded().host(hosted.model)
+        return name
+
+    def _scorer(self, adapter: str | None) -> Any:
+        """The model as the prompt's scoring pass calls it: with the request's adapter."""
+        return functools.partial(self._model, **self._loaded().adapter_names([adapter]))
+
+    def _hosted(self) -> HostedAdapters:
+        if self._adapters is None:
+            raise errors.ModelError("The transformers runner has no model loaded.")
+        return self._adapters
 
     def _vocab(self) -> Vocabulary:
         """The model's vocabulary for grammars and logprobs (made on first use)."""
@@ -212,11 +246,11 @@ class CausalLMRunner:
         return self._vocabulary
 
     def _prompt_ids(self, item: GenerationRequest) -> list[int]:
-        tokenizer = self._tokenizer
+        tokenizer, alias = self._tokenizer, _name(item, self._alias)
         if item.is_chat:
             if not getattr(tokenizer, "chat_template", None):
                 raise errors.InvalidRequest(
-                    f"Model '{self._alias}' has no chat template, so it cannot chat. Send it a "
+                    f"Model '{alias}' has no chat template, so it cannot chat. Send it a "
                     "prompt through /v1/completions instead."
                 )
             text = self._chat_text(item)
@@ -226,7 +260,7 @@ class CausalLMRunner:
         if not ids:
             if tokenizer.bos_token_id is None:
                 raise errors.InvalidRequest(
-                    f"The prompt is empty and model '{self._alias}' has no start token to "
+                    f"The prompt is empty and model '{alias}' has no start token to "
                     "begin from. Send some text."
                 )
             ids = [tokenizer.bos_token_id]
@@ -247,19 +281,19 @@ class CausalLMRunner:
             )
         )
 
-    def _limit(self, prompt: int, asked: int | None) -> int:
+    def _limit(self, prompt: int, asked: int | None, alias: str) -> int:
         """How many tokens a request may make; ContextTooLong if it cannot fit."""
         room = self._context - prompt
         if room < 1:
             raise errors.ContextTooLong(
-                f"The prompt is {prompt} tokens long, but model '{self._alias}' reads at most "
+                f"The prompt is {prompt} tokens long, but model '{alias}' reads at most "
                 f"{self._context} tokens, prompt and reply together. Shorten the prompt to "
                 f"fewer than {self._context} tokens."
             )
         if asked is not None and asked > room:
             raise errors.ContextTooLong(
                 f"The prompt is {prompt} tokens long and max_tokens asks for {asked} more: "
-                f"{prompt + asked} tokens, past the {self._context} that model '{self._alias}' "
+                f"{prompt + asked} tokens, past the {self._context} that model '{alias}' "
                 f"reads. Shorten the prompt or set max_tokens to {room} or less."
             )
         return asked if asked is not None else min(self._max_tokens, room)
@@ -271,12 +305,17 @@ class CausalLMRunner:
         return sum(int(t.numel()) * int(t.element_size()) for t in tensors)
 
     def close(self) -> None:
-        self._model = self._tokenizer = self._decoder = None
+        self._model = self._tokenizer = self._decoder = self._adapters = None
         gc.collect()
         if self._device.startswith("cuda"):
             import torch
 
             torch.cuda.empty_cache()
+
+
+def _name(item: GenerationRequest, alias: str) -> str:
+    """The model a request asked for, for its messages: its fine-tuned model, if it has one."""
+    return item.adapter.name if item.adapter is not None else alias
 
 
 def _without_text(chunk: Any) -> Any:
@@ -325,17 +364,3 @@ def _end_ids(model: Any, tokenizer: Any) -> frozenset[int]:
         elif isinstance(value, list | tuple):
             found.update(int(v) for v in value)
     return frozenset(found)
-
-
-def _with_adapter(spec: ModelSpec, model: Any, folder: Path, options: dict[str, Any]) -> Any:
-    """``model`` with the LoRA adapter in ``folder`` merged in, its weights' sha256 checked."""
-    from peft import PeftModel
-
-    from berth.training.checkpoints import checked_adapter
-
-    checked_adapter(spec.alias, folder, options.get("adapter_sha256"))
-    with warnings.catch_warnings():
-        # PEFT 0.21 reads a property transformers 5.2x deprecated; nothing for us to change.
-        warnings.filterwarnings("ignore", "`is_gradient_checkpointing`", FutureWarning)
-        adapted = PeftModel.from_pretrained(model, folder, is_trainable=False)
-    return adapted.merge_and_unload()

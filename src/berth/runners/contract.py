@@ -165,7 +165,10 @@ class RunnerType:
     features: frozenset[str] = frozenset()
     """What it honours beyond plain generation: ``tools`` (rendered into the prompt),
     ``grammar`` (constrained decoding), ``logprobs`` (see ``GenerationRequest.needs``). The
-    inference service refuses a request that needs a feature its model's runner lacks."""
+    inference service refuses a request that needs a feature its model's runner lacks.
+    ``adapters``: one model process hosts its base's LoRA adapters side by side, each request
+    naming its own (``GenerationRequest.adapter``); the pool then sends every fine-tuned entry
+    over that base to one resident (see :mod:`berth.pool.hosting`)."""
 
 
 def check_options(spec: ModelSpec, runner: str, known: Mapping[str, str]) -> None:

@@ -5,6 +5,9 @@ one length, with an attention mask that hides the padding and position ids that 
 for each prompt's first real token, so a prompt generates the same tokens alone or in a batch.
 A generation that finishes (end-of-sequence, a stop sequence, its token limit) or whose
 caller leaves is dropped from the batch and from the cache; the rest go on.
+
+On a model that hosts LoRA adapters (see :mod:`berth.runners.adapters`) each row runs with its
+slot's adapter, or the base alone, in the same forward pass.
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from berth.runners.adapters import BASE
 from berth.runners.contract import END, EndOfInput
 from berth.runners.detokenizer import Decode, Detokenizer
 from berth.runners.grammars import Matcher, mask_rows
@@ -44,6 +48,8 @@ class Slot:
     """Where its tokens' log probabilities go, if they were asked for."""
     prompt_logprobs: tuple[TokenLogprob, ...] | None = None
     """Its prompt's tokens scored (``echo``), if they were asked for."""
+    adapter: str | None = None
+    """The (internal) name of the LoRA adapter it runs with; None: the base alone."""
     made: int = 0
     finish: FinishReason | None = None
     last: int = 0
@@ -102,6 +108,12 @@ class Decoder:
         self.pad_id = pad_id
         self.device = device
         self._cache_arg = cache_argument(model)
+        self._per_row = False
+
+    def host(self, model: Any) -> None:
+        """Run on ``model`` from now on: a PEFT model around the same base, hosting adapters,
+        each row with its slot's adapter."""
+        self.model, self._per_row = model, True
 
     def generate(
         self,
@@ -145,7 +157,7 @@ class Decoder:
                 active = [active[row] for row in keep]
                 batch = batch.select(keep, self.device) if keep else None
             if batch is not None:
-                self._next(batch, [slot.last for slot in active])
+                self._next(batch, active)
 
     def _pick(
         self,
@@ -178,18 +190,18 @@ class Decoder:
 
         cache = DynamicCache(config=self.model.config)
         ids, mask, positions = self._prefill_inputs(slots)
-        scores = self._forward(ids, mask, positions, cache)
+        scores = self._forward(ids, mask, positions, cache, slots)
         joined = _Batch(cache, mask, positions[:, -1:], scores)
         return joined if batch is None else batch.merge(joined)
 
-    def _next(self, batch: _Batch, tokens: list[int]) -> None:
+    def _next(self, batch: _Batch, active: Sequence[Slot]) -> None:
         """One forward pass: every slot's last token in, the next token's scores out."""
         import torch
 
-        ids = torch.tensor([[token] for token in tokens], device=self.device)
-        batch.mask = torch.cat([batch.mask, batch.mask.new_ones((len(tokens), 1))], dim=1)
+        ids = torch.tensor([[slot.last] for slot in active], device=self.device)
+        batch.mask = torch.cat([batch.mask, batch.mask.new_ones((len(active), 1))], dim=1)
         batch.positions = batch.positions + 1
-        batch.scores = self._forward(ids, batch.mask, batch.positions, batch.cache)
+        batch.scores = self._forward(ids, batch.mask, batch.positions, batch.cache, active)
 
     def _prefill_inputs(self, slots: Sequence[Slot]) -> tuple[Any, Any, Any]:
         import torch
@@ -202,9 +214,12 @@ class Decoder:
         positions = (mask.cumsum(dim=1) - 1).clamp(min=0)
         return ids, mask, positions
 
-    def _forward(self, ids: Any, mask: Any, positions: Any, cache: Any) -> Any:
+    def _forward(
+        self, ids: Any, mask: Any, positions: Any, cache: Any, slots: Sequence[Slot]
+    ) -> Any:
         import torch
 
+        rows = self.adapter_names([slot.adapter for slot in slots])
         with torch.inference_mode():
             out = self.model(
                 input_ids=ids,
@@ -213,8 +228,16 @@ class Decoder:
                 use_cache=True,
                 **{self._cache_arg: cache},
                 logits_to_keep=1,
+                **rows,
             )
         return out.logits[:, -1, :]
+
+    def adapter_names(self, adapters: Sequence[str | None]) -> dict[str, list[str]]:
+        """The forward pass's ``adapter_names`` argument for rows with these adapters (None:
+        the base alone); nothing while no adapter is hosted."""
+        if not self._per_row:
+            return {}
+        return {"adapter_names": [name or BASE for name in adapters]}
 
 
 def cache_argument(model: Any) -> str:

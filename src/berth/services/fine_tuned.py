@@ -3,9 +3,11 @@ served as the base model with that adapter applied (an LLM fine-tune's here, a d
 ``train`` job's through :mod:`berth.services.trained_images`).
 
 A job's final model is ``ft-<base>-<suffix>-<id tail>``; the checkpoint at step N is that
-name with ``-step-N``. Each entry loads the base's files with the adapter folder in its
+name with ``-step-N``. Each entry names the base's files and the adapter folder in its
 runner options, pinned to the adapter's sha256 (from the checkpoint's manifest, checked by
-the runner at load), so a changed or missing adapter never serves.
+the runner before the adapter serves), so a changed or missing adapter never serves. The
+pool answers every such entry over one base from one model process holding the base once
+(see :mod:`berth.pool.hosting`).
 """
 
 from __future__ import annotations
@@ -63,7 +65,7 @@ def adapter_spec(
 ) -> ModelSpec:
     """A catalog entry that loads ``base`` (from ``directory``) with ``adapter`` applied."""
     options = dict(base.options.runner_options)
-    options.update({"adapter": str(adapter), "adapter_sha256": sha256})
+    options.update({"adapter": str(adapter), "adapter_sha256": sha256, "adapter_base": base.alias})
     return base.model_copy(
         update={
             "alias": alias,

@@ -73,6 +73,8 @@ class LoadedModel:
     requests: int | None
     pinned: bool
     loaded_at: float | None
+    adapters: tuple[str, ...] = ()
+    """The fine-tuned models it answers for, when it hosts their base's adapters."""
 
     @classmethod
     def from_report(cls, worker: WorkerInfo, report: Mapping[str, JsonValue]) -> LoadedModel:
@@ -87,6 +89,7 @@ class LoadedModel:
             requests=_number(report.get("requests"), int),
             pinned=bool(report.get("pinned", False)),
             loaded_at=_number(report.get("loaded_at"), float),
+            adapters=_names(report.get("adapters")),
         )
 
     def to_json(self) -> dict[str, Any]:
@@ -100,6 +103,7 @@ class LoadedModel:
             "requests": self.requests,
             "pinned": self.pinned,
             "loaded_at": self.loaded_at,
+            "adapters": list(self.adapters),
         }
 
 
@@ -158,8 +162,9 @@ class ModelService:
         return self._residency().describe()
 
     def resident(self, alias: str) -> dict[str, Any] | None:
-        """How this process's pool holds ``alias`` (see ``ModelPool.describe``), if it does."""
-        return next((m for m in self.resident_here() if m.get("alias") == alias), None)
+        """How this process's pool holds ``alias`` (see ``ModelPool.describe``), if it does:
+        for a fine-tuned model, the resident that hosts its adapter and has answered for it."""
+        return next((m for m in self.resident_here() if alias in answers_for(m)), None)
 
     async def load(self, alias: str) -> None:
         """Load ``alias`` now, making room for it within the memory budget."""
@@ -184,7 +189,8 @@ class ModelService:
         """Every catalog entry with its state, by alias."""
         holders: dict[str, list[str]] = {}
         for model in await self.loaded():
-            holders.setdefault(model.alias, []).append(model.worker_id)
+            for alias in (model.alias, *model.adapters):
+                holders.setdefault(alias, []).append(model.worker_id)
         return await asyncio.to_thread(self._statuses, holders)
 
     async def loaded(self) -> list[LoadedModel]:
@@ -253,6 +259,17 @@ class ModelService:
             loaded_on=loaded_on,
             runner_installed=None if self.runners is None else spec.runner in self.runners,
         )
+
+
+def answers_for(resident: Mapping[str, Any]) -> list[str]:
+    """The aliases a resident (as ``ModelPool.describe`` gives it) answers: its own and those
+    of the fine-tuned models it hosts."""
+    adapters = resident.get("adapters") or []
+    return [str(resident.get("alias")), *(str(name) for name in adapters)]
+
+
+def _names(value: JsonValue) -> tuple[str, ...]:
+    return tuple(str(name) for name in value) if isinstance(value, list) else ()
 
 
 def _text(value: JsonValue) -> str | None:

@@ -4,6 +4,7 @@ dispatcher running, the live workers, the queue, and each device's memory."""
 from __future__ import annotations
 
 import time
+from collections.abc import Mapping
 from typing import Any, Protocol
 
 from berth import errors
@@ -17,6 +18,12 @@ WORKER_FRESH_FACTOR = 3
 """A worker counts as live for this many heartbeat periods after its last beat."""
 RATE_WINDOW_SECONDS = 300.0
 RECENT_FAILURES = 5
+
+
+def _answers(model: Mapping[str, Any]) -> list[str]:
+    """The aliases a worker's reported model answers: its own and its adapters' (if any)."""
+    names = [model.get("alias"), *(model.get("adapters") or [])]
+    return [str(name) for name in names if name]
 
 
 class Store(JobStats, WorkerRegistry, Protocol):
@@ -65,7 +72,7 @@ class StatusService:
             "running_jobs": sum(w.running for w in live),
         }
         report["models"] = sorted(
-            {str(model.get("alias")) for w in live for model in w.models if model.get("alias")}
+            {alias for w in live for model in w.models for alias in _answers(model)}
         )
         return ready, report
 
@@ -85,6 +92,7 @@ class StatusService:
                     "idle_seconds": m.get("idle_seconds"),
                     "pinned": bool(m.get("pinned")),
                     "requests": m.get("requests"),
+                    "adapters": list(m.get("adapters") or []),
                 }
                 for m in loaded
                 if m.get("device") == name

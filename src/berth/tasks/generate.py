@@ -6,7 +6,8 @@ runner; ``run`` returns one :class:`Generation` per request and ``stream`` yield
 the finish reason and the token counts. Plain data, so it crosses process boundaries.
 
 A request may carry tools (rendered into the prompt), a :data:`Grammar` that the output must
-follow (constrained decoding) and a number of ``logprobs`` alternatives to report; a runner
+follow (constrained decoding), a number of ``logprobs`` alternatives to report and the LoRA
+:class:`AdapterRef` to run with (set by the pool for a fine-tuned model); a runner
 that cannot honour them says so in its :class:`~berth.runners.contract.RunnerType`
 ``features`` (see :meth:`GenerationRequest.needs`) and the service refuses the request before
 it reaches the model.
@@ -20,7 +21,7 @@ from typing import Literal
 from berth.tasks.task import ModelTask, Task
 
 FinishReason = Literal["stop", "length"]
-Feature = Literal["tools", "grammar", "logprobs", "prompt_logprobs"]
+Feature = Literal["tools", "grammar", "logprobs", "prompt_logprobs", "adapters"]
 """What a request may need beyond plain text generation (see :meth:`GenerationRequest.needs`)."""
 
 
@@ -89,6 +90,18 @@ templates with a tools section teach, and the one Berth's own tool prompt asks f
 
 
 @dataclass(frozen=True)
+class AdapterRef:
+    """A LoRA adapter to run a request with, over the base its model process holds: the
+    catalog alias it is served as, its folder, and the sha256 its weights must have. The pool
+    sets it from the catalog entry of a fine-tuned model, never from a caller's input."""
+
+    name: str
+    folder: str
+    sha256: str = ""
+    """Empty: not checked."""
+
+
+@dataclass(frozen=True)
 class GenerationRequest:
     """One prompt (completions) or one conversation (chat), with sampling settings."""
 
@@ -115,6 +128,8 @@ class GenerationRequest:
     echo: bool = False
     """With ``logprobs``, also score the prompt: each prompt token's log probability given
     the tokens before it (a completions request's ``echo``)."""
+    adapter: AdapterRef | None = None
+    """The LoRA adapter to run with (see :class:`AdapterRef`); None: the model as loaded."""
 
     @property
     def is_chat(self) -> bool:
@@ -131,6 +146,8 @@ class GenerationRequest:
             wanted.add("logprobs")
             if self.echo:
                 wanted.add("prompt_logprobs")
+        if self.adapter is not None:
+            wanted.add("adapters")
         return frozenset(wanted)
 
 

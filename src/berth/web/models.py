@@ -19,6 +19,7 @@ from berth.http.runtime import services
 from berth.jobs.job import JobStatus
 from berth.keys.key import Scope
 from berth.services import Services
+from berth.services.models import answers_for
 from berth.web.access import Visitor
 from berth.web.render import acted, page, shown
 
@@ -29,7 +30,7 @@ IN_FLIGHT = frozenset({JobStatus.QUEUED, JobStatus.RUNNING})
 
 async def catalog(found: Services) -> list[dict[str, Any]]:
     """Each entry with its cache state and, if loaded here, its pool details."""
-    loaded = {m["alias"]: m for m in found.models.resident_here()}
+    loaded = {alias: m for m in found.models.resident_here() for alias in answers_for(m)}
     pinned = {alias for alias, m in loaded.items() if m.get("pinned")}
     entries = []
     for status in await found.models.list_models():

@@ -19,7 +19,9 @@
     for (const m of device.models) {
       const tr = document.createElement("tr");
       const idle = m.idle_seconds == null ? "—" : `${m.idle_seconds.toFixed(1)} s`;
-      tr.append(berth.el("td", m.alias), berth.el("td", berth.size(m.memory_bytes)),
+      const name = berth.el("td", m.alias);
+      if (m.adapters && m.adapters.length) name.append(berth.el("p", `adapters: ${m.adapters.join(", ")}`, { class: "help" }));
+      tr.append(name, berth.el("td", berth.size(m.memory_bytes)),
         berth.el("td", idle), berth.el("td", m.pinned ? "yes" : "no"));
       body.append(tr);
     }
