@@ -93,6 +93,7 @@ async def test_a_finished_train_job_serves_its_adapter(tmp_path: Path) -> None:
         assert spec.options.runner_options == {
             "adapter": str(folder),
             "adapter_sha256": file_sha256(folder / ADAPTER_WEIGHTS),
+            "adapter_base": BASE,
         }
         for step in (4, 8):
             assert checkpoint_alias(served, step) in berth.catalog

@@ -47,6 +47,7 @@ OPTIONS = {
     "adapter": "A folder whose adapter_model.safetensors is a LoRA from a `train` job, put on "
     "the UNet at load (a trained model).",
     "adapter_sha256": "The sha256 the adapter's weights must have (checked at load).",
+    "adapter_base": "The catalog alias of the base the adapter was trained on.",
 }
 DEFAULT_STEPS = 30
 SEED_RANGE = 2**32
