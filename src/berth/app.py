@@ -70,6 +70,7 @@ class Berth:
             await stack.enter_async_context(self.stores)
             await stack.enter_async_context(self.pool)
             await self.services.fine_tuning.publish_finished()
+            await self.services.agents.load_sources()
             self._stack = stack.pop_all()
         return self
 
