@@ -232,3 +232,16 @@ def test_unknown_or_disallowed_tools_are_refused_at_submit(
     )
     assert cli.returncode != 0 and "'no_such_tool'" in cli.stderr, cli.stdout + cli.stderr
     assert queued_count(api) == before, "a refused run was queued"
+
+
+def test_the_job_page_links_to_the_run_page_and_back(server: LiveServer, api: httpx.Client) -> None:
+    agent = {"input": "Say hi.", "turn_tokens": 4, "guardrails": {"max_turns": 1}}
+    submitted = api.post("/v1/jobs", json={"kind": "agent", "model": "tiny", "input": agent})
+    assert submitted.status_code in (200, 201, 202), submitted.text
+    job_id = submitted.json()["id"]
+    run = run_page(server, api, job_id)
+    assert f'id="job-page" href="/jobs/{job_id}"' in run
+    job = page_of(server, api, f"/jobs/{job_id}")
+    assert f'id="kind-page" href="/agents/runs/{job_id}"' in job
+    sleep = api.post("/v1/jobs", json={"kind": "sleep", "input": {"seconds": 0.1}}).json()
+    assert 'id="kind-page"' not in page_of(server, api, f"/jobs/{sleep['id']}")
