@@ -61,8 +61,8 @@ class AgentInput(BaseModel):
         if unknown:
             raise PydanticCustomError(
                 "unknown_tool",
-                "no tool is registered as {unknown}. The registered tools are: {known}. "
-                "`berth agents tools` lists them with their sources.",
+                "no tool is registered as {unknown} (registered: {known}; `berth agents "
+                "tools` lists them with their sources)",
                 {"unknown": _quoted(unknown), "known": ", ".join(known) or "none"},
             )
         return tools
@@ -78,8 +78,8 @@ class AgentInput(BaseModel):
         if outside and allowed is not None:
             raise PydanticCustomError(
                 "tool_not_allowed",
-                "tools gives {outside}, which guardrails.tools (the allowlist: {allowed}) does "
-                "not allow. Add it to guardrails.tools, or take it out of tools.",
+                "tools gives {outside}, which the allowlist guardrails.tools ({allowed}) does "
+                "not allow: add it there, or take it out of tools",
                 {"outside": _quoted(outside), "allowed": ", ".join(allowed) or "none"},
             )
         return guardrails
