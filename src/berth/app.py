@@ -68,9 +68,9 @@ class Berth:
         self.settings.home.mkdir(parents=True, exist_ok=True)
         async with contextlib.AsyncExitStack() as stack:
             await stack.enter_async_context(self.stores)
+            await self.services.agents.load_sources()
             await stack.enter_async_context(self.pool)
             await self.services.fine_tuning.publish_finished()
-            await self.services.agents.load_sources()
             self._stack = stack.pop_all()
         return self
 
