@@ -3,12 +3,17 @@ as subprocesses: at start-up Berth registers each good server's tools (only thos
 names) as ``<server>__<tool>``, called through the registry like any tool (schema, timeout,
 breaker); an entry without a command, a server that cannot start and one that does not answer
 within its timeout are each logged and reported by name, and Berth starts without them. An
-agent job that names a tool no source registered is refused at submit."""
+agent job that names a tool no source registered is refused at submit. A Streamable HTTP
+server is a source by its URL."""
 
 from __future__ import annotations
 
 import logging
+import socket
+import subprocess
 import sys
+import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -95,3 +100,42 @@ async def test_loading_the_sources_twice_keeps_the_first(tmp_path: Path) -> None
         first = berth.services.agents.sources()
         again = await berth.services.agents.load_sources()
         assert first == again and first[0]["tools"] == ["probe__add", "probe__wipe"]
+
+
+@pytest.fixture
+def http_probe() -> Iterator[str]:
+    """The probe server over Streamable HTTP on a free loopback port: its URL."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    process = subprocess.Popen(
+        [sys.executable, str(PROBE), str(port)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            with socket.socket() as knock:
+                if knock.connect_ex(("127.0.0.1", port)) == 0:
+                    break
+            assert process.poll() is None and time.monotonic() < deadline, "it did not start"
+            time.sleep(0.1)
+        yield f"http://127.0.0.1:{port}/mcp"
+    finally:
+        process.terminate()
+        process.wait(10)
+
+
+async def test_a_streamable_http_server_is_a_source_by_its_url(
+    tmp_path: Path, http_probe: str
+) -> None:
+    entries = [{"name": "web", "url": http_probe, "allow": ["add"], "timeout": 30}]
+    settings = Settings(home=tmp_path / "home", database_url="memory://", mcp_servers=entries)
+    async with Berth(settings) as berth:
+        [source] = berth.services.agents.sources()
+        assert (source["status"], source["tools"]) == ("ok", ["web__add"]), source
+        done = await berth.services.agents.host.tools.call(
+            "web__add", {"a": 4, "b": 5}, ToolContext()
+        )
+        assert done.result == {"result": 9}
