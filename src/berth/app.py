@@ -68,6 +68,7 @@ class Berth:
         self.settings.home.mkdir(parents=True, exist_ok=True)
         async with contextlib.AsyncExitStack() as stack:
             await stack.enter_async_context(self.stores)
+            await self.services.agents.load_sources()
             await stack.enter_async_context(self.pool)
             await self.services.fine_tuning.publish_finished()
             await self.services.fine_tuning.image_models.publish_finished()

@@ -7,7 +7,7 @@ Berth reads the environment.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import Field, PositiveFloat, PositiveInt, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -95,6 +95,15 @@ class Settings(BaseSettings):
         default_factory=list,
         description="URL prefixes the built-in http_fetch tool may fetch, as JSON: "
         '["https://example.org/api/"]. Empty (the default): it fetches nothing.',
+    )
+    mcp_servers: list[Any] = Field(
+        default_factory=list,
+        description="MCP servers whose tools agents may call, as JSON: a list of "
+        '{"name": "files", "command": "python", "args": ["server.py"], "env": {...}, '
+        '"timeout": 30, "allow": ["read"]} (a stdio server Berth starts) or {"name": ..., '
+        '"url": "http://host/mcp"} (a Streamable HTTP server). Each tool is registered as '
+        "<name>__<tool> at start-up; an entry that is wrong or a server that does not answer "
+        "is logged and shown in /readyz and GET /v1/agents/tools, and Berth starts without it.",
     )
     metrics_require_key: bool = Field(
         default=False,

@@ -312,3 +312,36 @@ def test_an_openai_agents_sdk_agent_calls_its_tool(server: LiveServer) -> None:
     [(city, days)] = seen
     assert city in {"Oslo", "Bergen"} and days in {1, 2, 3}
     assert result.final_output == f"Sunny in {city} for {days} days."
+
+
+def test_a_call_that_max_tokens_cuts_is_not_claimed(client: openai.OpenAI) -> None:
+    """A forced call (alone, or parallel calls in an array) cut by max_tokens ends with
+    finish_reason length and no tool_calls, whole or streamed; so does a strict schema."""
+    for choice, parallel in ((FORCED, False), ("required", True)):
+        settings: Any = {"tools": TOOLS, "tool_choice": choice, "seed": 1, "max_tokens": 48}
+        answer = client.chat.completions.create(
+            model=MODEL, messages=ASK, parallel_tool_calls=parallel, **settings
+        )
+        [cut] = answer.choices
+        assert cut.finish_reason == "length" and not cut.message.tool_calls, cut
+        assert cut.message.content and cut.message.content.lstrip("[").startswith('{"name": "get_')
+        assert answer.usage is not None and answer.usage.completion_tokens == 48
+        chunks = list(
+            client.chat.completions.create(
+                model=MODEL, messages=ASK, parallel_tool_calls=parallel, stream=True, **settings
+            )
+        )
+        finishes = [c.choices[0].finish_reason for c in chunks if c.choices]
+        assert finishes[-1] == "length" and set(finishes[:-1]) == {None}
+    schema: Any = {
+        "type": "json_schema",
+        "json_schema": {"name": "weather", "schema": WEATHER, "strict": True},
+    }
+    answer = client.chat.completions.create(
+        model=MODEL, messages=ASK, response_format=schema, seed=1, max_tokens=12
+    )
+    [cut] = answer.choices
+    assert cut.finish_reason == "length" and not cut.message.tool_calls
+    assert cut.message.content and cut.message.content.startswith('{"city": "')
+    with pytest.raises(json.JSONDecodeError):
+        json.loads(cut.message.content)

@@ -22,8 +22,9 @@ import pytest
 
 from berth.app import Berth
 from berth.jobs.job import JobStatus
+from berth.plugins import discover
 from berth.settings import Settings
-from tests.integration.agent_tools import read_tally, with_tool_plugin
+from tests.integration.agent_tools import TALLY, read_tally, with_tool_plugin
 from tests.integration.worker_process import WorkerProcess, worker_env
 from tests.tiny.causal_lm import build_causal_lm
 
@@ -79,7 +80,9 @@ async def test_a_killed_agent_run_resumes_without_repeating_tool_calls(
     url = store_url_factory(kind)
     env = with_tool_plugin(worker_env(home, url, SETTINGS), tmp_path / "plugin")
     started: list[WorkerProcess] = []
-    async with Berth(Settings(home=home, database_url=url)) as berth:
+    registry = discover()
+    registry.add_tool(TALLY)  # the submitting host knows the tool its workers run
+    async with Berth(Settings(home=home, database_url=url), registry=registry) as berth:
         submitted = await berth.services.jobs.submit(None, "agent", INPUT, model="tiny")
         job_id = submitted.job.id
         try:

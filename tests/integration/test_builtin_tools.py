@@ -1,6 +1,6 @@
 """The built-in tools against real things: ``http_fetch`` against an HTTP server on
 127.0.0.1 (only allowed URLs are fetched: a refused one never reaches the server), and an
-MCP stdio server written here as a tool source."""
+MCP stdio server (``mcp_probe_server.py``) as a tool source."""
 
 from __future__ import annotations
 
@@ -71,35 +71,11 @@ async def test_http_fetch_refuses_everything_by_default(site: str, tmp_path: Pat
     assert Site.paths == []
 
 
-SERVER = '''
-from mcp.server import MCPServer
-from mcp.server.mcpserver.exceptions import ToolError
-from mcp.types import ToolAnnotations
-
-server = MCPServer("probe")
-
-
-@server.tool(annotations=ToolAnnotations(readOnlyHint=True))
-def add(a: int, b: int) -> int:
-    """Add two numbers."""
-    return a + b
-
-
-@server.tool(annotations=ToolAnnotations(destructiveHint=True))
-def wipe(table: str) -> str:
-    """Wipe a table."""
-    raise ToolError(f"no table {table}")
-
-
-if __name__ == "__main__":
-    server.run()
-'''
+PROBE = Path(__file__).with_name("mcp_probe_server.py")
 
 
 async def test_an_mcp_stdio_server_is_a_tool_source(tmp_path: Path) -> None:
-    script = tmp_path / "probe_server.py"
-    script.write_text(SERVER)
-    source = McpSource("probe", sys.executable, [str(script)], timeout_s=60)
+    source = McpSource("probe", sys.executable, [str(PROBE)], timeout_s=60)
     tools = {tool.name: tool for tool in await discover(source)}
     assert set(tools) == {"probe__add", "probe__wipe"}
     assert tools["probe__add"].idempotent and not tools["probe__add"].destructive
@@ -116,9 +92,7 @@ async def test_an_mcp_stdio_server_is_a_tool_source(tmp_path: Path) -> None:
 
 
 async def test_a_plugin_can_list_an_mcp_servers_tools_while_a_loop_runs(tmp_path: Path) -> None:
-    script = tmp_path / "probe_server.py"
-    script.write_text(SERVER)
-    tools = tools_of(McpSource("probe", sys.executable, [str(script)]))
+    tools = tools_of(McpSource("probe", sys.executable, [str(PROBE)]))
     assert sorted(tool.name for tool in tools) == ["probe__add", "probe__wipe"]
     with pytest.raises(errors.ToolFailed, match="Cannot list the tools"):
         tools_of(McpSource("broken", sys.executable, [str(tmp_path / "missing.py")]))

@@ -173,9 +173,12 @@ def test_a_forced_tool_call_holds_for_every_seed(runner: Runner, choice: str) ->
 
 @pytest.mark.xfail(
     reason="seen once after the merge with fine-tuning: an answer ended by 'stop' whose array "
-    "of calls was not closed (read back as finish_reason 'length'); not yet explained (not "
-    "reproduced in 45 seeds on transformers nor on llama-cpp; xgrammar refuses an end token "
-    "before the array closes)",
+    "of calls was not closed; not yet explained. Not reproduced in 500 seeds on transformers "
+    "(1 and 2 math threads) nor 120 on llama-cpp, nor by the whole file run as CI runs it; in "
+    "340 random walks of this grammar over the tiny vocabulary (30 of them are the test below) "
+    "the end token was never allowed before the array closed, and the decoded text always "
+    "parsed once it was; the tokenizer and weights are built the same in every session. A "
+    "failure now prints the text.",
     strict=False,
 )
 def test_required_with_parallel_calls_gives_one_or_more(runner: Runner) -> None:
@@ -194,7 +197,41 @@ def test_required_with_parallel_calls_gives_one_or_more(runner: Runner) -> None:
             [tool] = [tool for tool in TOOLS if tool.name == call.name]
             jsonschema.validate(json.loads(call.arguments), json.loads(tool.parameters))
         if output.finish_reason == "stop":
-            assert chat_reply(plan, output)[1] == "tool_calls"
+            assert chat_reply(plan, output)[1] == "tool_calls", output
+
+
+def test_the_parallel_calls_grammar_allows_an_end_only_once_the_array_closed(
+    torch_runner: CausalLMRunner,
+) -> None:
+    """Random walks through the grammar (any allowed token, the end token half the time it is
+    allowed): whenever the end token is allowed, the text so far is the whole array."""
+    import random
+
+    import xgrammar
+
+    plan = tooluse.plan(TOOLS, "required", True, tooluse.OutputFormat())
+    assert plan.grammar is not None
+    vocabulary, tokenizer = torch_runner._vocab(), torch_runner._tokenizer
+    end, pick = tokenizer.eos_token_id, random.Random(0)
+    ended = 0
+    for _ in range(30):
+        matcher, made = vocabulary.matcher(plan.grammar), []
+        for _ in range(250):
+            bitmask = xgrammar.allocate_token_bitmask(1, vocabulary.size)
+            matcher.fill(bitmask, 0)
+            words = bitmask[0].tolist()
+            allowed = [t for t in range(vocabulary.size) if (words[t // 32] >> (t % 32)) & 1]
+            if end in allowed:
+                text = tokenizer.decode(made, skip_special_tokens=True)
+                assert CallReader("calls").feed(text) and isinstance(json.loads(text), list), text
+                if allowed == [end] or pick.random() < 0.5:
+                    assert matcher.accept(end)
+                    ended += 1
+                    break
+            token = pick.choice([t for t in allowed if t != end])
+            matcher.accept(token)
+            made.append(token)
+    assert ended > 0
 
 
 def test_constrained_requests_that_join_a_running_batch_hold(runner: Runner) -> None:

@@ -65,3 +65,17 @@ def test_text_that_only_looks_like_a_tag_is_content() -> None:
 def test_a_cut_off_call_is_not_complete() -> None:
     reader = read("calls", ONE[:40], 5)
     assert reader.tool_calls() and not reader.complete()
+
+
+@pytest.mark.parametrize("size", [1, 6, 1000])
+def test_only_an_output_its_grammar_closed_is_whole(size: int) -> None:
+    assert read("calls", TWO, size).whole() and read("calls", ONE, size).whole()
+    assert read("tagged", TAGGED, size).whole()
+    cut_call = read("calls", ONE[:40], size)
+    assert cut_call.tool_calls() and not cut_call.whole()
+    first_of_two = TWO[: TWO.index(', {"name":"get_weather"')]
+    cut_array = read("calls", first_of_two, size)
+    assert cut_array.complete() and len(cut_array.tool_calls()) == 1
+    assert not cut_array.whole(), "an array of calls that never closed reads as whole"
+    open_tag = read("tagged", f"Let me check. <tool_call>{ONE}", size)
+    assert open_tag.complete() and not open_tag.whole()

@@ -207,12 +207,15 @@ class Models:
         return Speech(tone(0.5, 24000, 0.2), 24000)
 
     async def chat(self, request: GenerationRequest) -> AsyncIterator[object]:
+        """The reply word by word, a word a token: cut at ``max_tokens`` (``length``)."""
         self.requests.append(request)
         words = self.reply.split(" ")
+        cut = request.max_tokens is not None and len(words) > request.max_tokens
+        words = words[: request.max_tokens] if cut else words
         for index, word in enumerate(words):
             await asyncio.sleep(self.delay)
             yield TextDelta(word if index == 0 else f" {word}")
-        yield Generation("", "stop", 7, len(words))
+        yield Generation("", "length" if cut else "stop", 7, len(words))
 
 
 class Client:

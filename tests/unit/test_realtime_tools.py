@@ -155,3 +155,35 @@ async def test_bad_tool_events_are_named() -> None:
     ]
     assert "call_nowhere" in errors[0]["message"] and "'nope'" in errors[2]["message"]
     assert not client.of("response.created") and not client.session.conversation.items[:-1]
+
+
+async def test_a_forced_call_that_max_output_tokens_cuts_ends_incomplete() -> None:
+    models = Models(reply=CALL)
+    client = await session_with_tools(models, {"type": "function", "name": "get_weather"})
+    await client.session.handle({"type": "session.update", "session": {"max_output_tokens": 4}})
+    await client.session.handle(user("Weather in Oslo?"))
+    await client.session.handle({"type": "response.create"})
+    await client.done()
+    assert models.requests[0].max_tokens == 4
+    [done] = client.of("response.done")
+    response = done["response"]
+    assert response["status"] == "incomplete"
+    assert response["status_details"] == {"type": "incomplete", "reason": "max_output_tokens"}
+    [call] = response["output"]
+    assert (call["type"], call["status"]) == ("function_call", "incomplete")
+    assert call["arguments"] == '{"city":', "the arguments as far as they were made"
+    [item_done] = client.of("response.output_item.done")
+    assert item_done["item"]["status"] == "incomplete"
+
+
+async def test_a_text_reply_that_max_output_tokens_cuts_ends_incomplete_too() -> None:
+    models = Models(reply="One two three four five six.")
+    client = Client(models, turn_detection=None, output_modalities=["text"])
+    await client.session.handle({"type": "session.update", "session": {"max_output_tokens": 3}})
+    await client.session.handle(user("Count."))
+    await client.session.handle({"type": "response.create"})
+    await client.done()
+    [done] = client.of("response.done")
+    assert done["response"]["status"] == "incomplete"
+    [message] = done["response"]["output"]
+    assert (message["status"], message["content"][0]["text"]) == ("incomplete", "One two three")

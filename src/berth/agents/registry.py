@@ -33,10 +33,39 @@ class ToolResult:
     seconds: float
 
 
+@dataclass(frozen=True)
+class ToolSource:
+    """A source of tools named in the settings (an MCP server): the tools it gave, or why it
+    gave none (``error``), and anything else worth knowing about it (``note``)."""
+
+    name: str
+    kind: str
+    tools: tuple[str, ...] = ()
+    error: str | None = None
+    note: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "kind": self.kind,
+            "status": "ok" if self.ok else "failed",
+            "tools": list(self.tools),
+            "error": self.error,
+            "note": self.note,
+        }
+
+
 class ToolRegistry:
-    """Tools by name, each with its circuit breaker."""
+    """Tools by name, each with its circuit breaker, and the settings' sources of tools."""
 
     def __init__(self, clock: Clock | None = None, sleep: Sleep = asyncio.sleep) -> None:
+        self.sources: dict[str, ToolSource] = {}
+        """The settings' tool sources by name, once they were loaded (see
+        :func:`berth.agents.mcpsource.register_servers`)."""
         self._tools: dict[str, Tool] = {}
         self._breakers: dict[str, CircuitBreaker] = {}
         self._validators: dict[str, Any] = {}
@@ -69,6 +98,10 @@ class ToolRegistry:
             raise errors.UnknownTool(
                 f"There is no tool '{name}'. Registered tools: {known}."
             ) from None
+
+    def names(self) -> list[str]:
+        """Every registered tool's name, sorted."""
+        return sorted(self._tools)
 
     def tools(self, names: Iterable[str] | None = None) -> list[Tool]:
         """All tools by name, or those named (each must exist)."""

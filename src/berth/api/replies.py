@@ -1,6 +1,13 @@
 """A generation as OpenAI shows it: the assistant's message (content, or tool calls read back
 out of the text by :class:`~berth.services.callreader.CallReader`), the finish reason, the
-log probabilities, and, streaming, the deltas in the order OpenAI sends them."""
+log probabilities, and, streaming, the deltas in the order OpenAI sends them.
+
+An answer claims its calls (``finish_reason`` ``tool_calls``) only when they are whole. When
+``max_tokens`` cuts a call (a forced one, an array of parallel ones not closed, or a tagged
+one), the finish reason is ``length`` and the message has no ``tool_calls``: its content is the
+text as it was cut, as for a ``json_schema`` output cut the same way (OpenAI, too, answers
+``length``; Berth never shows a call with arguments that are not whole JSON). Streamed, the
+cut call's deltas have gone out already; the last chunk's ``length`` says it is cut."""
 
 from __future__ import annotations
 
@@ -73,13 +80,13 @@ def echoed_logprobs(done: Generation) -> CompletionLogprobs | None:
 
 
 def chat_reply(plan: ToolPlan, done: Generation) -> tuple[ChatMessageOut, str]:
-    """The assistant's message and the finish reason: its calls if it made any (and finished
-    them), else its text."""
+    """The assistant's message and the finish reason: its calls if it made any and they are
+    whole, else its text (see the module doc)."""
     reader = CallReader(plan.reading, plan.parallel)
     reader.feed(done.text)
     reader.finish()
     calls = reader.tool_calls()
-    if calls and reader.complete():
+    if calls and reader.whole():
         out = [
             ToolCallOut(id=call.id, function=FunctionCall(name=call.name, arguments=call.arguments))
             for call in calls
@@ -105,7 +112,7 @@ class ChatDeltas:
     def finish(self, done: Generation) -> tuple[list[Delta], str]:
         """The last deltas and the finish reason."""
         deltas = [delta(event) for event in self._reader.finish()]
-        called = self._reader.tool_calls() and self._reader.complete()
+        called = self._reader.tool_calls() and self._reader.whole()
         return deltas, "tool_calls" if called else done.finish_reason
 
 

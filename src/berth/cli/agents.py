@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.table import Table
 
 from berth.agents.replay import TurnReplay, read_trace, replay
 from berth.app import Berth
-from berth.cli.context import out, print_json, run_with_berth
+from berth.cli.context import err, out, print_json, run_with_berth
 
 app = typer.Typer(help="Agent tools and replays of agent runs.", no_args_is_help=True)
 
@@ -20,12 +20,18 @@ JsonFlag = Annotated[bool, typer.Option("--json", help="Print JSON instead of a 
 
 @app.command("tools")
 def list_tools(ctx: typer.Context, as_json: JsonFlag = False) -> None:
-    """List the registered tools, their flags and their circuit breakers."""
+    """List the registered tools, their flags and their circuit breakers (an MCP server of
+    BERTH_MCP_SERVERS that failed to load is named on stderr)."""
 
-    async def work(berth: Berth) -> list[dict[str, object]]:
-        return berth.services.agents.tools()
+    async def work(berth: Berth) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+        return berth.services.agents.tools(), berth.services.agents.sources()
 
-    tools = run_with_berth(ctx, work)
+    tools, sources = run_with_berth(ctx, work)
+    for source in sources:
+        if source["error"] or source["note"]:
+            err.print(
+                f"MCP server {source['name']}: {source['error'] or source['note']}", markup=False
+            )
     if as_json:
         print_json(tools)
         return

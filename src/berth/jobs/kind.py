@@ -17,6 +17,9 @@ if TYPE_CHECKING:
     from berth.jobs.context import JobContext
 
 P = TypeVar("P")
+REGISTRY_CONTEXT = "registry"
+"""Where an input model's validators find the plugin registry (its tools, ...) at submit, to
+check the names an input gives; absent when a worker parses the input to run it."""
 
 
 @dataclass(frozen=True)
@@ -38,12 +41,16 @@ class JobKind(Generic[P]):
     default_model: str | None = None
     """The model a job of this kind uses when it names none."""
 
-    def parse(self, data: JsonValue, roots: DataRoots | None = None) -> P:
+    def parse(
+        self, data: JsonValue, roots: DataRoots | None = None, registry: object | None = None
+    ) -> P:
         """The input validated for this kind; raises InvalidJobInput saying what is wrong.
-        With ``roots``, the files it names must lie under them (see :mod:`berth.jobs.paths`)."""
+        With ``roots``, the files it names must lie under them (see :mod:`berth.jobs.paths`);
+        with ``registry``, the names it gives of registered things must be registered."""
         if self.input_model is None:
             return data  # type: ignore[no-any-return]
-        context = {ROOTS_CONTEXT: roots} if roots is not None else None
+        given = ((ROOTS_CONTEXT, roots), (REGISTRY_CONTEXT, registry))
+        context = {key: value for key, value in given if value is not None} or None
         try:
             return self.input_model.model_validate(data, context=context)  # type: ignore[return-value]
         except pydantic.ValidationError as exc:

@@ -1,6 +1,7 @@
 """The ``agent`` job kind: a tool-using agent run as a durable job.
 
-Input: a system prompt, the user's input, the tools the agent may call (by registered name),
+Input: a system prompt, the user's input, the tools the agent may call (by registered name:
+a submit naming one that is not registered, or one outside ``guardrails.tools``, is refused),
 its guardrails, and sampling settings; the job's ``model`` is the chat model (a catalog
 alias). The loop (:mod:`berth.agents.loop`) records every step in the step store before it acts
 on it, writes each as a line of the ``trace.jsonl`` artifact and as a progress event, and on a
@@ -13,19 +14,21 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
+from pydantic_core import PydanticCustomError
 
 from berth import errors
 from berth.agents.guardrails import Guardrails
 from berth.agents.host import AgentHost
 from berth.agents.journal import TRACE, Journal
 from berth.agents.loop import AgentLoop
+from berth.agents.registry import ToolRegistry
 from berth.agents.steps import Step
 from berth.agents.tool import ToolContext
 from berth.agents.turns import AgentSpec
 from berth.hookspecs import Registry
 from berth.jobs.context import JobContext
-from berth.jobs.kind import JobKind
+from berth.jobs.kind import REGISTRY_CONTEXT, JobKind
 from berth.tasks.generate import GENERATE
 
 KIND = "agent"
@@ -45,6 +48,45 @@ class AgentInput(BaseModel):
     turn_tokens: int = Field(default=256, ge=1, le=32_768)
     temperature: float = Field(default=0.0, ge=0.0, le=2.0)
     seed: int | None = None
+
+    @field_validator("tools")
+    @classmethod
+    def _registered(cls, tools: list[str], info: ValidationInfo) -> list[str]:
+        """At submit (the registry in the context): every tool is registered."""
+        registry = getattr((info.context or {}).get(REGISTRY_CONTEXT), "tools", None)
+        if not isinstance(registry, ToolRegistry):
+            return tools
+        known = registry.names()
+        unknown = [name for name in tools if name not in known]
+        if unknown:
+            raise PydanticCustomError(
+                "unknown_tool",
+                "no tool is registered as {unknown} (registered: {known}; `berth agents "
+                "tools` lists them with their sources)",
+                {"unknown": _quoted(unknown), "known": ", ".join(known) or "none"},
+            )
+        return tools
+
+    @field_validator("guardrails")
+    @classmethod
+    def _allowed(cls, guardrails: Guardrails, info: ValidationInfo) -> Guardrails:
+        """Every tool it is given is in its allowlist (when it has one)."""
+        allowed = guardrails.tools
+        outside = [
+            t for t in info.data.get("tools", []) if allowed is not None and t not in allowed
+        ]
+        if outside and allowed is not None:
+            raise PydanticCustomError(
+                "tool_not_allowed",
+                "tools gives {outside}, which the allowlist guardrails.tools ({allowed}) does "
+                "not allow: add it there, or take it out of tools",
+                {"outside": _quoted(outside), "allowed": ", ".join(allowed) or "none"},
+            )
+        return guardrails
+
+
+def _quoted(names: list[str]) -> str:
+    return ", ".join(f"'{name}'" for name in names)
 
 
 def _host(ctx: JobContext) -> AgentHost:

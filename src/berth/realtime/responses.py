@@ -74,6 +74,8 @@ class ActiveResponse:
     started: float = field(default_factory=time.monotonic)
     calls: list[Item] = field(default_factory=list)
     """The function calls the reply made (output items after the message, if any)."""
+    finish: str | None = None
+    """Why the chat model stopped (``length``: ``max_output_tokens`` cut the reply)."""
 
     @property
     def with_message(self) -> bool:
@@ -138,6 +140,8 @@ class Responder:
             body["metadata"] = {f"berth_{k}": f"{v:.1f}" for k, v in response.timings.items()}
         if status == "cancelled":
             body["status_details"] = {"type": "cancelled", "reason": response.cancel_reason}
+        if status == "incomplete":
+            body["status_details"] = {"type": "incomplete", "reason": "max_output_tokens"}
         if done:
             body["usage"] = {
                 "input_tokens": response.prompt_tokens,
@@ -164,12 +168,16 @@ class Responder:
         }
 
     async def run(self, response: ActiveResponse) -> None:
-        """Stream ``response`` to the end (or its cancellation); ``response.done`` last."""
+        """Stream ``response`` to the end (or its cancellation); ``response.done`` last. A
+        reply that ``max_output_tokens`` cut (a function call's arguments too) ends
+        ``incomplete``, its items with it, as OpenAI's do."""
         status = "completed"
         try:
             if response.with_message:
                 await self._open_message(response)
             await self._generate(response)
+            if response.finish == "length":
+                status = "incomplete"
         except asyncio.CancelledError:
             status = "cancelled"
         except errors.BerthError as exc:
@@ -252,6 +260,7 @@ class Responder:
                 if isinstance(chunk, Generation):
                     response.prompt_tokens = chunk.prompt_tokens
                     response.completion_tokens = chunk.completion_tokens
+                    response.finish = chunk.finish_reason
                     continue
                 if not chunk.text:
                     continue

@@ -95,6 +95,21 @@ class AgentService:
         }
         return await self.host.steps.append(job_id, "approval", data)
 
+    async def load_sources(self) -> list[dict[str, Any]]:
+        """Register the tools of the settings' MCP servers (``BERTH_MCP_SERVERS``), once; what
+        each gave or why it gave nothing (a server that fails is logged, never raised)."""
+        entries = self.host.settings.mcp_servers
+        if entries:
+            from berth.agents.mcpsource import register_servers  # the MCP client, only if used
+
+            await register_servers(entries, self.host.tools)
+        return self.sources()
+
+    def sources(self) -> list[dict[str, Any]]:
+        """The settings' tool sources: each one's status, its tools, and its error if it
+        failed."""
+        return [source.as_json() for source in self.host.tools.sources.values()]
+
     def tools(self) -> list[dict[str, Any]]:
         """Every registered tool with its flags and its breaker's state (also set in
         ``/metrics``)."""

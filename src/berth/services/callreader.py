@@ -128,12 +128,16 @@ class CallReader:
         self._opened = 0
         """The index of the call in the tags last opened."""
         self._held = ""
+        self._text: list[str] = []
+        """All the text fed (with forced calls: their JSON, to tell whether it closed)."""
         self.content = ""
         self.calls: list[ToolCall] = []
         self._pieces: dict[int, list[str]] = {}
         self._names: dict[int, tuple[str, str]] = {}
 
     def feed(self, text: str) -> list[Event]:
+        if self.reading == "calls":
+            self._text.append(text)
         if self.reading == "text":
             events: list[Event] = [Content(text)] if text else []
         elif self.reading == "calls":
@@ -164,6 +168,19 @@ class CallReader:
             except json.JSONDecodeError:
                 return False
         return not self._scanner.in_call
+
+    def whole(self) -> bool:
+        """Whether the output is whole as its grammar makes it: every call complete, no call's
+        tags left open, and forced calls' JSON (the call, or the array of them) closed. False
+        for an answer that its token limit cut inside a call."""
+        if not self.complete():
+            return False
+        if self.reading == "calls":
+            try:
+                json.loads("".join(self._text))
+            except json.JSONDecodeError:
+                return False
+        return not self._tagged
 
     def _tags(self, text: str) -> list[Event]:
         events: list[Event] = []

@@ -3,10 +3,11 @@ about who may do what applied here, whichever entry point (API, UI, CLI, a kind,
 calls.
 
 The rules of a submit: the kind exists and its input fits (files named only under the data
-roots); its model is in the catalog, the caller's key may use it, and it does the kind's task;
-priority, attempts and timeout are in range; and the key's limit of unfinished jobs is checked
-in the same transaction as the insert. A key sees, follows and cancels only its own jobs
-unless it holds the ``admin`` scope; without a key (loopback) every job is visible.
+roots, tools only registered ones); its model is in the catalog, the caller's key may use it,
+and it does the kind's task; priority, attempts and timeout are in range; and the key's limit
+of unfinished jobs is checked in the same transaction as the insert. A key sees, follows and
+cancels only its own jobs unless it holds the ``admin`` scope; without a key (loopback) every
+job is visible.
 """
 
 from __future__ import annotations
@@ -114,7 +115,7 @@ class JobService:
     ) -> Submission:
         """Validate and persist a new job (or return the one with this idempotency key)."""
         job_kind = self.registry.kind(kind)
-        job_kind.parse(data, self.roots)
+        job_kind.parse(data, self.roots, self.registry)
         self._check_model(caller, job_kind, model)
         attempts = self.default_attempts if max_attempts is None else max_attempts
         _check_numbers(priority, attempts, timeout, idempotency_key)

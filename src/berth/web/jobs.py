@@ -23,6 +23,13 @@ router = APIRouter(include_in_schema=False)
 PAGE_SIZE = 25
 PREVIEW_BYTES = 64 * 1024
 TEXT_TYPES = ("application/json", "application/x-ndjson", "application/jsonl")
+KIND_PAGES = {
+    "agent": ("Agent run: its trace, approvals and tools", "/agents/runs/{id}"),
+    "train": ("Training: loss, checkpoints and samples", "/training/{id}"),
+    "eval-dataset": ("Dataset report", "/datasets/{id}"),
+}
+"""The page of its own that a job of each of these kinds has (label and path), linked from
+the job's page; each of those pages links back."""
 
 
 def shown_job(job: Job) -> dict[str, Any]:
@@ -108,6 +115,12 @@ def timings(job: Job) -> list[tuple[str, float | None]]:
     return [("Queued", queued), ("Running", running)]
 
 
+def kind_page(job: Job) -> tuple[str, str] | None:
+    """The label and path of the job's own page, if its kind has one."""
+    found = KIND_PAGES.get(job.kind)
+    return (found[0], found[1].format(id=job.id)) if found else None
+
+
 async def _first_progress(found: Services, who: Visitor, job: Job) -> float | None:
     """Seconds from the start to the first progress report: loading and warming up."""
     if job.started_at is None:
@@ -133,6 +146,7 @@ async def job_page(job_id: str, request: Request) -> Response:
             "previews": previews,
             "events": await found.jobs.events(who.key, job.id),
             "terminal": job.status.terminal,
+            "kind_page": kind_page(job),
         }
         return page(request, who, "job.html", context)
 

@@ -9,7 +9,14 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from berth.api.schemas.agents import AgentRunObject, Decision, StepObject, ToolList, ToolObject
+from berth.api.schemas.agents import (
+    AgentRunObject,
+    Decision,
+    StepObject,
+    ToolList,
+    ToolObject,
+    ToolSourceObject,
+)
 from berth.http.auth import JobsCaller
 from berth.http.runtime import ServicesDep
 
@@ -18,8 +25,11 @@ router = APIRouter(prefix="/v1/agents", tags=["agents"])
 
 @router.get("/tools", response_model=ToolList)
 async def list_tools(key: JobsCaller, services: ServicesDep) -> ToolList:
-    """Every registered tool, its flags and its breaker's state."""
-    return ToolList(data=[ToolObject(**tool) for tool in services.agents.tools()])
+    """Every registered tool, its flags and its breaker's state, and how each MCP server of
+    the settings loaded."""
+    agents = services.agents
+    sources = [ToolSourceObject(**source) for source in agents.sources()]
+    return ToolList(data=[ToolObject(**tool) for tool in agents.tools()], sources=sources)
 
 
 @router.get("/runs/{job_id}", response_model=AgentRunObject)

@@ -57,6 +57,21 @@ class ToolObject(BaseModel):
     breaker: str
 
 
+class ToolSourceObject(BaseModel):
+    """A source of tools from the settings (an entry of ``BERTH_MCP_SERVERS``): ``ok`` with
+    the tools it gave, or ``failed`` with why."""
+
+    name: str
+    kind: str
+    status: str
+    tools: list[str]
+    error: str | None = None
+    note: str | None = None
+
+
 class ToolList(BaseModel):
     object: str = "list"
     data: list[ToolObject]
+    sources: list[ToolSourceObject] = Field(
+        default_factory=list, description="The settings' MCP servers and how each loaded."
+    )
