@@ -5,7 +5,8 @@ built here (random weights, CPU).
 Both runs train the same examples with the same seed and steps and write one checkpoint at
 the end. The direct run is timed from the trainer's first step to its saved checkpoint; the
 job from its "Training started" event to its "completed" event (so the job's extra cost is
-the events, progress, checkpoint records and publishing the model, not model loading).
+the events, progress, checkpoint records and publishing the model, not model loading); the
+in-process Berth runs at its default settings.
 Then a fine-tune on a real ``berth worker`` is killed with SIGKILL past a checkpoint and a
 second worker resumes it: the time from the kill to training again (see recovery.py).
 Prints a table, then one JSON object with every figure as its last line::

@@ -71,7 +71,7 @@ def lines() -> list[str]:
 
 async def through_a_job(base: Path, steps: int, home: Path) -> tuple[float, int]:
     hyper, lora = options(steps)
-    async with Berth(Settings(home=home, poll_seconds=0.05)) as berth, berth.dispatcher():
+    async with Berth(Settings(home=home)) as berth, berth.dispatcher():
         services = berth.services
         data = io.BytesIO(("\n".join(lines()) + "\n").encode())
         stored = await services.files.upload(None, "train.jsonl", "fine-tune", data)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Callable, Coroutine
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +28,7 @@ from berth.training.host import TrainingHost
 from berth.training.lora import StepMetrics, TrainingPlan
 from berth.training.preferences import read_preferences
 from berth.training.record import FineTuningJob
+from berth.training.thread import TrainingThread
 from berth.training.trainer import Trainer
 
 REPORT_SECONDS = 1.0
@@ -94,17 +96,18 @@ async def _plan(ctx: JobContext, host: TrainingHost, tune: FineTuningJob) -> Tra
 async def _train(ctx: JobContext, host: TrainingHost, tune: FineTuningJob) -> dict[str, Any]:
     plan = await _plan(ctx, host, tune)
     weights = sum(p.stat().st_size for p in plan.base.glob("*.safetensors"))
-    async with host.reserve(tune.id, tune.model, weights * TRAINING_MEMORY_FACTOR):
-        trainer = await asyncio.to_thread(host.trainer(tune.method).create, plan)
+    reserved = host.reserve(tune.id, tune.model, weights * TRAINING_MEMORY_FACTOR)
+    async with reserved, TrainingThread(f"train-{tune.id[-8:]}") as thread:
+        trainer = await thread.run(host.trainer(tune.method).create, plan)
         store = CheckpointStore(host.folder(tune.id) / "checkpoints")
         await asyncio.to_thread(store.clear_temporary)
         latest = await asyncio.to_thread(store.latest)
         if latest is not None:
-            await asyncio.to_thread(trainer.restore, latest.path)
+            await thread.run(trainer.restore, latest.path)
             await host.event(tune.id, f"Resumed from the checkpoint at step {latest.step}.")
         else:
             await host.event(tune.id, f"Training started: {trainer.total_steps} steps.")
-        final = await _steps(ctx, host, tune, trainer, store, latest)
+        final = await _steps(ctx, host, tune, _Run(trainer, store, thread), latest)
     model = await host.succeed(tune.id, final, trainer.trained_tokens)
     return {"fine_tuned_model": model, "steps": trainer.step, "checkpoint": str(final.path)}
 
@@ -154,34 +157,45 @@ class _Reports:
         await self._ctx.progress(fraction, message)
 
 
+@dataclass(frozen=True)
+class _Run:
+    """What a run trains with: its trainer, where its checkpoints go, the thread it steps on."""
+
+    trainer: Trainer
+    store: CheckpointStore
+    thread: TrainingThread
+
+    async def save(self, numbers: dict[str, float]) -> SavedCheckpoint:
+        return await self.thread.run(self.store.save, self.trainer.step, self.trainer.save, numbers)
+
+
 async def _steps(
     ctx: JobContext,
     host: TrainingHost,
     tune: FineTuningJob,
-    trainer: Trainer,
-    store: CheckpointStore,
+    run: _Run,
     latest: SavedCheckpoint | None,
 ) -> SavedCheckpoint:
-    every = max(1, tune.lora.checkpoint_every)
+    every, trainer = max(1, tune.lora.checkpoint_every), run.trainer
     reports = _Reports(ctx, host, tune.id)
     try:
         while not trainer.done:
             ctx.check_cancelled()
-            metrics = await asyncio.to_thread(trainer.train_step)
+            metrics = await run.thread.run(trainer.train_step)
             due = metrics.step % every == 0 or trainer.done
-            valid = await asyncio.to_thread(trainer.validation_loss) if due else None
+            valid = await run.thread.run(trainer.validation_loss) if due else None
             numbers = reports.add(metrics, valid)
             if not due:
                 await reports.send(metrics)
                 continue
             await reports.drain()
             await ctx.progress(metrics.step / metrics.total_steps, f"step {metrics.step}")
-            latest = await asyncio.to_thread(store.save, trainer.step, trainer.save, numbers)
+            latest = await run.save(numbers)
             await host.checkpoint(tune.id, latest)
     finally:
         await reports.drain()
     if latest is None or latest.step != trainer.step:
-        latest = await asyncio.to_thread(store.save, trainer.step, trainer.save, {})
+        latest = await run.save({})
         await host.checkpoint(tune.id, latest)
     return latest
 

@@ -33,6 +33,7 @@ from berth.training.checkpoints import (
 )
 from berth.training.diffusion_config import TrainConfig
 from berth.training.diffusion_lora import DiffusionLoraTrainer
+from berth.training.thread import TrainingThread
 
 MEMORY_FACTOR = 4
 LOSSES = "loss.jsonl"
@@ -49,10 +50,12 @@ def append_loss(path: Path, step: int, loss: float) -> None:
         out.write(json.dumps({"step": step, "loss": loss}) + "\n")
 
 
-async def save_samples(ctx: JobContext, trainer: DiffusionLoraTrainer) -> list[str]:
+async def save_samples(
+    ctx: JobContext, trainer: DiffusionLoraTrainer, thread: TrainingThread
+) -> list[str]:
     """Draw the sample prompts and record each PNG as an artifact."""
     names = []
-    for index, png in enumerate(await asyncio.to_thread(trainer.samples)):
+    for index, png in enumerate(await thread.run(trainer.samples)):
         name = f"sample_{trainer.step:06d}_{index}.png"
         await asyncio.to_thread((ctx.output_dir / name).write_bytes, png)
         await ctx.add_artifact(name, "image/png")
@@ -71,13 +74,15 @@ async def serve_checkpoint(ctx: JobContext, config: TrainConfig, saved: SavedChe
         )  # fmt: skip
 
 
-async def steps(ctx: JobContext, trainer: DiffusionLoraTrainer, store: CheckpointStore) -> None:
+async def steps(
+    ctx: JobContext, trainer: DiffusionLoraTrainer, store: CheckpointStore, thread: TrainingThread
+) -> None:
     """Train to the end, checkpointing, sampling and reporting as configured."""
     config = trainer.config
     losses = ctx.output_dir / LOSSES
     while not trainer.done:
         ctx.check_cancelled()
-        loss = await asyncio.to_thread(trainer.train_step)
+        loss = await thread.run(trainer.train_step)
         await asyncio.to_thread(append_loss, losses, trainer.step, loss)
         await ctx.progress(
             trainer.step / trainer.total_steps,
@@ -85,14 +90,14 @@ async def steps(ctx: JobContext, trainer: DiffusionLoraTrainer, store: Checkpoin
         )
         if trainer.step % config.save_every == 0 or trainer.done:
             metrics = {"train_loss": loss}
-            saved = await asyncio.to_thread(store.save, trainer.step, trainer.save, metrics)
+            saved = await thread.run(store.save, trainer.step, trainer.save, metrics)
             await serve_checkpoint(ctx, config, saved)
         if (
             config.sample_every
             and config.sample.prompts
             and trainer.step % config.sample_every == 0
         ):
-            await save_samples(ctx, trainer)
+            await save_samples(ctx, trainer, thread)
 
 
 async def train(ctx: JobContext, config: TrainConfig) -> dict[str, Any]:
@@ -106,15 +111,18 @@ async def train(ctx: JobContext, config: TrainConfig) -> dict[str, Any]:
     base = host.base_path(alias)
     folders = [ctx.roots.resolve(d.folder_path) for d in config.datasets]
     need = MEMORY_FACTOR * await asyncio.to_thread(weights_bytes, base)
-    async with host.reserve(ctx.job.id, alias, need):
-        trainer = await asyncio.to_thread(DiffusionLoraTrainer, config, base, folders)
+    async with (
+        host.reserve(ctx.job.id, alias, need),
+        TrainingThread(f"train-{ctx.job.id[-8:]}") as thread,
+    ):
+        trainer = await thread.run(DiffusionLoraTrainer, config, base, folders)
         store = CheckpointStore(ctx.output_dir / "checkpoints")
         await asyncio.to_thread(store.clear_temporary)
         latest = await asyncio.to_thread(store.latest)
         if latest is not None:
-            await asyncio.to_thread(trainer.restore, latest.path)
+            await thread.run(trainer.restore, latest.path)
         resumed_at = trainer.step
-        await steps(ctx, trainer, store)
+        await steps(ctx, trainer, store, thread)
         final = store.path_for(trainer.step) / ADAPTER_WEIGHTS
         adapter = ctx.output_dir / ADAPTER_WEIGHTS
         await asyncio.to_thread(adapter.write_bytes, final.read_bytes())
