@@ -25,7 +25,8 @@ from berth.realtime import codecs
 from berth.realtime.config import SessionConfig, updated
 from berth.realtime.conversation import Conversation, Item, Part, item_from_event
 from berth.realtime.events import BadEvent, Send, error_event, event, server_id
-from berth.realtime.responses import ActiveResponse, Responder, Retrieve, ms_since
+from berth.realtime.responses import ActiveResponse, Responder, ms_since
+from berth.realtime.retrieval import Retrieval
 from berth.realtime.tools import tool_plan
 from berth.realtime.turns import SpeechStarted, SpeechStopped, TurnDetector
 from berth.tasks.calls import ModelCalls
@@ -53,9 +54,10 @@ class RealtimeSession:
         admit: Admit | None = None,
         check: Callable[[SessionConfig], Awaitable[None]] | None = None,
         on_response: Callable[[str], None] | None = None,
-        retrieve: Retrieve | None = None,
+        retrieval: Retrieval | None = None,
+        session_id: str | None = None,
     ) -> None:
-        self.id = server_id("sess")
+        self.id = session_id or server_id("sess")
         self.config = config
         self.models = models
         self._send = send
@@ -67,7 +69,12 @@ class RealtimeSession:
         self.turns = TurnDetector(self._find_speech, config.input_format.rate)
         self.response: ActiveResponse | None = None
         self.responder = Responder(
-            models, self.conversation, self.send, self._released, retrieve=retrieve
+            models,
+            self.conversation,
+            self.send,
+            self._released,
+            retrieval=retrieval,
+            session_id=self.id,
         )
         self.responses = 0
         self._pending_item: str | None = None
