@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 import pytest
 
+from berth import errors
 from berth.app import Berth
 from berth.keys.key import ApiKey
 from berth.realtime.session import RealtimeSession
@@ -175,3 +176,37 @@ async def test_a_store_that_cannot_remember_is_refused_and_the_session_goes_on(
     )
     assert session.session.config.memory is None
     assert reply["status"] == "completed" and "berth_memory" not in reply
+
+
+async def test_a_truncated_reply_replaces_its_remembered_turn(berth: Berth) -> None:
+    vectors = berth.services.vectors
+    store = await vectors.create_store(None, name="memory")
+    spoken = f"{FACT} {OTHER}"
+    async with talk(berth) as session:
+        await session.update(
+            audio={"input": {"turn_detection": None}}, berth_memory={"vector_store_id": store.id}
+        )
+        told = await session.say(spoken)
+        item = told["output"][0]
+        first_sentence_ms = item_sentence_end(session, item["id"])
+        truncate = {"type": "conversation.item.truncate", "item_id": item["id"]}
+        await session.session.handle(
+            {**truncate, "content_index": 0, "audio_end_ms": first_sentence_ms}
+        )
+        [truncated] = session.of("conversation.item.truncated")
+    revised = truncated["berth_memory"]
+    assert revised["turn"] == 1 and revised["file_id"] != told["berth_memory"]["file_id"]
+    [record] = await vectors.list_files(None, store.id)
+    assert record.file_id == revised["file_id"] and record.attributes["turn"] == 1
+    with pytest.raises(errors.UnknownFile):
+        await berth.services.files.get(None, told["berth_memory"]["file_id"])
+    async with berth.dispatcher():
+        await settled(vectors, store.id)
+    [chunk] = await vectors.index.texts(store.id, revised["file_id"])
+    assert chunk.startswith(f"User: {spoken}") and chunk.rstrip().endswith(f"Assistant: {FACT}")
+
+
+def item_sentence_end(talk: Talk, item_id: str) -> int:
+    """Where the first sentence's audio of the assistant item ``item_id`` ends (ms)."""
+    item = talk.session.conversation.find(item_id)
+    return item.spoken[0][1]

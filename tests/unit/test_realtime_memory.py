@@ -30,6 +30,7 @@ class Recording:
 
     def __init__(self, fail: bool = False) -> None:
         self.turns: list[Turn] = []
+        self.revised: list[Turn] = []
         self.fail = fail
         self.sent_before: list[int] = []
         self.events: list[dict[str, Any]] = []
@@ -46,6 +47,10 @@ class Recording:
             raise errors.UnknownVectorStore("No vector store has the id 'vs_mem'.")
         self.turns.append(turn)
         return {"file_id": f"file-{len(self.turns)}"} if config.memory else None
+
+    async def revise(self, config: SessionConfig, turn: Turn) -> dict[str, Any] | None:
+        self.revised.append(turn)
+        return {"file_id": "file-revised"}
 
 
 def client_with(retrieval: Recording, **settings: Any) -> tuple[Client, Models]:
@@ -133,6 +138,25 @@ async def test_after_barge_in_only_what_was_heard_is_remembered() -> None:
     assert first.assistant.startswith("First part.") and "Third part." not in first.assistant
     kept = client.of("response.done")[0]["response"]["output"][0]["content"][0]["transcript"]
     assert first.assistant == kept
+
+
+async def test_a_truncated_reply_is_remembered_as_the_client_heard_it() -> None:
+    retrieval = Recording()
+    client, models = client_with(retrieval, turn_detection=None, berth_memory=MEMORY)
+    await say(client, "tell me three things")
+    await client.done()
+    item_id = client.of("response.done")[0]["response"]["output"][0]["id"]
+    assert retrieval.turns[0].assistant == models.reply
+    truncate = {"type": "conversation.item.truncate", "item_id": item_id, "content_index": 0}
+    await client.session.handle({**truncate, "audio_end_ms": 1000})  # two sentences of 0.5 s
+    [truncated] = client.of("conversation.item.truncated")
+    assert truncated["berth_memory"] == {"file_id": "file-revised"}
+    [revised] = retrieval.revised
+    assert revised.assistant == "First part. Second part." and revised.assistant_item_id == item_id
+    assert revised.user == "tell me three things"
+    await client.session.handle({**truncate, "audio_end_ms": 1000})  # nothing more cut
+    assert len(retrieval.revised) == 1
+    assert "berth_memory" not in client.of("conversation.item.truncated")[1]
 
 
 async def test_a_failed_write_is_an_error_event_and_the_reply_still_completes() -> None:

@@ -23,7 +23,7 @@ from berth.realtime import codecs
 from berth.realtime.config import SessionConfig
 from berth.realtime.conversation import Conversation, Item
 from berth.realtime.events import Send, error_event, event, server_id
-from berth.realtime.retrieval import NoRetrieval, Retrieval, Retrieved, Turn
+from berth.realtime.retrieval import Retrieval, Retrieved, turn_of, written
 from berth.services.callreader import CallArguments, CallReader, CallStart, Content
 from berth.services.tooluse import ToolPlan
 from berth.tasks.calls import ModelCalls
@@ -107,10 +107,10 @@ class Responder:
         send: Send,
         released: Callable[[str], None],
         *,
-        retrieval: Retrieval | None = None,
+        retrieval: Retrieval,
         session_id: str = "",
     ) -> None:
-        self._retrieval = retrieval or NoRetrieval()
+        self._retrieval = retrieval
         self._session_id = session_id
         self._models = models
         self._conversation = conversation
@@ -412,27 +412,16 @@ class Responder:
         cancelled keeps what was sent)."""
         if status not in ("completed", "cancelled") or not response.with_message:
             return
-        user = self._conversation.user_before(response.item)
-        turn = Turn(
+        turn = turn_of(
+            self._conversation,
+            response.item,
             session_id=self._session_id,
             response_id=response.id,
             status=status,
-            user=user.text if user is not None else "",
-            assistant=response.item.text,
-            user_item_id=user.id if user is not None else None,
         )
-        if not (turn.user or turn.assistant):
-            return
-        try:
-            response.remembered = await self._retrieval.remember(response.config, turn)
-        except errors.BerthError as exc:
-            await self._send(
-                error_event(
-                    f"This turn was not remembered: {exc.message}",
-                    kind="server_error",
-                    code="berth_memory_write_failed",
-                )
-            )
+        if turn is not None:
+            attempt = self._retrieval.remember(response.config, turn)
+            response.remembered = await written(attempt, self._send)
 
     async def _close_message(self, response: ActiveResponse, status: str) -> None:
         item, config = response.item, response.config

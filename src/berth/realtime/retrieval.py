@@ -11,11 +11,14 @@ response ends (completed, or cancelled with the part of the reply that was sent 
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from berth import errors
 from berth.realtime.config import SessionConfig
+from berth.realtime.conversation import Conversation, Item
+from berth.realtime.events import Send, error_event
 from berth.tasks.generate import ChatMessage
 
 Cite = Callable[[str], list[dict[str, Any]]]
@@ -33,6 +36,7 @@ class Turn:
     user: str
     assistant: str
     user_item_id: str | None = None
+    assistant_item_id: str | None = None
 
 
 @dataclass(frozen=True)
@@ -60,6 +64,11 @@ class Retrieval(Protocol):
         response's ``berth_memory``), or None when the session does not remember."""
         ...
 
+    async def revise(self, config: SessionConfig, turn: Turn) -> dict[str, Any] | None:
+        """The reply of ``turn`` was truncated (the client played less of it): write it again
+        as kept where it was remembered; what was written, or None if it was not."""
+        ...
+
 
 class NoRetrieval:
     """A session that neither retrieves nor remembers."""
@@ -68,4 +77,41 @@ class NoRetrieval:
         return Retrieved(messages)
 
     async def remember(self, config: SessionConfig, turn: Turn) -> dict[str, Any] | None:
+        return None
+
+    async def revise(self, config: SessionConfig, turn: Turn) -> dict[str, Any] | None:
+        return None
+
+
+def turn_of(
+    conversation: Conversation, item: Item, *, session_id: str, response_id: str, status: str
+) -> Turn | None:
+    """The turn the assistant message ``item`` ends: the newest user text before it and
+    the reply as the item keeps it; None when neither says anything."""
+    user = conversation.user_before(item)
+    turn = Turn(
+        session_id=session_id,
+        response_id=response_id,
+        status=status,
+        user=user.text if user is not None else "",
+        assistant=item.text,
+        user_item_id=user.id if user is not None else None,
+        assistant_item_id=item.id,
+    )
+    return turn if turn.user or turn.assistant else None
+
+
+async def written(attempt: Awaitable[dict[str, Any] | None], send: Send) -> dict[str, Any] | None:
+    """What ``attempt`` (a remember or a revise) wrote; if it failed, an ``error`` event
+    saying so (the conversation goes on) and None."""
+    try:
+        return await attempt
+    except errors.BerthError as exc:
+        await send(
+            error_event(
+                f"This turn was not remembered: {exc.message}",
+                kind="server_error",
+                code="berth_memory_write_failed",
+            )
+        )
         return None

@@ -6,13 +6,15 @@ added to the store with the attributes ``berth_memory``, ``session_id``, ``turn`
 ``created_at``; adding it queues its ``vector-ingest`` job in the job store, so once
 :meth:`ConversationMemory.record` returns the turn is durable: a worker that dies while it
 embeds it leaves the job to the next worker, which resumes after the chunks already
-written. A recall searches the store's completed files for the question, leaving out the
+written. A turn written again (its reply truncated) is a new file, the old one forgotten
+after it. A recall searches the store's completed files for the question, leaving out the
 asking session's own turns (the conversation already holds them), and the best are shown to
 the model in one system message, cut to ``MAX_RECALL_CHARS``.
 """
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import io
 from collections.abc import Sequence
@@ -83,6 +85,13 @@ class ConversationMemory:
         except BaseException:
             await self.vectors.files.delete(caller, uploaded.id)
             raise
+
+    async def forget(self, caller: ApiKey | None, store_id: str, file_id: str) -> None:
+        """Take a turn's file out of the store and delete it (gone already is fine)."""
+        with contextlib.suppress(errors.NotFound):
+            await self.vectors.delete_file(caller, store_id, file_id)
+        with contextlib.suppress(errors.NotFound):
+            await self.vectors.files.delete(caller, file_id)
 
     async def recall(
         self,

@@ -7,6 +7,7 @@ this one written into the memory store. Both are cited in ``response.done``.
 
 from __future__ import annotations
 
+from dataclasses import dataclass, replace
 from typing import Any
 
 from berth import errors
@@ -49,6 +50,8 @@ class SessionRetrieval:
         self.turns = 0
         """Turns this session wrote into its memory."""
         self._users_kept: set[str] = set()
+        self._written: dict[str, _Written] = {}
+        """Each remembered turn, by its assistant item's id (a truncation rewrites it)."""
 
     def _stores(self, param: str) -> VectorService:
         if self._vectors is None:
@@ -131,25 +134,49 @@ class SessionRetrieval:
         user = "" if turn.user_item_id in self._users_kept else turn.user
         if not (user or turn.assistant):
             return None
-        store_id = config.memory.vector_store_id
+        kept = _Written(config.memory.vector_store_id, "", self.turns + 1, user)
+        shown = await self._write(kept, turn)
+        self.turns = kept.turn
+        if turn.user_item_id is not None:
+            self._users_kept.add(turn.user_item_id)
+        return shown
+
+    async def revise(self, config: SessionConfig, turn: Turn) -> dict[str, Any] | None:
+        earlier = self._written.get(turn.assistant_item_id or "")
+        if earlier is None:
+            return None
+        shown = await self._write(earlier, turn)
+        await self._remembering().forget(self.caller, earlier.store_id, earlier.file_id)
+        return shown
+
+    async def _write(self, kept: _Written, turn: Turn) -> dict[str, Any]:
         recorded = await self._remembering().record(
             self.caller,
-            store_id,
+            kept.store_id,
             session_id=self.session_id,
-            turn=self.turns + 1,
-            user=user,
+            turn=kept.turn,
+            user=kept.user,
             assistant=turn.assistant,
             created_at=self._clock.now(),
         )
-        self.turns += 1
-        if turn.user_item_id is not None:
-            self._users_kept.add(turn.user_item_id)
+        if turn.assistant_item_id is not None:
+            self._written[turn.assistant_item_id] = replace(kept, file_id=recorded.file_id)
         return {
-            "vector_store_id": store_id,
+            "vector_store_id": kept.store_id,
             "file_id": recorded.file_id,
-            "turn": self.turns,
+            "turn": kept.turn,
             "job_id": recorded.job_id,
         }
+
+
+@dataclass(frozen=True, slots=True)
+class _Written:
+    """Where one turn was remembered, and the user's text it holds."""
+
+    store_id: str
+    file_id: str
+    turn: int
+    user: str
 
 
 def _file_citation(cited: Citation) -> dict[str, Any]:
