@@ -126,11 +126,13 @@ async def test_a_new_session_recalls_what_an_earlier_one_was_told(berth: Berth) 
     assert OTHER in own["berth_citations"][0]["quote"]
     # the memory's system message is in the prompt: the echo model counts its words
     assert answer["usage"]["input_tokens"] > len(QUESTION.split()) + len(FACT.split())
+    assert float(answer["metadata"]["berth_retrieve_ms"]) > 0
 
     async with talk(berth) as forgetful:
         await forgetful.update(**TEXT_ONLY)
         plain = await forgetful.say(QUESTION)
     assert "berth_citations" not in plain and "berth_memory" not in plain
+    assert "berth_retrieve_ms" not in (plain["metadata"] or {})
     assert plain["usage"]["input_tokens"] == len(QUESTION.split())
 
 

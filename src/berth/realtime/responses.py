@@ -220,9 +220,12 @@ class Responder:
 
     async def _generate(self, response: ActiveResponse) -> None:
         config = response.config
+        asked = time.monotonic()
         response.retrieved = await self._retrieval.retrieve(
             config, self._conversation.messages(config.instructions)
         )
+        if response.retrieved.cite is not None:
+            response.timings["retrieve_ms"] = ms_since(asked)
         messages = response.retrieved.messages
         request = GenerationRequest(
             messages=messages,
