@@ -30,6 +30,7 @@ from berth.services.images import ImageService
 from berth.services.inference import InferenceService
 from berth.services.jobs import JobService
 from berth.services.keys import KeyService
+from berth.services.memory import ConversationMemory
 from berth.services.models import ModelService
 from berth.services.ocr import OcrService
 from berth.services.realtime import RealtimeService
@@ -191,6 +192,7 @@ def build_services(berth: Berth) -> Services:
             speech_model=settings.realtime_speech_model,
             vad_model=settings.realtime_vad_model,
             vectors=vectors,
+            memory=ConversationMemory(vectors),
         ),
         status=StatusService(
             jobs_store, berth.pool, jobs, heartbeat_seconds=settings.heartbeat_seconds

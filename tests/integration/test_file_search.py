@@ -1,6 +1,7 @@
 """Retrieval for chat in one Berth on SQLite with the MiniLM model shipped with Berth: the
 ``file_search`` service finds the chunk that answers the question in the caller's stores,
-shows it to the ``echo`` model as a numbered source, and the reply's citation points at it;
+shows it to the ``echo`` model as a numbered source, and the reply's citation points at it
+(in a realtime session too, in ``response.done``'s ``berth_citations``);
 a store still ingesting, another key's store and an unknown one are refused."""
 
 from __future__ import annotations
@@ -130,3 +131,10 @@ async def test_a_realtime_session_retrieves_on_each_turn(berth: Berth) -> None:
     reply = done["response"]["output"][0]["content"][0]["text"]
     assert reply.startswith(QUESTION) and f"[1] bread.txt: {BREAD}" in reply
     assert HARBOUR not in reply
+    [cited] = done["response"]["berth_citations"]
+    assert (cited["type"], cited["filename"], cited["quote"]) == (
+        "file_citation",
+        "bread.txt",
+        BREAD,
+    )
+    assert cited["vector_store_id"] == store.id and reply[cited["index"] :].startswith("[1]")

@@ -13,6 +13,8 @@ from berth.realtime.codecs import PCM16, AudioFormat, audio_format
 from berth.realtime.events import BadEvent
 
 Modality = Literal["text", "audio"]
+DEFAULT_MEMORIES = 4
+MAX_MEMORIES = 10
 
 
 @dataclass(frozen=True)
@@ -34,6 +36,23 @@ class TurnDetection:
             "silence_duration_ms": self.silence_duration_ms,
             "create_response": self.create_response,
             "interrupt_response": self.interrupt_response,
+        }
+
+
+@dataclass(frozen=True)
+class MemoryConfig:
+    """Berth's extension ``berth_memory``: the vector store a session's turns are written
+    into, and how many earlier turns (at least how similar) each response recalls."""
+
+    vector_store_id: str
+    max_num_results: int = DEFAULT_MEMORIES
+    score_threshold: float | None = None
+
+    def as_json(self) -> dict[str, object]:
+        return {
+            "vector_store_id": self.vector_store_id,
+            "max_num_results": self.max_num_results,
+            "score_threshold": self.score_threshold,
         }
 
 
@@ -60,6 +79,7 @@ class SessionConfig:
     """Berth's extension ``berth_file_search``: OpenAI's ``file_search`` tool fields
     (``vector_store_ids``, ``max_num_results``, ``filters``, ``ranking_options``), searched
     for the last user message of each response."""
+    memory: MemoryConfig | None = None
     transcription_language: str | None = None
 
     @property
@@ -96,6 +116,7 @@ class SessionConfig:
             "tools": list(self.tools),
             "tool_choice": self.tool_choice,
             "berth_file_search": self.file_search,
+            "berth_memory": self.memory.as_json() if self.memory else None,
             "max_output_tokens": self.max_output_tokens or "inf",
         }
 
@@ -216,6 +237,35 @@ def _file_search(value: object, param: str) -> dict[str, Any] | None:
     return dict(spec)
 
 
+def _memory(value: object, param: str) -> MemoryConfig | None:
+    if value is None:
+        return None
+    spec = _object(value, param)
+    known = {"vector_store_id", "max_num_results", "score_threshold"}
+    if set(spec) - known:
+        unknown = ", ".join(sorted(set(spec) - known))
+        raise BadEvent(f"{param} takes {', '.join(sorted(known))}; not {unknown}.", param)
+    store_id = spec.get("vector_store_id")
+    if store_id is None:
+        return None
+    if not isinstance(store_id, str) or not store_id:
+        raise BadEvent(
+            f"{param}.vector_store_id must be the id of a vector store of yours (or null to "
+            "stop remembering).",
+            f"{param}.vector_store_id",
+        )
+    count = spec.get("max_num_results", DEFAULT_MEMORIES)
+    if isinstance(count, bool) or not isinstance(count, int) or not 1 <= count <= MAX_MEMORIES:
+        raise BadEvent(
+            f"{param}.max_num_results must be 1 to {MAX_MEMORIES}; got {count!r}.",
+            f"{param}.max_num_results",
+        )
+    threshold = spec.get("score_threshold")
+    if threshold is not None:
+        threshold = _number(threshold, f"{param}.score_threshold", 0.0, 1.0)
+    return MemoryConfig(store_id, count, threshold)
+
+
 def _tool_choice(value: object, param: str) -> str | dict[str, str]:
     if value in ("auto", "none", "required"):
         return str(value)
@@ -241,6 +291,8 @@ def _tooling(spec: dict[str, Any]) -> dict[str, Any]:
     if "berth_file_search" in spec:
         param = "session.berth_file_search"
         changes["file_search"] = _file_search(spec["berth_file_search"], param)
+    if "berth_memory" in spec:
+        changes["memory"] = _memory(spec["berth_memory"], "session.berth_memory")
     return changes
 
 

@@ -180,6 +180,14 @@ class Conversation:
         self.items.insert(self.items.index(anchor) + 1, item)
         return anchor.id
 
+    def user_before(self, item: Item) -> Item | None:
+        """The newest user message with text before ``item`` (what ``item`` answers)."""
+        at = next((i for i, known in enumerate(self.items) if known is item), len(self.items))
+        for earlier in reversed(self.items[:at]):
+            if earlier.type == "message" and earlier.role == "user" and earlier.text:
+                return earlier
+        return None
+
     def delete(self, item_id: object) -> None:
         self.items.remove(self.find(item_id))
 

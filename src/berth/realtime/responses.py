@@ -14,7 +14,7 @@ import base64
 import contextlib
 import re
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from typing import Any, cast
 
@@ -23,20 +23,18 @@ from berth.realtime import codecs
 from berth.realtime.config import SessionConfig
 from berth.realtime.conversation import Conversation, Item
 from berth.realtime.events import Send, error_event, event, server_id
+from berth.realtime.retrieval import Retrieval, Retrieved, turn_of, written
 from berth.services.callreader import CallArguments, CallReader, CallStart, Content
 from berth.services.tooluse import ToolPlan
 from berth.tasks.calls import ModelCalls
 from berth.tasks.generate import (
     GENERATE,
-    ChatMessage,
     Generation,
     GenerationRequest,
     TextDelta,
 )
 from berth.tasks.speak import SPEAK, SpeechRequest
 
-Retrieve = Callable[[SessionConfig, tuple[ChatMessage, ...]], Awaitable[tuple[ChatMessage, ...]]]
-"""The messages of a response with what the session's ``file_search`` found added."""
 NO_TOOLS = ToolPlan((), None, "text")
 """The plan of a session without tools: the reply is text."""
 AUDIO_CHUNK_MS = 100
@@ -76,6 +74,10 @@ class ActiveResponse:
     """The function calls the reply made (output items after the message, if any)."""
     finish: str | None = None
     """Why the chat model stopped (``length``: ``max_output_tokens`` cut the reply)."""
+    retrieved: Retrieved | None = None
+    """What retrieval added to the prompt (its citations go into ``response.done``)."""
+    remembered: dict[str, Any] | None = None
+    """Where the session's memory wrote this turn."""
 
     @property
     def with_message(self) -> bool:
@@ -107,9 +109,11 @@ class Responder:
         send: Send,
         released: Callable[[str], None],
         *,
-        retrieve: Retrieve | None = None,
+        retrieval: Retrieval,
+        session_id: str = "",
     ) -> None:
-        self._retrieve = retrieve
+        self._retrieval = retrieval
+        self._session_id = session_id
         self._models = models
         self._conversation = conversation
         self._send = send
@@ -138,6 +142,8 @@ class Responder:
         if done and response.timings:
             # Berth's own figures: each stage of the turn, in milliseconds
             body["metadata"] = {f"berth_{k}": f"{v:.1f}" for k, v in response.timings.items()}
+        if done:
+            body |= self._berth_fields(response)
         if status == "cancelled":
             body["status_details"] = {"type": "cancelled", "reason": response.cancel_reason}
         if status == "incomplete":
@@ -158,6 +164,18 @@ class Responder:
                 },
             }
         return body
+
+    def _berth_fields(self, response: ActiveResponse) -> dict[str, Any]:
+        """Berth's additions to a finished response: the retrieved chunks it was given
+        (``berth_citations``) and where its turn was remembered (``berth_memory``)."""
+        fields: dict[str, Any] = {}
+        if response.retrieved is not None:
+            cited = response.retrieved.citations(response.item.text)
+            if cited is not None:
+                fields["berth_citations"] = cited
+        if response.remembered is not None:
+            fields["berth_memory"] = response.remembered
+        return fields
 
     def _ids(self, response: ActiveResponse) -> dict[str, Any]:
         return {
@@ -210,9 +228,13 @@ class Responder:
 
     async def _generate(self, response: ActiveResponse) -> None:
         config = response.config
-        messages = self._conversation.messages(config.instructions)
-        if self._retrieve is not None and config.file_search is not None:
-            messages = await self._retrieve(config, messages)
+        asked = time.monotonic()
+        response.retrieved = await self._retrieval.retrieve(
+            config, self._conversation.messages(config.instructions)
+        )
+        if response.retrieved.cite is not None:
+            response.timings["retrieve_ms"] = ms_since(asked)
+        messages = response.retrieved.messages
         request = GenerationRequest(
             messages=messages,
             max_tokens=config.max_output_tokens,
@@ -393,8 +415,25 @@ class Responder:
             await self._close_message(response, status)
         for call in response.calls:
             await self._close_call(response, call, status)
+        await self._remember(response, status)
         self._released(status)
         await self._send(event("response.done", response=self.as_json(response, status)))
+
+    async def _remember(self, response: ActiveResponse, status: str) -> None:
+        """Hand the turn to the session's memory (a reply that failed is not a turn; one
+        cancelled, or cut by ``max_output_tokens``, keeps what was sent)."""
+        if status not in ("completed", "incomplete", "cancelled") or not response.with_message:
+            return
+        turn = turn_of(
+            self._conversation,
+            response.item,
+            session_id=self._session_id,
+            response_id=response.id,
+            status=status,
+        )
+        if turn is not None:
+            attempt = self._retrieval.remember(response.config, turn)
+            response.remembered = await written(attempt, self._send)
 
     async def _close_message(self, response: ActiveResponse, status: str) -> None:
         item, config = response.item, response.config

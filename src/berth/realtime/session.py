@@ -25,7 +25,8 @@ from berth.realtime import codecs
 from berth.realtime.config import SessionConfig, updated
 from berth.realtime.conversation import Conversation, Item, Part, item_from_event
 from berth.realtime.events import BadEvent, Send, error_event, event, server_id
-from berth.realtime.responses import ActiveResponse, Responder, Retrieve, ms_since
+from berth.realtime.responses import ActiveResponse, Responder, ms_since
+from berth.realtime.retrieval import NoRetrieval, Retrieval, turn_of, written
 from berth.realtime.tools import tool_plan
 from berth.realtime.turns import SpeechStarted, SpeechStopped, TurnDetector
 from berth.tasks.calls import ModelCalls
@@ -53,9 +54,10 @@ class RealtimeSession:
         admit: Admit | None = None,
         check: Callable[[SessionConfig], Awaitable[None]] | None = None,
         on_response: Callable[[str], None] | None = None,
-        retrieve: Retrieve | None = None,
+        retrieval: Retrieval | None = None,
+        session_id: str | None = None,
     ) -> None:
-        self.id = server_id("sess")
+        self.id = session_id or server_id("sess")
         self.config = config
         self.models = models
         self._send = send
@@ -65,9 +67,15 @@ class RealtimeSession:
         self._lock = asyncio.Lock()
         self.conversation = Conversation()
         self.turns = TurnDetector(self._find_speech, config.input_format.rate)
+        self.retrieval = retrieval or NoRetrieval()
         self.response: ActiveResponse | None = None
         self.responder = Responder(
-            models, self.conversation, self.send, self._released, retrieve=retrieve
+            models,
+            self.conversation,
+            self.send,
+            self._released,
+            retrieval=self.retrieval,
+            session_id=self.id,
         )
         self.responses = 0
         self._pending_item: str | None = None
@@ -299,18 +307,31 @@ class RealtimeSession:
             raise BadEvent(f"content_index {index!r} is not a part of this item.", "content_index")
         if isinstance(end_ms, bool) or not isinstance(end_ms, int) or end_ms < 0:
             raise BadEvent("audio_end_ms must be whole milliseconds, 0 or more.", "audio_end_ms")
+        before = item.text
         if item.spoken:
             item.content[index].text = " ".join(
                 text for text, sentence_end in item.spoken if sentence_end <= end_ms
             )
+        revised = await self._revise(item) if item.text != before else None
+        fields = {"berth_memory": revised} if revised is not None else {}
         await self.send(
             event(
                 "conversation.item.truncated",
                 item_id=item.id,
                 content_index=index,
                 audio_end_ms=end_ms,
+                **fields,
             )
         )
+
+    async def _revise(self, item: Item) -> dict[str, Any] | None:
+        """Rewrite the remembered turn of ``item``, whose reply the client cut short."""
+        turn = turn_of(
+            self.conversation, item, session_id=self.id, response_id="", status="truncated"
+        )
+        if turn is None:
+            return None
+        return await written(self.retrieval.revise(self.config, turn), self.send)
 
     async def _response_create(self, message: dict[str, Any]) -> None:
         spec = message.get("response") or {}

@@ -17,17 +17,13 @@ from typing import TYPE_CHECKING, Any
 from berth import errors, metrics
 from berth.keys.key import ApiKey
 from berth.realtime.config import SessionConfig
-from berth.realtime.events import BadEvent, Send
-from berth.services.filesearch import (
-    DEFAULT_RESULTS,
-    FileSearchTool,
-    last_user_text,
-    with_sources,
-)
+from berth.realtime.events import BadEvent, Send, server_id
 from berth.services.inference import InferenceService
 from berth.services.keys import KeyService
+from berth.services.memory import ConversationMemory
+from berth.services.retrieval import SessionRetrieval
 from berth.services.vectors import VectorService
-from berth.tasks.generate import GENERATE, ChatMessage
+from berth.tasks.generate import GENERATE
 from berth.tasks.speak import SPEAK
 from berth.tasks.task import ModelTask
 from berth.tasks.transcribe import TRANSCRIBE
@@ -51,8 +47,10 @@ class RealtimeService:
         speech_model: str,
         vad_model: str,
         vectors: VectorService | None = None,
+        memory: ConversationMemory | None = None,
     ) -> None:
         self.vectors = vectors
+        self.memory = memory
         self.inference = inference
         self.keys = keys
         self.defaults = (transcription_model, speech_model, vad_model)
@@ -116,6 +114,8 @@ class Session:
         # imported here: the session's responses read tool calls with services' CallReader
         from berth.realtime.session import RealtimeSession
 
+        session_id = server_id("sess")
+        self.retrieval = SessionRetrieval(caller, session_id, service.vectors, service.memory)
         self.core = RealtimeSession(
             config,
             service.inference.calls(caller),
@@ -123,7 +123,8 @@ class Session:
             admit=self._admit,
             check=self._check,
             on_response=lambda status: metrics.realtime_responses.labels(status).inc(),
-            retrieve=self._retrieve,
+            retrieval=self.retrieval,
+            session_id=session_id,
         )
         self._warming: asyncio.Task[None] | None = None
 
@@ -131,35 +132,9 @@ class Session:
         if self.caller is not None:
             await self.service.keys.admit(self.caller)
 
-    def _file_search(self, config: SessionConfig) -> tuple[VectorService, FileSearchTool]:
-        spec = config.file_search or {}
-        if self.service.vectors is None:
-            raise BadEvent(
-                "session.berth_file_search: this server has no vector stores.",
-                "session.berth_file_search",
-            )
-        ranking = spec.get("ranking_options") or {}
-        tool = FileSearchTool(
-            tuple(spec["vector_store_ids"]),
-            spec.get("max_num_results", DEFAULT_RESULTS),
-            spec.get("filters"),
-            ranking.get("score_threshold") if isinstance(ranking, dict) else None,
-        )
-        return self.service.vectors, tool
-
-    async def _retrieve(
-        self, config: SessionConfig, messages: tuple[ChatMessage, ...]
-    ) -> tuple[ChatMessage, ...]:
-        vectors, tool = self._file_search(config)
-        sources = await vectors.file_search.sources(self.caller, tool, last_user_text(messages))
-        return with_sources(messages, sources)
-
     async def _check(self, config: SessionConfig) -> None:
         self.service.check(self.caller, config)
-        if config.file_search is not None:
-            vectors, tool = self._file_search(config)
-            for store_id in tool.vector_store_ids:
-                await vectors.get_store(self.caller, store_id)
+        await self.retrieval.check(config)
         if config != self.core.config:
             self._warm(config)
 
