@@ -90,6 +90,7 @@ async def _plan(ctx: JobContext, host: TrainingHost, tune: FineTuningJob) -> Tra
         hyperparameters=tune.hyperparameters,
         lora=tune.lora,
         seed=tune.seed,
+        device=host.device(tune.model),
     )
 
 

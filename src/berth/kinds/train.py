@@ -115,7 +115,8 @@ async def train(ctx: JobContext, config: TrainConfig) -> dict[str, Any]:
         host.reserve(ctx.job.id, alias, need),
         TrainingThread(f"train-{ctx.job.id[-8:]}") as thread,
     ):
-        trainer = await thread.run(DiffusionLoraTrainer, config, base, folders)
+        device = host.device(alias)
+        trainer = await thread.run(DiffusionLoraTrainer, config, base, folders, device)
         store = CheckpointStore(ctx.output_dir / "checkpoints")
         await asyncio.to_thread(store.clear_temporary)
         latest = await asyncio.to_thread(store.latest)

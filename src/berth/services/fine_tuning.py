@@ -30,6 +30,7 @@ from berth.ids import new_id
 from berth.jobs.job import Job
 from berth.keys.key import ApiKey
 from berth.models.spec import ModelSpec
+from berth.pool import device as devices
 from berth.services.files import FileService
 from berth.services.fine_tuned import (
     BasePaths,
@@ -341,9 +342,12 @@ class FineTuningService:
             raise errors.ModelNotCached(f"Model '{alias}' has no files to fine-tune.")
         return directory
 
+    def device(self, alias: str) -> str:
+        return devices.resolve(self.catalog.get(alias).options.device)
+
     @contextlib.asynccontextmanager
     async def reserve(self, tune_id: str, alias: str, nbytes: int) -> AsyncIterator[None]:
-        device = self.catalog.get(alias).options.device
+        device = self.device(alias)
         async with self.memory.reserve(f"fine-tune {tune_id}", device, nbytes):
             yield
 

@@ -35,7 +35,8 @@ class Example:
 
 
 def load_pipeline(path: Path) -> Any:
-    """The diffusers pipeline in ``path``, in float32 on the CPU, quiet."""
+    """The diffusers pipeline in ``path``, in float32 on the CPU (the trainer moves it to its
+    device), quiet."""
     import diffusers
 
     diffusers.utils.logging.disable_progress_bar()
@@ -57,12 +58,14 @@ def dataset_images(config: TrainConfig, folders: list[Path]) -> list[tuple[Capti
 class DiffusionLoraTrainer:
     """One diffusion LoRA run."""
 
-    def __init__(self, config: TrainConfig, base: Path, folders: list[Path]) -> None:
+    def __init__(
+        self, config: TrainConfig, base: Path, folders: list[Path], device: str = "cpu"
+    ) -> None:
         import torch
 
         torch.manual_seed(config.train.seed)
-        self.config = config
-        self.pipe = load_pipeline(base)
+        self.config, self.device = config, device
+        self.pipe = load_pipeline(base).to(device)
         for part in (self.pipe.unet, self.pipe.vae, self.pipe.text_encoder):
             part.requires_grad_(False)
         add_lora(self.pipe.unet, config.network)
@@ -111,9 +114,10 @@ class DiffusionLoraTrainer:
         generator = torch.Generator("cpu").manual_seed(
             self.config.train.seed * 1_000_003 + self.step
         )
-        noise = torch.randn(latents.shape, generator=generator)
+        noise = torch.randn(latents.shape, generator=generator).to(self.device)
         total = int(self.pipe.scheduler.config.num_train_timesteps)
         timesteps = torch.randint(0, total, (len(examples),), generator=generator)
+        timesteps = timesteps.to(self.device)
         loss = prediction_loss(self.pipe, latents, noise, timesteps, states).mean()
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
@@ -139,7 +143,8 @@ class DiffusionLoraTrainer:
         import torch
 
         restore_weights(self.pipe.unet, folder / ADAPTER_WEIGHTS)
-        self.optimizer.load_state_dict(torch.load(folder / OPTIMIZER, weights_only=True))
+        state = torch.load(folder / OPTIMIZER, weights_only=True, map_location=self.device)
+        self.optimizer.load_state_dict(state)
         self.step = int(json.loads((folder / STATE).read_text())["step"])
 
     def samples(self) -> list[bytes]:

@@ -33,6 +33,11 @@ class TrainingHost(Protocol):
         """Where the base model's files are (raises if they are not cached)."""
         ...
 
+    def device(self, alias: str) -> str:
+        """The device a run on base ``alias`` trains on (``cpu`` or ``cuda:N``): the one the
+        catalog gives the base (``auto``: the first GPU, if any)."""
+        ...
+
     def reserve(self, tune_id: str, alias: str, nbytes: int) -> AbstractAsyncContextManager[None]:
         """Hold ``nbytes`` of the device's memory budget while training (waits for room)."""
         ...

@@ -54,6 +54,8 @@ class TrainingPlan:
     seed: int = 0
     preferences: Sequence[Preference] = ()
     validation_preferences: Sequence[Preference] = ()
+    device: str = "cpu"
+    """Where it trains: ``cpu`` or ``cuda:N`` (the base model's device in the catalog)."""
 
 
 class AdapterTrainer(Generic[Item]):
@@ -61,7 +63,7 @@ class AdapterTrainer(Generic[Item]):
     device; blocking (run its steps in a worker thread). Subclasses say what an example is
     (:meth:`examples`) and what a batch's loss is (:meth:`loss`)."""
 
-    def __init__(self, plan: TrainingPlan, device: str = "cpu") -> None:
+    def __init__(self, plan: TrainingPlan) -> None:
         import torch
         import transformers
         from peft import LoraConfig, get_peft_model
@@ -69,7 +71,7 @@ class AdapterTrainer(Generic[Item]):
 
         quiet: Any = transformers.utils.logging.disable_progress_bar
         quiet()
-        self.plan, self._device, self._torch = plan, device, torch
+        self.plan, self._device, self._torch = plan, plan.device, torch
         torch.manual_seed(plan.seed)
         random.seed(plan.seed)
         self.tokenizer: Any = AutoTokenizer.from_pretrained(plan.base, local_files_only=True)
@@ -91,7 +93,7 @@ class AdapterTrainer(Generic[Item]):
         with warnings.catch_warnings():
             # PEFT 0.21 reads a property transformers 5.2x deprecated; nothing for us to change.
             warnings.filterwarnings("ignore", "`is_gradient_checkpointing`", FutureWarning)
-            self.model: Any = get_peft_model(base, config).to(device)
+            self.model: Any = get_peft_model(base, config).to(plan.device)
         self.model.train()
         hyper = plan.hyperparameters
         self.learning_rate = options.base_learning_rate * hyper.learning_rate_multiplier
@@ -187,6 +189,8 @@ class AdapterTrainer(Generic[Item]):
             "torch_rng": torch.get_rng_state(),
             "python_rng": list(random.getstate()[1]),
         }
+        if self._device.startswith("cuda"):
+            state["cuda_rng"] = torch.cuda.get_rng_state(self._device)
         torch.save(state, folder / STATE_FILE)
 
     def restore(self, folder: Path) -> None:
@@ -201,6 +205,8 @@ class AdapterTrainer(Generic[Item]):
         self.optimizer.load_state_dict(state["optimizer"])
         self.scheduler.load_state_dict(state["scheduler"])
         torch.set_rng_state(state["torch_rng"].cpu())
+        if "cuda_rng" in state and self._device.startswith("cuda"):
+            torch.cuda.set_rng_state(state["cuda_rng"].cpu(), self._device)
         random.setstate((3, tuple(state["python_rng"]), None))
         self.step, self.trained_tokens = int(state["step"]), int(state["trained_tokens"])
 
