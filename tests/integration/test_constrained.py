@@ -15,12 +15,12 @@ from typing import Any
 import jsonschema
 import pytest
 
+from berth import tooluse
 from berth.api.replies import chat_reply
+from berth.callreader import CallReader
 from berth.models.spec import ModelSpec
 from berth.runners.causal_lm import CausalLMRunner
 from berth.runners.llama_cpp import LlamaCppRunner
-from berth.services import tooluse
-from berth.services.callreader import CallReader
 from berth.tasks.generate import ChatMessage, Generation, GenerationRequest, JsonGrammar, ToolSpec
 from tests.tiny.causal_lm import build_causal_lm
 from tests.tiny.gguf import LONG_CONTEXT, session_long_gguf

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from berth.services.callreader import CallArguments, CallReader, CallStart, Content
+from berth.callreader import CallArguments, CallReader, CallStart, Content
 
 pytestmark = pytest.mark.unit
 ONE = '{"name": "get_time", "arguments": {"zone": "UTC", "note": "a } or ] \\" inside"}}'

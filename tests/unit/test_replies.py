@@ -9,8 +9,8 @@ import json
 
 import pytest
 
+from berth import tooluse
 from berth.api.replies import ChatDeltas, chat_reply
-from berth.services import tooluse
 from berth.tasks.generate import Generation, TextDelta, ToolSpec
 
 pytestmark = pytest.mark.unit

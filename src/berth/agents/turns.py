@@ -11,10 +11,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from berth import tooluse
 from berth.agents.guardrails import Guardrails
 from berth.agents.tool import Tool
-from berth.services import tooluse
-from berth.services.callreader import CallReader, Content
+from berth.callreader import CallReader, Content
 from berth.tasks.calls import ModelCalls
 from berth.tasks.generate import GENERATE, ChatMessage, GenerationRequest, ToolSpec
 

@@ -1,16 +1,15 @@
 """A chat request's conversation and tools as the generation task takes them, checked: each
 message with its text, images, earlier tool calls and tool results, and the request's
-:class:`~berth.services.tooluse.ToolPlan`."""
+:class:`~berth.tooluse.ToolPlan`."""
 
 from __future__ import annotations
 
 import json
 
-from berth import errors
+from berth import errors, tooluse
 from berth.api.schemas.openai import ChatRequest, Message
 from berth.api.schemas.tools import Tool
 from berth.media.images import checked_image
-from berth.services import tooluse
 from berth.tasks.generate import ChatMessage, ToolCall, ToolSpec
 
 

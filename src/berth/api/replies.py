@@ -1,5 +1,5 @@
 """A generation as OpenAI shows it: the assistant's message (content, or tool calls read back
-out of the text by :class:`~berth.services.callreader.CallReader`), the finish reason, the
+out of the text by :class:`~berth.callreader.CallReader`), the finish reason, the
 log probabilities, and, streaming, the deltas in the order OpenAI sends them.
 
 An answer claims its calls (``finish_reason`` ``tool_calls``) only when they are whole. When
@@ -24,9 +24,9 @@ from berth.api.schemas.tools import (
     ToolCallOut,
     TopLogprobOut,
 )
-from berth.services.callreader import CallArguments, CallReader, CallStart, Content, Event
-from berth.services.tooluse import ToolPlan
+from berth.callreader import CallArguments, CallReader, CallStart, Content, Event
 from berth.tasks.generate import Generation, TextDelta, TokenLogprob
+from berth.tooluse import ToolPlan
 
 
 def chat_logprobs(tokens: Sequence[TokenLogprob] | None) -> ChoiceLogprobs | None:

@@ -19,13 +19,12 @@ from dataclasses import dataclass, field
 from typing import Any, cast
 
 from berth import errors
+from berth.callreader import CallArguments, CallReader, CallStart, Content
 from berth.realtime import codecs
 from berth.realtime.config import SessionConfig
 from berth.realtime.conversation import Conversation, Item
 from berth.realtime.events import Send, error_event, event, server_id
 from berth.realtime.retrieval import Retrieval, Retrieved, turn_of, written
-from berth.services.callreader import CallArguments, CallReader, CallStart, Content
-from berth.services.tooluse import ToolPlan
 from berth.tasks.calls import ModelCalls
 from berth.tasks.generate import (
     GENERATE,
@@ -34,6 +33,7 @@ from berth.tasks.generate import (
     TextDelta,
 )
 from berth.tasks.speak import SPEAK, SpeechRequest
+from berth.tooluse import ToolPlan
 
 NO_TOOLS = ToolPlan((), None, "text")
 """The plan of a session without tools: the reply is text."""

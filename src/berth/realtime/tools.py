@@ -1,15 +1,14 @@
 """Function tools in a realtime session: the session's ``tools`` and ``tool_choice`` as the
-chat path's :class:`~berth.services.tooluse.ToolPlan`, so a response's call is valid by
+chat path's :class:`~berth.tooluse.ToolPlan`, so a response's call is valid by
 construction (the grammar) and read back by the same :class:`CallReader`."""
 
 from __future__ import annotations
 
 import json
 
-from berth import errors
+from berth import errors, tooluse
 from berth.realtime.config import SessionConfig
 from berth.realtime.events import BadEvent
-from berth.services import tooluse
 from berth.tasks.generate import ToolSpec
 
 

@@ -12,12 +12,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from berth import errors, metrics
 from berth.keys.key import ApiKey
 from berth.realtime.config import SessionConfig
 from berth.realtime.events import BadEvent, Send, server_id
+from berth.realtime.session import RealtimeSession
 from berth.services.inference import InferenceService
 from berth.services.keys import KeyService
 from berth.services.memory import ConversationMemory
@@ -28,9 +29,6 @@ from berth.tasks.speak import SPEAK
 from berth.tasks.task import ModelTask
 from berth.tasks.transcribe import TRANSCRIBE
 from berth.tasks.vad import VAD
-
-if TYPE_CHECKING:
-    from berth.realtime.session import RealtimeSession
 
 log = logging.getLogger("berth.realtime")
 
@@ -111,9 +109,6 @@ class Session:
     ) -> None:
         self.service = service
         self.caller = caller
-        # imported here: the session's responses read tool calls with services' CallReader
-        from berth.realtime.session import RealtimeSession
-
         session_id = server_id("sess")
         self.retrieval = SessionRetrieval(caller, session_id, service.vectors, service.memory)
         self.core = RealtimeSession(

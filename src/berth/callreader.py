@@ -5,7 +5,7 @@ the order a stream shows them: content text, the start of a call (its id and fun
 and pieces of that call's arguments (JSON text). The same reader reads a whole answer at once,
 so a streamed answer and a whole one always agree. The calls' shape (``{"name": ...,
 "arguments": {...}}``, alone, in an array, or between tags) is what the grammar of
-:mod:`berth.services.tooluse` allows.
+:mod:`berth.tooluse` allows.
 """
 
 from __future__ import annotations
@@ -15,8 +15,8 @@ import re
 from dataclasses import dataclass
 
 from berth.ids import new_id
-from berth.services.tooluse import Reading
 from berth.tasks.generate import TOOL_CALL_BEGIN, TOOL_CALL_END, ToolCall
+from berth.tooluse import Reading
 
 HEAD = re.compile(r'\{\s*"name"\s*:\s*("(?:[^"\\]|\\.)*")\s*,\s*"arguments"\s*:\s*')
 

@@ -2,7 +2,7 @@
 ``tool_choice``, ``parallel_tool_calls`` and ``response_format`` ask of the model, checked,
 as a :class:`ToolPlan`: the tools its prompt shows, the grammar its output must follow
 (constrained decoding makes that output valid by construction) and how to read that output
-back (text, JSON content, or tool calls; see :mod:`berth.services.callreader`).
+back (text, JSON content, or tool calls; see :mod:`berth.callreader`).
 
 A forced call (a named function, or ``required``) is one JSON object ``{"name": ...,
 "arguments": {...}}`` (with ``required`` and parallel calls, a non-empty array of them);
