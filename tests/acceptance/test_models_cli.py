@@ -109,7 +109,8 @@ async def test_ps_and_ls_show_what_live_workers_hold(cli: Cli, home: Path) -> No
         await store.register_worker(WorkerInfo("w-test", "gpu-box", 99, now, now, 4))
         await store.report_models("w-test", [report])
     rows = json.loads(cli("models", "ps", "--json").stdout)
-    assert rows == [{"worker": "w-test", "host": "gpu-box", **report}]
+    # A report without the adapters a resident hosts (a worker from before them) shows none.
+    assert rows == [{"worker": "w-test", "host": "gpu-box", **report, "adapters": []}]
     table = cli("models", "ps").stdout
     assert "gpu-box" in table and "5.0 MB" in table and "12" in table
     assert states(cli)["echo"] == "loaded"
