@@ -4,9 +4,11 @@ LoRA trainer puts its model there."""
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import pytest
+import torch
 
 from berth.app import Berth
 from berth.pool import device as devices
@@ -40,7 +42,12 @@ async def test_a_run_trains_where_the_catalog_puts_its_base(
             [[Message("user", "hi"), Message("assistant", "there")]],
             device=host.device("on-cpu"),
         )
-    trainer = LoraTrainer(plan)
-    placed = {p.device.type for p in trainer.model.parameters()}
-    assert placed == {"cpu"}
-    assert trainer.train_step().step == 1
+    assert LoraTrainer(plan).train_step().step == 1
+    on_second_gpu = dataclasses.replace(plan, device="cuda:1")
+    if devices.cuda_count() < 2:
+        # No such GPU here: the trainer goes for the device it is given, not the CPU.
+        with pytest.raises((RuntimeError, AssertionError)):
+            LoraTrainer(on_second_gpu)
+    else:
+        placed = {p.device for p in LoraTrainer(on_second_gpu).model.parameters()}
+        assert placed == {torch.device("cuda:1")}
