@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
+import openai
 
 START_SECONDS = 90
 
@@ -100,3 +101,15 @@ def create_key(server: LiveServer, name: str, scopes: str) -> str:
         check=True,
     )
     return made.stdout.strip()
+
+
+@contextmanager
+def keyed_client(
+    server: LiveServer, name: str, scopes: str, timeout: float = 120
+) -> Iterator[openai.OpenAI]:
+    """The official client on ``server`` with a new key of ``scopes`` (no retries)."""
+    secret = create_key(server, name, scopes)
+    with openai.OpenAI(
+        base_url=f"{server.url}/v1", api_key=secret, max_retries=0, timeout=timeout
+    ) as opened:
+        yield opened

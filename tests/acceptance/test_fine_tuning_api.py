@@ -15,7 +15,7 @@ import httpx
 import openai
 import pytest
 
-from tests.acceptance.live import LiveServer, create_key, live_server
+from tests.acceptance.live import LiveServer, keyed_client, live_server
 from tests.tiny.causal_lm import session_causal_lm
 
 pytestmark = [pytest.mark.acceptance, pytest.mark.slow]
@@ -55,10 +55,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
 
 @pytest.fixture(scope="module")
 def client(server: LiveServer) -> Iterator[openai.OpenAI]:
-    secret = create_key(server, "tuner", "jobs,infer")
-    with openai.OpenAI(
-        base_url=f"{server.url}/v1", api_key=secret, max_retries=0, timeout=120
-    ) as opened:
+    with keyed_client(server, "tuner", "jobs,infer") as opened:
         yield opened
 
 

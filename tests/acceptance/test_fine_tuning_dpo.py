@@ -12,7 +12,7 @@ from collections.abc import Iterator
 import openai
 import pytest
 
-from tests.acceptance.live import LiveServer, create_key, live_server
+from tests.acceptance.live import LiveServer, keyed_client, live_server
 from tests.acceptance.test_fine_tuning_api import ask, chat, jsonl, training_page, upload, wait_for
 from tests.tiny.causal_lm import session_causal_lm
 
@@ -46,10 +46,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
 
 @pytest.fixture(scope="module")
 def client(server: LiveServer) -> Iterator[openai.OpenAI]:
-    secret = create_key(server, "tuner", "jobs,infer")
-    with openai.OpenAI(
-        base_url=f"{server.url}/v1", api_key=secret, max_retries=0, timeout=120
-    ) as opened:
+    with keyed_client(server, "tuner", "jobs,infer") as opened:
         yield opened
 
 
