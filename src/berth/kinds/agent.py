@@ -72,10 +72,10 @@ class AgentInput(BaseModel):
     def _allowed(cls, guardrails: Guardrails, info: ValidationInfo) -> Guardrails:
         """Every tool it is given is in its allowlist (when it has one)."""
         allowed = guardrails.tools
-        outside = [
-            t for t in info.data.get("tools", []) if allowed is not None and t not in allowed
-        ]
-        if outside and allowed is not None:
+        if allowed is None:
+            return guardrails
+        outside = [t for t in info.data.get("tools", []) if t not in allowed]
+        if outside:
             raise PydanticCustomError(
                 "tool_not_allowed",
                 "tools gives {outside}, which the allowlist guardrails.tools ({allowed}) does "
